@@ -1,0 +1,1 @@
+"""Built-in backend plugins (registered through entry points like third-party ones)."""

@@ -1,0 +1,1 @@
+"""The pocketbench host: hookspecs, plugin manager, data model, devices, runner, store, CLI."""

@@ -1,0 +1,10 @@
+"""``python -m pocketbench`` is the ``bench`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from pocketbench.core.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

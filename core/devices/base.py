@@ -1,0 +1,68 @@
+"""The one interface backends use to talk to a device."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from pocketbench.core.model import DeviceFacts, ProcessResult, Readings
+
+#: Called with (bytes done, bytes total) while a file is pushed.
+ProgressFn = Callable[[int, int], None]
+
+
+class Device(abc.ABC):
+    """A place where a runtime runs: this host, or a phone over adb.
+
+    Backends never build shell text: they pass an argv list, and the device
+    quotes every argument for whatever shell stands between it and the
+    process.
+    """
+
+    #: "local", "adb:SERIAL", ...: how the user names it; stored with results.
+    name: str
+    #: True when paths on the device are paths on this host.
+    is_local: bool = False
+
+    @abc.abstractmethod
+    def facts(self) -> DeviceFacts:
+        """What the device is (model, SoC, ABI, cores, RAM, OS)."""
+
+    @abc.abstractmethod
+    def readings(self) -> Readings:
+        """Its state now (temperatures, free memory, load, battery)."""
+
+    @abc.abstractmethod
+    def push(self, local: Path, name: str | None = None, progress: ProgressFn | None = None) -> str:
+        """Make ``local`` available on the device and return its device path.
+
+        ``name`` is a relative path under the device's working directory
+        (default: the file's name); it cannot escape that directory.  A file
+        the device already holds with the same size and hash is not sent
+        again.  The local device returns ``local`` itself.
+        """
+
+    @abc.abstractmethod
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ProcessResult:
+        """Run ``argv`` and wait at most ``timeout`` seconds (wall clock).
+
+        A run past its timeout is killed (with its children) and returned
+        with ``timed_out=True``.  Never raises for a failing command; raises
+        :class:`~pocketbench.core.errors.DeviceError` when the device itself
+        is gone.
+        """
+
+    def workdir(self) -> str:
+        """The directory that holds pushed files on the device."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""

@@ -1,0 +1,185 @@
+"""The local host as a device: the embedded default."""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.errors import SetupError
+from pocketbench.core.model import DeviceFacts, ProcessResult, Readings
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _meminfo(key: str) -> int | None:
+    text = _read("/proc/meminfo") or ""
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def host_temperatures() -> dict[str, float]:
+    """Thermal zones this host exposes (often none in a VM)."""
+    temps: dict[str, float] = {}
+    base = Path("/sys/class/thermal")
+    for zone in sorted(base.glob("thermal_zone*")) if base.exists() else []:
+        raw = _read(str(zone / "temp"))
+        if not raw or not raw.strip().lstrip("-").isdigit():
+            continue
+        kind = (_read(str(zone / "type")) or zone.name).strip()
+        temps[f"{zone.name}:{kind}"] = int(raw.strip()) / 1000.0
+    return temps
+
+
+class LocalDevice(Device):
+    """Runs commands on this host with a wall-clock timeout and peak RSS."""
+
+    name = "local"
+    is_local = True
+
+    def facts(self) -> DeviceFacts:
+        cpu = ""
+        for line in (_read("/proc/cpuinfo") or "").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        freqs = []
+        for n in range(os.cpu_count() or 0):
+            raw = _read(f"/sys/devices/system/cpu/cpu{n}/cpufreq/cpuinfo_max_freq")
+            if raw and raw.strip().isdigit():
+                freqs.append(int(raw.strip()))
+        return DeviceFacts(
+            name=self.name,
+            kind="local",
+            model=platform.node(),
+            soc=cpu or platform.processor(),
+            abi=platform.machine(),
+            os=f"{platform.system()} {platform.release()}",
+            cores=os.cpu_count() or 0,
+            max_freqs_khz=tuple(freqs),
+            ram_bytes=_meminfo("MemTotal") or 0,
+            extra={"python": platform.python_version()},
+        )
+
+    def readings(self) -> Readings:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = None
+        return Readings(
+            time=time.time(),
+            temperatures_c=host_temperatures(),
+            free_mem_bytes=_meminfo("MemAvailable"),
+            load_avg=load,
+        )
+
+    def push(self, local: Path, name: str | None = None, progress: ProgressFn | None = None) -> str:
+        if not Path(local).exists():
+            raise SetupError(f"{local}: no such file; check the path")
+        return str(local)
+
+    def workdir(self) -> str:
+        return os.getcwd()
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ProcessResult:
+        argv = tuple(str(a) for a in argv)
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        # Output goes to files, not pipes: a chatty runtime can never block on
+        # a full pipe, and nothing in this process competes with it for CPU.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=full_env,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return ProcessResult(
+                    argv=argv,
+                    stdout="",
+                    stderr=f"cannot start {argv[0]}: {exc.strerror or exc}",
+                    exit_code=127,
+                    wall_s=0.0,
+                )
+            status: dict[str, object] = {}
+
+            def reap() -> None:
+                # wait4 gives the child's own peak RSS and CPU time.
+                _, st, usage = os.wait4(proc.pid, 0)
+                status["end"] = time.perf_counter()
+                status["status"] = st
+                status["usage"] = usage
+
+            waiter = threading.Thread(target=reap, daemon=True)
+            waiter.start()
+            waiter.join(timeout)
+            timed_out = waiter.is_alive()
+            if timed_out:
+                _kill_group(proc.pid)
+                waiter.join(10)
+            end = status.get("end", time.perf_counter())
+            st = status.get("status")
+            usage = status.get("usage")
+            code: int | None = None
+            if isinstance(st, int):
+                code = os.waitstatus_to_exitcode(st)
+                proc.returncode = code
+            out.seek(0)
+            err.seek(0)
+            stdout = out.read().decode("utf-8", errors="replace")
+            stderr = err.read().decode("utf-8", errors="replace")
+        return ProcessResult(
+            argv=argv,
+            stdout=stdout,
+            stderr=stderr,
+            exit_code=None if timed_out else code,
+            wall_s=float(end) - start,  # type: ignore[arg-type]
+            timed_out=timed_out,
+            peak_rss_bytes=usage.ru_maxrss * 1024 if usage is not None else None,  # type: ignore[attr-defined]
+            cpu_s=(usage.ru_utime + usage.ru_stime) if usage is not None else None,  # type: ignore[attr-defined]
+        )
+
+
+def _kill_group(pid: int) -> None:
+    """Stop a timed-out run and everything it started."""
+    for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

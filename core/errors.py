@@ -1,0 +1,62 @@
+"""Expected failures: one readable line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``bench`` (documented in ``bench --help``)."""
+
+    OK = 0
+    #: Some measured runs failed (crash, timeout, unparseable output); the rest are stored.
+    RUNS_FAILED = 1
+    #: Bad input: unknown backend/quant/device/reporter, bad option value, bad study file.
+    USAGE = 2
+    #: Preparing failed: missing model, runtime not installed or not buildable, export failed.
+    SETUP = 3
+    #: The device is missing, ambiguous, unauthorized, or disappeared.
+    DEVICE = 4
+    #: The results database cannot be opened or written.
+    STORE = 5
+    #: Interrupted by the user (Ctrl-C); what was measured is stored.
+    INTERRUPTED = 130
+
+
+class PocketbenchError(Exception):
+    """An expected failure with a message that says what is wrong and what to do."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(PocketbenchError):
+    exit_code = ExitCode.USAGE
+
+
+class SetupError(PocketbenchError):
+    """``prepare`` could not make the runtime or the model ready."""
+
+    exit_code = ExitCode.SETUP
+
+
+class DeviceError(PocketbenchError):
+    exit_code = ExitCode.DEVICE
+
+
+class StoreError(PocketbenchError):
+    exit_code = ExitCode.STORE
+
+
+class ParseError(Exception):
+    """A runner's output has no usable figures (raised by ``parse`` hooks)."""
+
+
+def unknown_choice(kind: str, name: str, choices: list[str] | tuple[str, ...]) -> UsageError:
+    """``Unknown backend 'x'. Choose one of: a, b.``"""
+    listed = ", ".join(sorted(choices)) if choices else "(none installed)"
+    return UsageError(f"Unknown {kind} {name!r}. Choose one of: {listed}.")

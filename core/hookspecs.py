@@ -1,0 +1,157 @@
+"""The hooks pocketbench plugins implement.
+
+Every hook is prefixed ``pocketbench_``.  A job's plugin manager holds exactly
+one backend plugin (the one the user selected), the built-in defaults and the
+cross-cutting wrappers (progress, device readings, cooldown); so a backend
+implements its hooks without asking "is this job mine?".
+
+A job runs the phases in this order::
+
+    pocketbench_backend_info           once, to validate the quantization name
+    pocketbench_prepare                once per job (cached work is skipped)
+    pocketbench_execute(warmup=True)   ``job.warmup`` times -> pocketbench_warmup
+    pocketbench_execute(warmup=False)  ``job.runs`` times   -> pocketbench_run
+        each followed by pocketbench_parse; each record is stored as it ends
+
+Reporter plugins are loaded into a manager of their own and implement
+``pocketbench_reporter_info`` and ``pocketbench_render``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pocketbench.core.devices.base import Device
+    from pocketbench.core.model import (
+        BackendInfo,
+        Job,
+        Metrics,
+        Prepared,
+        ProcessResult,
+        ReporterInfo,
+        RunRecord,
+    )
+    from pocketbench.core.report import Report, ReportOptions
+
+PROJECT = "pocketbench"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- backends -----------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def pocketbench_backend_info() -> BackendInfo:
+    """Describe the backend: version, description and quantization schemes.
+
+    Called when ``bench plugins`` lists backends and before a job starts, to
+    check the requested ``--quant`` (an unknown name is answered with the
+    list of :attr:`BackendInfo.schemes`).  Must be cheap: no runtime imports,
+    no builds.
+
+    :return: a :class:`~pocketbench.core.model.BackendInfo`.  First non-None
+        result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_prepare(job: Job, device: Device) -> Prepared:
+    """Make the runtime and the model ready on ``device``.
+
+    Called once per job, before any warm-up.  Builds or locates the runtime,
+    makes, converts or quantizes the model, and pushes files to the device.
+    Work already done is found in the cache and skipped, so a second job with
+    the same configuration prepares in about a second.
+
+    :param job: the configuration (``job.quant`` is the canonical scheme name).
+    :param device: where the runs happen; talk to it only through its interface.
+    :return: a :class:`~pocketbench.core.model.Prepared`; its ``describe``
+        (tool versions, build commit, model hash, actual quantization type)
+        is stored with the job.  First non-None result wins.
+    :raises SetupError: with one line saying what is missing and what to do.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_warmup(job: Job, device: Device, prepared: Prepared, index: int) -> ProcessResult:
+    """Run one unrecorded warm-up execution (stored, marked as a warm-up).
+
+    The built-in default runs :func:`pocketbench_run`; implement this only
+    when a runtime warms up differently.
+
+    :param index: 0-based warm-up number.
+    :return: the :class:`~pocketbench.core.model.ProcessResult`.  First non-None
+        result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) -> ProcessResult:
+    """Run one measured execution of the workload on the device.
+
+    Must run exactly ``job.workload``: a prompt of ``prompt_tokens`` tokens,
+    ``gen_tokens`` new tokens with end of sequence ignored, ``threads``
+    threads, within ``job.workload.timeout_s`` seconds.  A crash, a timeout
+    or a non-zero exit is not an exception: return the result, and the core
+    stores it with its raw output.
+
+    :param index: 0-based run number.
+    :return: the :class:`~pocketbench.core.model.ProcessResult` from
+        :meth:`Device.run`.  First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Metrics:
+    """Turn one execution's raw output into metrics.
+
+    Called for warm-ups and measured runs whose process exited normally.
+
+    :return: :class:`~pocketbench.core.model.Metrics` with the rates defined
+        in that class.  First non-None result wins.
+    :raises ParseError: when the output holds no usable timing figures.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_execute(
+    job: Job, device: Device, prepared: Prepared, index: int, warmup: bool
+) -> RunRecord:
+    """One execution from start to stored record: run (or warm up), then parse.
+
+    Implemented by the core; plugins wrap it (``@hookimpl(wrapper=True)``)
+    for cross-cutting concerns: cooldown before a run, device readings
+    around it, progress display after it.  Wrappers may return an evolved
+    record (for instance with readings attached).
+
+    :return: a :class:`~pocketbench.core.model.RunRecord`.
+    """
+
+
+# -- reporters ----------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def pocketbench_reporter_info() -> ReporterInfo:
+    """Describe the reporter: what it writes and the file extension.
+
+    :return: a :class:`~pocketbench.core.model.ReporterInfo`.  First non-None
+        result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_render(report: Report, options: ReportOptions) -> str | bytes:
+    """Render stored results.
+
+    :param report: the configurations with their statistics, built from the
+        store by :func:`pocketbench.core.report.build_report`.
+    :param options: presentation choices (which ± to print, title).
+    :return: the document as text (or bytes for binary formats).  First
+        non-None result wins.
+    """

@@ -1,0 +1,238 @@
+"""The data model: what a job asks for and what a run produced.
+
+Configuration classes are ``define(kw_only=True)``; results are ``frozen``.
+Nothing here knows a runner's output format: parsers are named constructors
+in the backends (``Metrics`` is built by them), and (de)serialisation goes
+through the one converter in :mod:`pocketbench.core.convert`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from attrs import define, field, frozen
+
+
+def _positive(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
+
+
+@frozen(kw_only=True)
+class Workload:
+    """The measured work, matched across backends.
+
+    ``prompt_tokens`` tokens of prompt are evaluated, then exactly
+    ``gen_tokens`` new tokens are generated (end of sequence ignored) with
+    ``threads`` threads.  ``prompt`` is optional user text; when it is given,
+    backends make a prompt of exactly ``prompt_tokens`` tokens from it.
+    """
+
+    prompt_tokens: int = field(default=64, validator=_positive)
+    gen_tokens: int = field(default=64, validator=_positive)
+    threads: int = field(default=2, validator=_positive)
+    prompt: str | None = None
+    #: Wall-clock limit of one run, seconds.
+    timeout_s: float = 600.0
+
+
+@frozen(kw_only=True)
+class QuantScheme:
+    """A quantization scheme a backend offers (``bench plugins`` lists them)."""
+
+    name: str
+    description: str
+    #: How the scheme is produced, e.g. "llama-quantize IN OUT Q4_0".
+    produced_by: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class BackendInfo:
+    """What a backend plugin declares about itself."""
+
+    description: str
+    version: str
+    schemes: tuple[QuantScheme, ...]
+    #: The scheme used when the user gives no ``--quant``.
+    default_scheme: str = "baseline"
+    #: Presets and file kinds this backend accepts for ``--model``.
+    model_help: str = ""
+
+    def scheme(self, name: str) -> QuantScheme | None:
+        key = name.lower()
+        for s in self.schemes:
+            if s.name == key or key in s.aliases:
+                return s
+        return None
+
+    def scheme_names(self) -> list[str]:
+        return [s.name for s in self.schemes]
+
+
+@frozen(kw_only=True)
+class ReporterInfo:
+    """What a reporter plugin declares about itself."""
+
+    description: str
+    #: File name extension of its output, without the dot.
+    extension: str
+    #: True when the output is bytes rather than text.
+    binary: bool = False
+
+
+@define(kw_only=True)
+class Job:
+    """One configuration to measure: backend x quant x model x device x workload."""
+
+    backend: str
+    quant: str
+    model: str
+    device: str = "local"
+    workload: Workload = field(factory=Workload)
+    runs: int = field(default=8, validator=_positive)
+    warmup: int = field(default=1, validator=_non_negative)
+    #: Backend-specific options from the command line (``--llamacpp-bin`` ...).
+    options: dict[str, str] = field(factory=dict)
+
+    def config_key(self) -> str:
+        """Identifies the configuration in the store (resume, grouping)."""
+        w = self.workload
+        prompt = "" if w.prompt is None else f"|prompt={hash_text(w.prompt)}"
+        return (
+            f"{self.backend}|{self.quant}|{self.model}|{self.device}|"
+            f"p{w.prompt_tokens}|g{w.gen_tokens}|t{w.threads}{prompt}"
+        )
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@frozen(kw_only=True)
+class DeviceFacts:
+    """What a device is; recorded with every job."""
+
+    name: str
+    kind: str  # "local" or "adb"
+    model: str = ""
+    manufacturer: str = ""
+    soc: str = ""
+    abi: str = ""
+    os: str = ""
+    cores: int = 0
+    max_freqs_khz: tuple[int, ...] = ()
+    ram_bytes: int = 0
+    extra: dict[str, str] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Readings:
+    """Device state at one moment; taken before and after every run."""
+
+    time: float
+    temperatures_c: dict[str, float] = field(factory=dict)
+    free_mem_bytes: int | None = None
+    load_avg: float | None = None
+    battery_level: int | None = None
+    charging: bool | None = None
+
+    def max_temperature(self) -> float | None:
+        return max(self.temperatures_c.values()) if self.temperatures_c else None
+
+
+@frozen(kw_only=True)
+class ProcessResult:
+    """What a device returns for one command."""
+
+    argv: tuple[str, ...]
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    wall_s: float
+    timed_out: bool = False
+    peak_rss_bytes: int | None = None
+    #: CPU time (user + system) of the process, when the device knows it.
+    cpu_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.timed_out and self.exit_code == 0
+
+
+@frozen(kw_only=True)
+class Metrics:
+    """What one run measured.  Rates are tokens per second.
+
+    ``total_tps`` is (prompt + generated tokens) / (prompt-eval + generation
+    time) for every backend.  ``runner_total_rate`` is a runner's own "total"
+    figure where it defines one differently (ExecuTorch divides generated
+    tokens only by the whole inference time); it is kept, labelled, because
+    published figures such as the seed study's used it.
+    """
+
+    prompt_tokens: int
+    gen_tokens: int
+    prompt_tps: float
+    generation_tps: float
+    total_tps: float
+    load_ms: float | None = None
+    ttft_ms: float | None = None
+    peak_rss_bytes: int | None = None
+    runner_total_rate: float | None = None
+    extra: dict[str, float] = field(factory=dict)
+
+    @staticmethod
+    def total_rate(prompt_tokens: int, gen_tokens: int, prompt_s: float, gen_s: float) -> float:
+        """The one definition of ``total_tps`` every backend uses."""
+        elapsed = prompt_s + gen_s
+        return (prompt_tokens + gen_tokens) / elapsed if elapsed > 0 else 0.0
+
+
+METRIC_NAMES: tuple[str, ...] = ("prompt_tps", "generation_tps", "total_tps")
+METRIC_LABELS: dict[str, str] = {
+    "total_tps": "Total Speed (tokens/second)",
+    "prompt_tps": "Prompt Eval Speed (tokens/second)",
+    "generation_tps": "Generation Speed (tokens/second)",
+    "ttft_ms": "Time to first token (ms)",
+    "load_ms": "Load time (ms)",
+    "runner_total_rate": "Runner's own total rate (generated tokens / inference time)",
+}
+
+
+@define(kw_only=True)
+class Prepared:
+    """What ``prepare`` hands to the later phases.
+
+    ``describe`` is stored with the job (tool versions, build commit, model
+    file and its hash, the actual quantization type); ``state`` is private to
+    the backend.
+    """
+
+    describe: dict[str, str] = field(factory=dict)
+    state: Any = None
+
+
+@frozen(kw_only=True)
+class RunRecord:
+    """One finished execution as stored: raw output, metrics or an error."""
+
+    index: int
+    warmup: bool
+    result: ProcessResult
+    metrics: Metrics | None = None
+    error: str | None = None
+    before: Readings | None = None
+    after: Readings | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.metrics is not None and self.error is None

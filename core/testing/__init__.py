@@ -1,0 +1,1 @@
+"""Helpers for testing pocketbench and its plugins (fixtures, a loopback adb device)."""

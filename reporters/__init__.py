@@ -1,0 +1,1 @@
+"""Built-in reporter plugins and their Jinja2 templates."""
