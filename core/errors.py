@@ -56,7 +56,9 @@ class ParseError(Exception):
     """A runner's output has no usable figures (raised by ``parse`` hooks)."""
 
 
-def unknown_choice(kind: str, name: str, choices: list[str] | tuple[str, ...]) -> UsageError:
-    """``Unknown backend 'x'. Choose one of: a, b.``"""
+def unknown_choice(
+    kind: str, name: str, choices: list[str] | tuple[str, ...], where: str = ""
+) -> UsageError:
+    """``Unknown backend 'x'. Choose one of: a, b.`` (``where``: " for backend 'y'")."""
     listed = ", ".join(sorted(choices)) if choices else "(none installed)"
-    return UsageError(f"Unknown {kind} {name!r}. Choose one of: {listed}.")
+    return UsageError(f"Unknown {kind} {name!r}{where}. Choose one of: {listed}.")

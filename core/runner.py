@@ -1,0 +1,187 @@
+"""Running jobs: prepare, warm up, measure, store each run as it ends.
+
+The flow goes one way: a :class:`Job` and a device go in, records go to the
+store the moment each execution ends, and a :class:`JobOutcome` comes out.
+Re-running the same campaign resumes: runs already stored for a
+configuration are never measured again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from attrs import define, frozen
+
+from pocketbench.core.devices.base import Device
+from pocketbench.core.errors import DeviceError, PocketbenchError, unknown_choice
+from pocketbench.core.model import Job, RunRecord
+from pocketbench.core.plugins import Registry
+from pocketbench.core.store import Store
+
+
+@frozen(kw_only=True)
+class JobOutcome:
+    """What happened to one job."""
+
+    job: Job
+    records: tuple[RunRecord, ...] = ()
+    #: Measured runs found already stored (resumed campaigns).
+    already_stored: int = 0
+    #: A failure that stopped the job (setup, device); None when it ran through.
+    error: str | None = None
+    exit_code: int = 0
+
+    @property
+    def measured(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.records if not r.warmup)
+
+    @property
+    def failed_runs(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.measured if not r.ok)
+
+
+#: Decides after each measured run whether enough runs were made (adaptive sampling).
+StopRule = Callable[[Sequence[RunRecord]], bool]
+
+
+@define(kw_only=True)
+class Runner:
+    """Runs jobs against one store and campaign, with the given wrapper plugins."""
+
+    registry: Registry
+    store: Store
+    campaign: str
+    #: Plugin objects added to every job's manager (progress, hygiene, ...).
+    wrappers: Sequence[Any] = ()
+    #: Stop a configuration early when this says so (``--target-ci``).
+    stop_rule: StopRule | None = None
+    #: Upper bound of measured runs when ``stop_rule`` is set (``--max-runs``).
+    max_runs: int | None = None
+    _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def canonical(self, job: Job) -> Job:
+        """The job with its quantization name checked and made canonical."""
+        info = self.registry.backend_info(job.backend)
+        scheme = info.scheme(job.quant)
+        if scheme is None:
+            raise unknown_choice(
+                "quantization", job.quant, info.scheme_names(), f" for backend {job.backend!r}"
+            )
+        return attrs.evolve(job, quant=scheme.name)
+
+    def run(self, job: Job, device: Device) -> JobOutcome:
+        job = self.canonical(job)
+        with self._store_lock:
+            done, _ = self.store.completed_runs(self.campaign, job.config_key())
+        limit = self.max_runs if self.stop_rule is not None and self.max_runs else job.runs
+        if done >= job.runs and self.stop_rule is None:
+            return JobOutcome(job=job, already_stored=done)
+        pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
+        facts = device.facts()
+        # Setup errors propagate before anything is written for this job.
+        prepared = pm.hook.pocketbench_prepare(job=job, device=device)
+        if prepared is None:
+            raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
+        with self._store_lock:
+            job_id = self.store.start_job(job, facts, prepared.describe)
+        records: list[RunRecord] = []
+
+        def execute(index: int, warmup: bool) -> RunRecord:
+            record = pm.hook.pocketbench_execute(
+                job=job, device=device, prepared=prepared, index=index, warmup=warmup
+            )
+            with self._store_lock:
+                self.store.add_run(job_id, record)
+            records.append(record)
+            return record
+
+        status, error = "done", None
+        try:
+            if done < limit:
+                for i in range(job.warmup):
+                    execute(i, True)
+            index = done
+            while index < limit:
+                record = execute(index, False)
+                index += 1
+                if (
+                    record.ok
+                    and self.stop_rule is not None
+                    and index >= job.runs
+                    and self.stop_rule(self._stored_ok(job))
+                ):
+                    break
+        except DeviceError as exc:
+            status, error = "failed", str(exc)
+            raise
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user"
+            raise
+        finally:
+            with self._store_lock:
+                self.store.finish_job(job_id, status, error)
+        return JobOutcome(job=job, records=tuple(records), already_stored=done)
+
+    def _stored_ok(self, job: Job) -> list[RunRecord]:
+        with self._store_lock:
+            configs = self.store.configurations(self.campaign)
+        for c in configs:
+            if c.config_key == job.config_key():
+                return list(c.ok_runs)
+        return []
+
+
+def run_on_devices(
+    runner: Runner,
+    jobs: Sequence[Job],
+    devices: dict[str, Device],
+    on_error: Callable[[Job, PocketbenchError], None],
+) -> list[JobOutcome]:
+    """Run jobs, one at a time per device and devices in parallel.
+
+    Each job's ``device`` names its key in ``devices``.  A device that fails
+    stops only its own queue; the other devices go on.
+    """
+    queues: dict[str, list[tuple[int, Job]]] = {}
+    for position, job in enumerate(jobs):
+        queues.setdefault(job.device, []).append((position, job))
+    outcomes: list[tuple[int, JobOutcome]] = []
+    lock = threading.Lock()
+    interrupted: list[BaseException] = []
+
+    def work(name: str, queue: list[tuple[int, Job]]) -> None:
+        for position, job in queue:
+            try:
+                outcome = runner.run(job, devices[name])
+            except PocketbenchError as exc:
+                on_error(job, exc)
+                outcome = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
+                with lock:
+                    outcomes.append((position, outcome))
+                if isinstance(exc, DeviceError):
+                    return
+                continue
+            except BaseException as exc:  # Ctrl-C in a worker: stop everything
+                interrupted.append(exc)
+                return
+            with lock:
+                outcomes.append((position, outcome))
+
+    if len(queues) == 1:
+        ((name, queue),) = queues.items()
+        work(name, queue)
+    else:
+        threads = [
+            threading.Thread(target=work, args=(n, q), name=f"device {n}", daemon=True)
+            for n, q in queues.items()
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if interrupted:
+        raise interrupted[0]
+    return [outcome for _, outcome in sorted(outcomes, key=lambda pair: pair[0])]

@@ -1,0 +1,420 @@
+"""The results store: one SQLite file, every run written the moment it ends.
+
+Each ``bench`` invocation (or study) is a *campaign*; a campaign holds jobs
+(one configuration on one device) and a job holds its runs, warm-ups marked
+as such, each with its raw runner output so a failure can be diagnosed and
+a parser fixed later without measuring again.  The schema version is kept
+in ``PRAGMA user_version``; a file from a newer pocketbench is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from pocketbench.core.convert import dumps, loads, unstructure
+from pocketbench.core.errors import StoreError
+from pocketbench.core.model import (
+    DeviceFacts,
+    Job,
+    Metrics,
+    ProcessResult,
+    Readings,
+    RunRecord,
+    Workload,
+)
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
+DEFAULT_DB = "pocketbench.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    command TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    config_key TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    quant TEXT NOT NULL,
+    model TEXT NOT NULL,
+    device TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    runs INTEGER NOT NULL,
+    warmup INTEGER NOT NULL,
+    options TEXT NOT NULL,
+    facts TEXT,
+    describe TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL DEFAULT 'running',
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(campaign_id, config_key);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    idx INTEGER NOT NULL,
+    warmup INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    argv TEXT NOT NULL,
+    stdout TEXT NOT NULL,
+    stderr TEXT NOT NULL,
+    exit_code INTEGER,
+    wall_s REAL NOT NULL,
+    timed_out INTEGER NOT NULL,
+    peak_rss_bytes INTEGER,
+    cpu_s REAL,
+    metrics TEXT,
+    error TEXT,
+    before TEXT,
+    after TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job_id);
+"""
+
+
+@frozen(kw_only=True)
+class StoredConfig:
+    """One configuration's results in one campaign, as reporters see them."""
+
+    campaign: str
+    config_key: str
+    backend: str
+    quant: str
+    model: str
+    device: str
+    workload: Workload
+    facts: DeviceFacts | None
+    describe: dict[str, str]
+    runs: tuple[RunRecord, ...]
+    warmups: tuple[RunRecord, ...]
+    started_at: float
+
+    @property
+    def ok_runs(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.runs if r.ok)
+
+    def samples(self, metric: str) -> list[float]:
+        """Values of ``metric`` over the successful measured runs, in run order."""
+        out = []
+        for r in self.ok_runs:
+            value = getattr(r.metrics, metric, None)
+            if value is None and r.metrics is not None:
+                value = r.metrics.extra.get(metric)
+            if value is not None:
+                out.append(float(value))
+        return out
+
+
+class Store:
+    """A results database.  Use :meth:`open`; one instance per thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._campaign_id: int | None = None
+
+    # -- opening --------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True) -> Store:
+        path = Path(path)
+        if path.is_dir():
+            raise StoreError(f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}")
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no results database at {path}; run a benchmark first or pass --db")
+            parent = path.parent if str(path.parent) else Path(".")
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise StoreError(
+                    f"cannot create results database {path}: {parent} is not a writable directory;"
+                    " choose another path with --db"
+                )
+        elif create and not os.access(path, os.W_OK):
+            raise StoreError(f"results database {path} is not writable; choose another path with --db")
+        try:
+            conn = sqlite3.connect(
+                path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout = 60000")
+            store = cls(conn, path)
+            store._check_and_migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
+            ) from exc
+        return store
+
+    def _check_and_migrate(self) -> None:
+        c = self._conn
+        app_id = c.execute("PRAGMA application_id").fetchone()[0]
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id == 0 and version == 0 and not tables:
+            # A new file: WAL lets several bench processes share it safely.
+            c.execute("PRAGMA journal_mode = WAL")
+            # One script, one transaction: a half-created schema never exists.
+            c.executescript(
+                "BEGIN IMMEDIATE;"
+                + _SCHEMA
+                + f"PRAGMA application_id = {APPLICATION_ID};"
+                + f"PRAGMA user_version = {SCHEMA_VERSION};"
+                + "COMMIT;"
+            )
+            return
+        if app_id != APPLICATION_ID:
+            raise StoreError(
+                f"{self.path} is an SQLite file of another program, not a pocketbench results"
+                " database; pass another file with --db"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer pocketbench (schema {version}, this one reads"
+                f" up to {SCHEMA_VERSION}); upgrade pocketbench or use another --db"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> Store._Tx:
+        return Store._Tx(self._conn)
+
+    # -- writing --------------------------------------------------------------
+
+    def campaign(self, name: str | None = None, command: str | None = None) -> str:
+        """Select (creating if needed) the campaign new jobs go to; returns its name."""
+        if name is None:
+            name = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{os.getpid()}"
+        with self._tx() as c:
+            row = c.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                cur = c.execute(
+                    "INSERT INTO campaigns(name, created_at, command) VALUES (?, ?, ?)",
+                    (name, time.time(), command),
+                )
+                self._campaign_id = cur.lastrowid
+            else:
+                self._campaign_id = row[0]
+        return name
+
+    def start_job(self, job: Job, facts: DeviceFacts | None, describe: dict[str, str]) -> int:
+        if self._campaign_id is None:
+            self.campaign()
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO jobs(campaign_id, config_key, backend, quant, model, device, workload,"
+                " runs, warmup, options, facts, describe, started_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self._campaign_id,
+                    job.config_key(),
+                    job.backend,
+                    job.quant,
+                    job.model,
+                    job.device,
+                    dumps(job.workload),
+                    job.runs,
+                    job.warmup,
+                    json.dumps(job.options, sort_keys=True),
+                    dumps(facts) if facts is not None else None,
+                    json.dumps(describe, sort_keys=True),
+                    time.time(),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def add_run(self, job_id: int, record: RunRecord) -> None:
+        """Write one run at once (its own transaction): a crash later loses nothing."""
+        r = record.result
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
+                " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id,
+                    record.index,
+                    int(record.warmup),
+                    int(record.ok),
+                    json.dumps(list(r.argv)),
+                    r.stdout,
+                    r.stderr,
+                    r.exit_code,
+                    r.wall_s,
+                    int(r.timed_out),
+                    r.peak_rss_bytes,
+                    r.cpu_s,
+                    dumps(record.metrics) if record.metrics is not None else None,
+                    record.error,
+                    dumps(record.before) if record.before is not None else None,
+                    dumps(record.after) if record.after is not None else None,
+                    time.time(),
+                ),
+            )
+
+    def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                (status, error, time.time(), job_id),
+            )
+
+    # -- reading --------------------------------------------------------------
+
+    def completed_runs(self, campaign: str, config_key: str) -> tuple[int, int]:
+        """(successful measured runs, warm-ups) already stored for a configuration."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN r.warmup = 0 AND r.ok = 1 THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(r.warmup), 0)"
+            " FROM runs r JOIN jobs j ON r.job_id = j.id JOIN campaigns c ON j.campaign_id = c.id"
+            " WHERE c.name = ? AND j.config_key = ?",
+            (campaign, config_key),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT c.name, c.created_at, c.command, COUNT(DISTINCT j.config_key)"
+            " FROM campaigns c LEFT JOIN jobs j ON j.campaign_id = c.id"
+            " GROUP BY c.id ORDER BY c.created_at, c.id"
+        ).fetchall()
+        return [
+            {"name": n, "created_at": t, "command": cmd, "configurations": k}
+            for n, t, cmd, k in rows
+        ]
+
+    def configurations(self, campaign: str | None = None) -> list[StoredConfig]:
+        """Stored configurations with their runs.
+
+        With ``campaign``, that campaign's configurations.  Without, every
+        configuration in the file, each from the newest campaign that measured
+        it (runs from different sessions are never pooled: conditions differ).
+        """
+        params: tuple[Any, ...] = ()
+        where = ""
+        if campaign is not None:
+            known = {c["name"] for c in self.campaigns()}
+            if campaign not in known:
+                from pocketbench.core.errors import unknown_choice
+
+                raise unknown_choice("campaign", campaign, sorted(known))
+            where = "WHERE c.name = ?"
+            params = (campaign,)
+        jobs = self._conn.execute(
+            "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
+            " j.device, j.workload, j.facts, j.describe, j.started_at"
+            f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
+            " ORDER BY c.created_at, c.id, j.id",
+            params,
+        ).fetchall()
+        grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        for row in jobs:
+            grouped.setdefault((row[1], row[3]), []).append(row)
+        newest: dict[str, tuple[str, str]] = {}
+        for camp, key in grouped:
+            newest[key] = (camp, key)  # rows are in campaign order: the last wins
+        configs = []
+        for camp, key in dict.fromkeys(newest.values()):
+            rows = grouped[(camp, key)]
+            runs: list[RunRecord] = []
+            warmups: list[RunRecord] = []
+            describe: dict[str, str] = {}
+            facts = None
+            for row in rows:
+                describe.update(json.loads(row[10] or "{}"))
+                facts = loads(row[9], DeviceFacts) or facts
+                for rec in self._runs(row[0]):
+                    (warmups if rec.warmup else runs).append(rec)
+            first = rows[0]
+            configs.append(
+                StoredConfig(
+                    campaign=camp,
+                    config_key=key,
+                    backend=first[4],
+                    quant=first[5],
+                    model=first[6],
+                    device=first[7],
+                    workload=loads(first[8], Workload),  # type: ignore[arg-type]
+                    facts=facts,
+                    describe=describe,
+                    runs=tuple(runs),
+                    warmups=tuple(warmups),
+                    started_at=first[11],
+                )
+            )
+        return configs
+
+    def _runs(self, job_id: int) -> Iterator[RunRecord]:
+        for row in self._conn.execute(
+            "SELECT idx, warmup, argv, stdout, stderr, exit_code, wall_s, timed_out,"
+            " peak_rss_bytes, cpu_s, metrics, error, before, after"
+            " FROM runs WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        ):
+            yield RunRecord(
+                index=row[0],
+                warmup=bool(row[1]),
+                result=ProcessResult(
+                    argv=tuple(json.loads(row[2])),
+                    stdout=row[3],
+                    stderr=row[4],
+                    exit_code=row[5],
+                    wall_s=row[6],
+                    timed_out=bool(row[7]),
+                    peak_rss_bytes=row[8],
+                    cpu_s=row[9],
+                ),
+                metrics=loads(row[10], Metrics),
+                error=row[11],
+                before=loads(row[12], Readings),
+                after=loads(row[13], Readings),
+            )
+
+    def failed_runs(self, campaign: str | None = None) -> list[dict[str, Any]]:
+        """Failed runs with their errors, for ``bench report`` diagnostics."""
+        rows = self._conn.execute(
+            "SELECT c.name, j.config_key, r.idx, r.warmup, r.error"
+            " FROM runs r JOIN jobs j ON r.job_id = j.id JOIN campaigns c ON j.campaign_id = c.id"
+            " WHERE r.ok = 0" + (" AND c.name = ?" if campaign else "") + " ORDER BY r.id",
+            (campaign,) if campaign else (),
+        ).fetchall()
+        return [
+            {"campaign": a, "config_key": b, "index": i, "warmup": bool(w), "error": e}
+            for a, b, i, w, e in rows
+        ]
+
+
+def as_plain(obj: Any) -> Any:
+    """Plain JSON-ready data for reporters."""
+    return unstructure(obj)

@@ -1,0 +1,1 @@
+"""An example pocketbench backend: a NumPy reference decoder with random weights."""

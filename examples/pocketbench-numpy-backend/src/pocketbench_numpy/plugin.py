@@ -1,0 +1,77 @@
+"""The pocketbench hooks of the example backend.
+
+The "runtime" is ``pocketbench_numpy.runtime``, started as a child process
+on the device like any real runtime, printing its own timing lines, which
+``pocketbench_parse`` reads.  Only ``local`` devices are supported: a phone
+has no Python.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from pocketbench.core.errors import ParseError, SetupError
+from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.model import BackendInfo, Metrics, Prepared, QuantScheme
+from pocketbench.core.presets import get_preset
+
+SCHEMES = (
+    QuantScheme(name="fp32", description="float32 weights", produced_by="numpy random"),
+    QuantScheme(name="fp16", description="float16 weights, float32 math", produced_by="astype(float16)"),
+)
+
+
+@hookimpl
+def pocketbench_backend_info():
+    return BackendInfo(
+        description="NumPy reference decoder (example third-party backend)",
+        version="0.1.0",
+        schemes=SCHEMES,
+        default_scheme="fp32",
+        model_help="a preset name (tiny, stories110m, llama-3.2-1b)",
+    )
+
+
+@hookimpl
+def pocketbench_prepare(job, device):
+    if not device.is_local:
+        raise SetupError(f"numpy-ref runs only on the local host, not on {device.name}")
+    spec = get_preset(job.model)
+    if spec is None:
+        raise SetupError(f"numpy-ref knows only presets; {job.model!r} is not one")
+    return Prepared(describe={"runtime": f"numpy {__import__('numpy').__version__}"}, state=spec)
+
+
+@hookimpl
+def pocketbench_run(job, device, prepared, index):
+    w = job.workload
+    argv = [
+        sys.executable, "-m", "pocketbench_numpy.runtime",
+        "--preset", prepared.state.name, "--dtype", job.quant,
+        "--prompt-tokens", str(w.prompt_tokens), "--gen-tokens", str(w.gen_tokens),
+        "--threads", str(w.threads), "--seed", str(index),
+    ]
+    env = {"OMP_NUM_THREADS": str(w.threads), "OPENBLAS_NUM_THREADS": str(w.threads)}
+    return device.run(argv, timeout=w.timeout_s, env=env)
+
+
+_LINE = re.compile(r"^(prompt|generation): (\d+) tokens in ([0-9.]+) s$", re.M)
+
+
+@hookimpl
+def pocketbench_parse(job, prepared, result):
+    found = {kind: (int(n), float(s)) for kind, n, s in _LINE.findall(result.stdout)}
+    if set(found) != {"prompt", "generation"}:
+        raise ParseError("no 'prompt:' and 'generation:' timing lines in the output")
+    (pn, ps), (gn, gs) = found["prompt"], found["generation"]
+    if ps <= 0 or gs <= 0:
+        raise ParseError("zero elapsed time in the timing lines")
+    return Metrics(
+        prompt_tokens=pn,
+        gen_tokens=gn,
+        prompt_tps=pn / ps,
+        generation_tps=gn / gs,
+        total_tps=Metrics.total_rate(pn, gn, ps, gs),
+        ttft_ms=ps * 1000.0,
+    )
