@@ -5,7 +5,7 @@ from __future__ import annotations
 import pluggy
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import ParseError
+from pocketbench.core.errors import DeviceError, ParseError
 from pocketbench.core.hookspecs import hookimpl
 from pocketbench.core.model import Job, Metrics, Prepared, ProcessResult, RunRecord
 
@@ -39,6 +39,19 @@ def _last_line(text: str) -> str:
     return ""
 
 
+def _plugin_failure(index: int, warmup: bool, what: str, exc: Exception | None) -> RunRecord:
+    import traceback
+
+    detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+    trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
+    return RunRecord(
+        index=index,
+        warmup=warmup,
+        result=ProcessResult(argv=(), stdout="", stderr=trace, exit_code=None, wall_s=0.0),
+        error=f"{what}{detail}",
+    )
+
+
 class CorePlugin:
     """Registered in every job's manager, next to exactly one backend."""
 
@@ -56,9 +69,17 @@ class CorePlugin:
         self, job: Job, device: Device, prepared: Prepared, index: int, warmup: bool
     ) -> RunRecord:
         phase = self._hook.pocketbench_warmup if warmup else self._hook.pocketbench_run
-        result = phase(job=job, device=device, prepared=prepared, index=index)
+        name = "warmup" if warmup else "run"
+        try:
+            result = phase(job=job, device=device, prepared=prepared, index=index)
+        except DeviceError:
+            raise
+        except Exception as exc:  # a plugin's bug must not lose the campaign
+            return _plugin_failure(index, warmup, f"the {job.backend} backend raised in {name}", exc)
         if not isinstance(result, ProcessResult):
-            raise TypeError(f"the backend's {'warmup' if warmup else 'run'} hook returned {result!r}")
+            return _plugin_failure(
+                index, warmup, f"the {job.backend} backend's {name} hook returned {result!r}", None
+            )
         error = describe_failure(result)
         metrics: Metrics | None = None
         if error is None:
@@ -66,6 +87,8 @@ class CorePlugin:
                 metrics = self._hook.pocketbench_parse(job=job, prepared=prepared, result=result)
             except ParseError as exc:
                 error = f"unparseable output: {exc}"
+            except Exception as exc:
+                error = f"the {job.backend} backend's parser raised {type(exc).__name__}: {exc}"
             if metrics is None and error is None:
                 error = "the backend's parser returned no metrics"
         if metrics is not None and metrics.peak_rss_bytes is None and result.peak_rss_bytes:

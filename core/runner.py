@@ -16,7 +16,7 @@ import attrs
 from attrs import define, frozen
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import DeviceError, PocketbenchError, unknown_choice
+from pocketbench.core.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
 from pocketbench.core.model import Job, RunRecord
 from pocketbench.core.plugins import Registry
 from pocketbench.core.store import Store
@@ -82,7 +82,14 @@ class Runner:
         pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
         facts = device.facts()
         # Setup errors propagate before anything is written for this job.
-        prepared = pm.hook.pocketbench_prepare(job=job, device=device)
+        try:
+            prepared = pm.hook.pocketbench_prepare(job=job, device=device)
+        except PocketbenchError:
+            raise
+        except Exception as exc:  # a plugin's bug: one line, the traceback is not for users
+            raise SetupError(
+                f"the {job.backend} backend failed while preparing: {type(exc).__name__}: {exc}"
+            ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
         with self._store_lock:

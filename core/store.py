@@ -152,6 +152,15 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 60000")
             store = cls(conn, path)
             store._check_and_migrate()
+        except sqlite3.OperationalError as exc:
+            if "not a database" not in str(exc):
+                raise StoreError(
+                    f"cannot open or write results database {path} ({exc}); choose another"
+                    " path with --db"
+                ) from exc
+            raise StoreError(
+                f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{path} is not a pocketbench results database ({exc}); pass another file with --db"

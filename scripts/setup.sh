@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up a machine for pocketbench: system packages, a virtual environment, the package.
+#   scripts/setup.sh bench   what `bench` needs (a C++ toolchain to build llama.cpp once)
+#   scripts/setup.sh test    + adb, LaTeX, the ExecuTorch extra and the test tools
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+profile="${1:-bench}"
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+apt_packages=(cmake ninja-build g++ make)
+if [ "$profile" = test ]; then
+  apt_packages+=(adb texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern)
+fi
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing system packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+fi
+pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+stamp="$VENV/.pocketbench-$profile"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ "$profile" = test ]; then
+    # torch first, pinned to the CPU build: executorch does not declare it, and any
+    # other torch version would pull several GB of CUDA packages.
+    "${pip[@]}" "torch==2.13.0"
+    "${pip[@]}" -e ".[test,executorch]"
+  else
+    "${pip[@]}" -e .
+  fi
+  touch "$stamp"
+fi

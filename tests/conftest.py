@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def example_backend(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example third-party backend, really installed (pip --target) into a folder."""
+    target = tmp_path_factory.mktemp("site-example")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target),
+         str(REPO / "examples" / "pocketbench-numpy-backend")],
+        check=True,
+    )
+    return target
+
+
+@pytest.fixture
+def run_bench(tmp_path: Path):
+    """Run the installed ``bench`` console script in a subprocess, in ``tmp_path``."""
+    from pocketbench.core.testing.cli import run_bench as run
+
+    return functools.partial(run, cwd=tmp_path)
+
+
+@pytest.fixture
+def registry():
+    """A fresh registry of the installed plugins (never one built at import time)."""
+    from pocketbench.core.plugins import Registry
+
+    return Registry.from_entry_points(warn=lambda message: None)
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Make fake installed distributions: a *.dist-info with entry_points.txt on sys.path."""
+    site = tmp_path / "fake-site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def make(dist: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]) -> Path:
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        lines = []
+        for group, eps in entry_points.items():
+            lines.append(f"[{group}]")
+            lines += [f"{name} = {target}" for name, target in eps.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        for mod, source in modules.items():
+            (site / f"{mod}.py").write_text(source)
+        return site
+
+    yield make
+    for mod in list(sys.modules):
+        if mod.startswith("fakeplug"):
+            del sys.modules[mod]
