@@ -1,0 +1,40 @@
+"""`pip install .` into an empty virtual environment gives a working bench."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+
+import pytest
+
+
+@pytest.mark.slow
+def test_regular_install_in_an_empty_venv(repo, tmp_path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    # A copy of the tree, so the install cannot lean on files of the checkout.
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(repo)],
+        check=True, cwd=tmp_path,
+    )
+    out = subprocess.run([str(env_dir / "bin" / "bench"), "plugins", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {b["name"] for b in data["backends"]} >= {"llamacpp", "executorch"}
+    assert {r["name"] for r in data["reporters"]} >= {"markdown", "latex", "json", "csv", "html"}
+    assert data["failed"] == []
+    check = (
+        "import importlib.resources as r, pocketbench.core, pocketbench\n"
+        "t = r.files('pocketbench.reporters') / 'templates'\n"
+        "print(sorted(p.name for p in t.iterdir() if p.name.endswith('.j2')))\n"
+        "print(pocketbench.core.__file__)\n"
+    )
+    shown = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path, check=True)
+    templates, location = shown.stdout.splitlines()
+    assert "markdown" in templates and "latex" in templates
+    assert str(repo) not in location and "site-packages" in location
+    assert sys.prefix != str(env_dir)
