@@ -13,7 +13,6 @@ rename, so a crash or Ctrl-C never leaves a half-built cache entry behind.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,9 +23,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+from pocketbench.backends.llamacpp.atomic import file_lock
 from pocketbench.core.cache import cache_dir
 from pocketbench.core.errors import SetupError
 
@@ -121,7 +120,7 @@ def ensure_built() -> Path:
         return found
     root = cache_dir("llamacpp")
     key = build_key()
-    with _file_lock(root / f"{key}.lock"):
+    with file_lock(root / f"{key}.lock"):
         # Another process may have finished the build while we waited.
         found = built_bin_dir()
         if found is not None:
@@ -143,17 +142,6 @@ def ensure_built() -> Path:
     if found is None:  # pragma: no cover - the rename above publishes it
         raise SetupError(f"llama.cpp build finished but {dest} is incomplete; see {log}")
     return found
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (released by the OS if the process dies)."""
-    with open(path, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _check_toolchain() -> None:

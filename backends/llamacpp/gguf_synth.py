@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from pocketbench.backends.llamacpp.locking import file_lock
+from pocketbench.backends.llamacpp.atomic import file_lock, temp_beside
 from pocketbench.core.cache import cache_dir
 from pocketbench.core.presets import ModelSpec
 
@@ -214,22 +213,10 @@ def ensure_preset(spec: ModelSpec) -> Path:
     with file_lock(path.with_suffix(".lock")):
         if path.is_file():  # written by another process while we waited
             return path
-        with _temp_beside(path) as tmp, _status(f"writing synthetic model {spec.name} (one time)..."):
+        with temp_beside(path) as tmp, _status(f"writing synthetic model {spec.name} (one time)..."):
             write_gguf(spec, tmp)
             os.replace(tmp, path)
     return path
-
-
-@contextlib.contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
-    """A temporary file in ``path``'s directory (so the final rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -141,7 +141,12 @@ class LocalDevice(Device):
 
             waiter = threading.Thread(target=reap, daemon=True)
             waiter.start()
-            waiter.join(timeout)
+            try:
+                waiter.join(timeout)
+            except BaseException:
+                # Ctrl-C reaches only us (the run has its own session): stop it too.
+                _kill_group(proc.pid)
+                raise
             timed_out = waiter.is_alive()
             if timed_out:
                 _kill_group(proc.pid)

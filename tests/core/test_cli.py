@@ -115,3 +115,60 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
         (cfg,) = s.configurations("k")
         indices = [r.index for r in cfg.runs]
     assert sorted(indices) == list(range(12)), "a run was lost or measured twice"
+
+
+def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(example_backend, tmp_path) -> None:
+    db = tmp_path / "r.db"
+    marker = f"--seed-{tmp_path.name}"
+    argv = [str(BIN / "bench"), "--backend", "numpy-ref", "--model", "tiny", "--runs", "5",
+            "--warmup", "0", "--prompt-tokens", "8", "--gen-tokens", "3000", "--db", str(db),
+            "--campaign", marker, "--cooldown", "off"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=bench_env(example_backend),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and stored < 1:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with sqlite3.connect(db, timeout=5) as c:
+                        stored = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+        assert stored >= 1
+        time.sleep(0.5)  # the next run's runtime is now working
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and f"--campaign {marker}" in err and "Traceback" not in err
+    leftover = subprocess.run(["pgrep", "-f", "pocketbench_numpy.runtime"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", "the runtime kept running after Ctrl-C"
+    with Store.open(db) as s:
+        (cfg,) = s.configurations(marker)
+        assert len(cfg.ok_runs) >= 1
+
+
+def test_two_bench_processes_share_one_database(example_backend, tmp_path) -> None:
+    db = tmp_path / "shared.db"
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "bench"), "--backend", "numpy-ref", "--model", "tiny", "--quant", q,
+             "--runs", "6", "--prompt-tokens", "8", "--gen-tokens", "4", "--db", str(db),
+             "--cooldown", "off"],
+            cwd=tmp_path, env=bench_env(example_backend), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        for q in ("fp16", "fp32")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with Store.open(db) as s:
+        configs = s.configurations()
+    assert sorted(c.quant for c in configs) == ["fp16", "fp32"]
+    assert all(len(c.ok_runs) == 6 and len(c.warmups) == 1 for c in configs)
