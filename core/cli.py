@@ -22,14 +22,13 @@ class DefaultRunGroup(click.Group):
     """``bench --backend X ...`` and bare ``bench`` mean ``bench run ...``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        group_flags = {"--help", "-h", "--version", "--no-plugins"}
-        rest = [a for a in args if a not in group_flags]
-        if "--help" in args or "-h" in args:
-            if not rest or rest[0] not in self.commands:
-                return super().parse_args(ctx, args)
-        if not rest or (rest[0] not in self.commands):
-            head = [a for a in args if a in group_flags]
-            args = head + ["run"] + rest
+        group_only = {"--version", "--no-plugins"}
+        head = [a for a in args if a in group_only]
+        rest = [a for a in args if a not in group_only]
+        if rest in (["--help"], ["-h"]) or "--version" in head:
+            return super().parse_args(ctx, args)
+        if not rest or rest[0] not in self.commands:
+            args = [*head, "run", *rest]
         return super().parse_args(ctx, args)
 
 

@@ -299,11 +299,13 @@ def column_labels(configs: Sequence[ConfigReport]) -> list[str]:
         w = c.workload
         return f"p{w.prompt_tokens}/g{w.gen_tokens}/t{w.threads}"
 
-    parts: list[Any] = [
-        lambda c: c.backend,
-        lambda c: c.quant,
-    ]
-    for getter in (lambda c: c.model, lambda c: c.device, workload, lambda c: c.campaign):
+    parts: list[Any] = [lambda c: c.backend, lambda c: c.quant]
+    for getter in (
+        lambda c: c.model,
+        lambda c: f"@{c.device}",
+        workload,
+        lambda c: f"[{c.campaign}]",
+    ):
         if len({getter(c) for c in configs}) > 1:
             parts.append(getter)
     labels = [" ".join(str(p(c)) for p in parts) for c in configs]

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from pocketbench.core.store import SCHEMA_VERSION, Store
-
 from pocketbench.core.testing.cli import BIN, bench_env
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from pocketbench.core.devices.local import LocalDevice
 
@@ -42,7 +43,7 @@ def test_timeout_kills_the_run_and_its_children(tmp_path) -> None:
     time.sleep(0.2)
     try:
         os.kill(child, 0)
-        alive = open(f"/proc/{child}/stat").read().split()[2] != "Z"
+        alive = Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
     except (ProcessLookupError, FileNotFoundError):
         alive = False
     assert not alive, "the runtime's child survived the timeout"

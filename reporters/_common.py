@@ -1,0 +1,344 @@
+"""Shared by the built-in reporters: escaping, number formatting, Jinja environments.
+
+Every template environment escapes by default: markdown and LaTeX through
+Jinja's ``finalize`` (each ``{{ value }}`` is escaped unless it is a
+:class:`markupsafe.Markup` produced by a trusted filter), HTML through
+Jinja's autoescape.  A template cannot forget to escape a model name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from pocketbench.core.report import (
+    PLUSMINUS_TEXT,
+    RUNNER_TOTAL_NOTE,
+    TOTAL_DEFINITION,
+    ConfigReport,
+    ReportOptions,
+    metric_spec,
+)
+from pocketbench.core.stats import Summary
+
+# -- escaping -------------------------------------------------------------------
+
+# Backslash-escapable in CommonMark; the ones that matter inside a line of text
+# or a table cell.  "." "-" "+" "(" ")" only matter at a line start, and
+# escaping them would litter every number.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#~&!$^])")
+
+
+def md_escape(value: Any) -> str:
+    """Plain text for a markdown line or table cell (no markup, no raw HTML)."""
+    if isinstance(value, Markup):
+        return str(value)
+    text = " ".join(str(value).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+_LATEX_MAP = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    '"': r"\textquotedbl{}",
+    "'": r"\textquotesingle{}",
+    "`": r"\textasciigrave{}",
+    "-": "-{}",  # no -- or --- ligatures in user text
+    "±": r"\ensuremath{\pm}",
+    "×": r"\ensuremath{\times}",
+    "°": r"\ensuremath{^\circ}",
+    "µ": r"\ensuremath{\mu}",
+    "–": "--",
+    "—": "---",
+    "…": r"\ldots{}",
+    "\u201c": "``",
+    "\u201d": "''",
+    "\u2018": "`",
+    "\u2019": "'",
+    "−": r"\ensuremath{-}",
+    "∞": r"\ensuremath{\infty}",
+    "≈": r"\ensuremath{\approx}",
+    "≤": r"\ensuremath{\le}",
+    "≥": r"\ensuremath{\ge}",
+    "→": r"\ensuremath{\to}",
+    "·": r"\textperiodcentered{}",
+    "\u00a0": "~",
+}
+
+
+def latex_escape(value: Any) -> str:
+    """Text safe in a LaTeX paragraph or table cell (pdflatex, T1 fonts).
+
+    Characters pdflatex cannot typeset (outside Latin-1) are written as their
+    code point rather than breaking the build.
+    """
+    if isinstance(value, Markup):
+        return str(value)
+    out = []
+    for ch in " ".join(str(value).splitlines()):
+        if ch in _LATEX_MAP:
+            out.append(_LATEX_MAP[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(" ")
+        elif ord(ch) < 0x80 or 0xA1 <= ord(ch) <= 0xFF and ord(ch) != 0xAD:
+            out.append(ch)
+        else:
+            out.append(rf"\texttt{{[U+{ord(ch):04X}]}}")
+    return "".join(out)
+
+
+def latex_breakable(value: Any) -> Markup:
+    """Escaped text that may break after / . _ - : = , (paths, hashes, commits)."""
+    escaped = latex_escape(value)
+    return Markup(re.sub(r"(/|\.|\\_|-|:|=|,)", r"\1\\allowbreak{}", escaped))
+
+
+# -- numbers --------------------------------------------------------------------
+
+
+def num(value: float | None, decimals: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.{decimals}f}"
+
+
+def spread(summary: Summary, plusminus: str) -> float:
+    return summary.stdev if plusminus == "sd" else summary.half_width
+
+
+def pm_parts(summary: Summary, metric: str, plusminus: str) -> tuple[str, str | None]:
+    """(mean, spread) formatted for ``metric``; spread None when undefined."""
+    spec = metric_spec(metric)
+    if summary.n == 0:
+        return "n/a", None
+    mean = num(summary.mean * spec.scale, spec.decimals)
+    s = spread(summary, plusminus)
+    if math.isnan(s):
+        return mean, None
+    return mean, num(s * spec.scale, spec.decimals)
+
+
+def pm_text(summary: Summary, metric: str, plusminus: str) -> str:
+    """``4.48 ± 0.11`` (the seed's style)."""
+    mean, s = pm_parts(summary, metric, plusminus)
+    return mean if s is None else f"{mean} ± {s}"
+
+
+def plusminus_text(options: ReportOptions) -> str:
+    return PLUSMINUS_TEXT[options.plusminus]
+
+
+def pvalue(p: float) -> str:
+    """``p = 0.023`` / ``p < 0.0001``."""
+    if p is None or math.isnan(p):
+        return "p n/a"
+    if p < 0.0001:
+        return "p < 0.0001"
+    return f"p = {p:.4f}" if p < 0.01 else f"p = {p:.3f}"
+
+
+def when(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n else "unknown"
+
+
+def facts_lines(config: ConfigReport) -> list[tuple[str, str]]:
+    """(field, value) pairs describing a configuration's device."""
+    f = config.facts
+    if f is None:
+        return [("Device", config.device)]
+    rows = [("Device", f.name)]
+    model = " ".join(x for x in (f.manufacturer, f.model) if x)
+    for key, value in (
+        ("Device model", model),
+        ("SoC / CPU", f.soc),
+        ("ABI", f.abi),
+        ("OS", f.os),
+        ("Cores", str(f.cores) if f.cores else ""),
+        ("Max frequency", f"{max(f.max_freqs_khz) / 1e6:.2f} GHz" if f.max_freqs_khz else ""),
+        ("RAM", gib(f.ram_bytes) if f.ram_bytes else ""),
+    ):
+        if value:
+            rows.append((key, value))
+    for key, value in sorted(f.extra.items()):
+        rows.append((key, str(value)))
+    return rows
+
+
+def workload_text(config: ConfigReport) -> str:
+    w = config.workload
+    text = (
+        f"{w.prompt_tokens} prompt tokens, {w.gen_tokens} generated tokens (end of sequence"
+        f" ignored), {w.threads} thread{'s' if w.threads != 1 else ''}"
+    )
+    if w.prompt is not None:
+        text += f", prompt text \u201c{shorten(w.prompt, 80)}\u201d"
+    return text
+
+
+def shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def notes(config: ConfigReport, plusminus: str) -> list[str]:
+    """Plain-text observations about one configuration: failures, outliers, trends."""
+    out: list[str] = []
+    if config.n_failed:
+        out.append(f"{config.n_failed} of {len(config.runs)} measured runs failed (raw output stored).")
+    for metric, s in config.summaries.items():
+        if s.outliers:
+            spec = metric_spec(metric)
+            idx = config.ok_indices(metric)
+            flagged = ", ".join(
+                f"run {idx[i] + 1} ({num(s.samples[i] * spec.scale, spec.decimals)})" for i in s.outliers
+            )
+            out.append(f"Outliers in {spec.short} (Tukey's fences; kept): {flagged}.")
+    for metric, t in config.trends.items():
+        if t.throttling:
+            out.append(
+                f"Likely throttling: {metric_spec(metric).short} fell {abs(t.change_pct):.1f}% from"
+                f" the first to the last run (OLS slope {t.slope:.3g} per run, {pvalue(t.pvalue)})."
+            )
+    temps = config.temperatures
+    if temps:
+        out.append(f"Device temperature after runs: {min(temps):.1f} to {max(temps):.1f} °C.")
+    return out
+
+
+DEFINITIONS = (TOTAL_DEFINITION, RUNNER_TOTAL_NOTE)
+
+
+# -- Jinja ----------------------------------------------------------------------
+
+
+def _finalizer(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
+    def finalize(value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, Markup):
+            return value
+        return escape(value)
+
+    return finalize
+
+
+COMMON_GLOBALS: dict[str, Any] = {
+    "metric_spec": metric_spec,
+    "num": num,
+    "pvalue": pvalue,
+    "when": when,
+    "facts_lines": facts_lines,
+    "workload_text": workload_text,
+    "notes": notes,
+    "TOTAL_DEFINITION": TOTAL_DEFINITION,
+    "RUNNER_TOTAL_NOTE": RUNNER_TOTAL_NOTE,
+}
+
+
+@functools.cache
+def environment(kind: str) -> Any:
+    """The Jinja environment of one output kind: "markdown", "latex" or "html"."""
+    import jinja2
+
+    loader = jinja2.PackageLoader("pocketbench.reporters", "templates")
+    common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                  trim_blocks=True, lstrip_blocks=True)
+    if kind == "markdown":
+        env = jinja2.Environment(autoescape=False, finalize=_finalizer(md_escape), **common)
+    elif kind == "latex":
+        # LaTeX is full of {{ }} and {% %}: use delimiters that never occur in it.
+        env = jinja2.Environment(
+            autoescape=False,
+            finalize=_finalizer(latex_escape),
+            block_start_string="((*",
+            block_end_string="*))",
+            variable_start_string="(((",
+            variable_end_string=")))",
+            comment_start_string="((=",
+            comment_end_string="=))",
+            **common,
+        )
+        env.filters["tt"] = latex_breakable
+    elif kind == "html":
+        env = jinja2.Environment(autoescape=True, **common)
+    else:  # pragma: no cover - programming error
+        raise ValueError(kind)
+    env.globals.update(COMMON_GLOBALS)
+    return env
+
+
+def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
+    """A padded GitHub-flavoured table like the seed's; every cell escaped."""
+    cells = [[md_escape(c) for c in header]] + [[md_escape(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    widths = [max(w, 3) for w in widths]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+
+    out = [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in cells[1:]]
+    return Markup("\n".join(out))
+
+
+def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
+    mean, s = pm_parts(summary, metric, plusminus)
+    if s is None:
+        return Markup(latex_escape(mean))
+    return Markup(f"${mean} \\pm {s}$")
+
+
+def latex_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, wrap_at: int = 4) -> Markup:
+    """A booktabs table; every cell escaped unless it is Markup.
+
+    Up to ``wrap_at`` value columns, the seed's layout (metrics as rows) with
+    column headers that wrap; beyond that, the table is transposed so it
+    grows downwards instead of off the page.
+    """
+    if len(header) - 1 > wrap_at:
+        header, rows = _transpose(header, rows)
+    n = len(header) - 1
+    width = 0.62 / max(n, 1)
+    spec = "@{}p{0.3\\linewidth}" + "".join(
+        f">{{\\raggedleft\\arraybackslash}}p{{{width:.3f}\\linewidth}}" for _ in range(n)
+    ) + "@{}"
+
+    def cell(value: Any) -> str:
+        return str(value) if isinstance(value, Markup) else str(latex_breakable(value))
+
+    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    lines.append(" & ".join(cell(h) for h in header) + " \\\\")
+    lines.append("\\midrule")
+    for row in rows:
+        lines.append(" & ".join(cell(v) for v in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return Markup("\n".join(lines))
+
+
+def _transpose(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> tuple[list[Any], list[list[Any]]]:
+    new_header = [header[0], *(r[0] for r in rows)]
+    new_rows = [[header[j], *(r[j] for r in rows)] for j in range(1, len(header))]
+    return new_header, new_rows

@@ -1,0 +1,41 @@
+"""LaTeX reporter: a standalone booktabs document for pdflatex; every user string escaped."""
+
+from __future__ import annotations
+
+from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.model import ReporterInfo
+from pocketbench.core.report import Report, ReportOptions
+from pocketbench.reporters import _common as c
+
+
+@hookimpl
+def pocketbench_reporter_info() -> ReporterInfo:
+    return ReporterInfo(
+        description="LaTeX document (booktabs tables) for pdflatex, user text escaped",
+        extension="tex",
+    )
+
+
+@hookimpl
+def pocketbench_render(report: Report, options: ReportOptions) -> str:
+    return render(report, options)
+
+
+def render(report: Report, options: ReportOptions) -> str:
+    return c.environment("latex").get_template("report.tex.j2").render(
+        report=report,
+        options=options,
+        title=options.title or report.title,
+        table=summary_table(report, options),
+        plusminus_text=c.plusminus_text(options),
+    )
+
+
+def summary_table(report: Report, options: ReportOptions) -> str:
+    header = ["", *(cfg.label for cfg in report.configs)]
+    rows = [
+        [c.metric_spec(m).label, *(c.latex_pm(cfg.summary(m), m, options.plusminus) for cfg in report.configs)]
+        for m in report.metrics
+    ]
+    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
+    return c.latex_table(header, rows)
