@@ -29,7 +29,7 @@ TOTAL_DEFINITION = (
     " the same definition for every backend."
 )
 RUNNER_TOTAL_NOTE = (
-    "ExecuTorch's own \"total rate\" (runner_total_rate) is different: generated tokens only,"
+    'ExecuTorch\'s own "total rate" (runner_total_rate) is different: generated tokens only,'
     " divided by the whole inference time; it is shown separately where a runner reports it."
 )
 PLUSMINUS_TEXT = {
@@ -57,20 +57,55 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
-        MetricSpec(name="total_tps", label="Total Speed (tokens/second)", short="total speed",
-                   unit="tokens/s"),
-        MetricSpec(name="prompt_tps", label="Prompt Eval Speed (tokens/second)",
-                   short="prompt evaluation", unit="tokens/s"),
-        MetricSpec(name="generation_tps", label="Generation Speed (tokens/second)",
-                   short="generation", unit="tokens/s"),
-        MetricSpec(name="runner_total_rate", label="Runner's Own Total Rate (tokens/second)",
-                   short="runner's own total rate", unit="tokens/s"),
-        MetricSpec(name="ttft_ms", label="Time to First Token (ms)", short="time to first token",
-                   unit="ms", higher_is_better=False, decimals=1),
-        MetricSpec(name="load_ms", label="Load Time (ms)", short="load time", unit="ms",
-                   higher_is_better=False, decimals=1),
-        MetricSpec(name="peak_rss_bytes", label="Peak Memory (MiB)", short="peak memory",
-                   unit="MiB", higher_is_better=False, scale=1 / 2**20, decimals=0),
+        MetricSpec(
+            name="total_tps",
+            label="Total Speed (tokens/second)",
+            short="total speed",
+            unit="tokens/s",
+        ),
+        MetricSpec(
+            name="prompt_tps",
+            label="Prompt Eval Speed (tokens/second)",
+            short="prompt evaluation",
+            unit="tokens/s",
+        ),
+        MetricSpec(
+            name="generation_tps",
+            label="Generation Speed (tokens/second)",
+            short="generation",
+            unit="tokens/s",
+        ),
+        MetricSpec(
+            name="runner_total_rate",
+            label="Runner's Own Total Rate (tokens/second)",
+            short="runner's own total rate",
+            unit="tokens/s",
+        ),
+        MetricSpec(
+            name="ttft_ms",
+            label="Time to First Token (ms)",
+            short="time to first token",
+            unit="ms",
+            higher_is_better=False,
+            decimals=1,
+        ),
+        MetricSpec(
+            name="load_ms",
+            label="Load Time (ms)",
+            short="load time",
+            unit="ms",
+            higher_is_better=False,
+            decimals=1,
+        ),
+        MetricSpec(
+            name="peak_rss_bytes",
+            label="Peak Memory (MiB)",
+            short="peak memory",
+            unit="MiB",
+            higher_is_better=False,
+            scale=1 / 2**20,
+            decimals=0,
+        ),
     )
 }
 #: The seed's three rows, always shown.
@@ -314,6 +349,33 @@ def column_labels(configs: Sequence[ConfigReport]) -> list[str]:
     return labels
 
 
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n else "unknown"
+
+
+def facts_lines(config: ConfigReport) -> list[tuple[str, str]]:
+    """(field, value) pairs describing a configuration's device."""
+    f = config.facts
+    if f is None:
+        return [("Device", config.device)]
+    rows = [("Device", f.name)]
+    model = " ".join(x for x in (f.manufacturer, f.model) if x)
+    for key, value in (
+        ("Device model", model),
+        ("SoC / CPU", f.soc),
+        ("ABI", f.abi),
+        ("OS", f.os),
+        ("Cores", str(f.cores) if f.cores else ""),
+        ("Max frequency", f"{max(f.max_freqs_khz) / 1e6:.2f} GHz" if f.max_freqs_khz else ""),
+        ("RAM", gib(f.ram_bytes) if f.ram_bytes else ""),
+    ):
+        if value:
+            rows.append((key, value))
+    for key, value in sorted(f.extra.items()):
+        rows.append((key, str(value)))
+    return rows
+
+
 def _version() -> str:
     try:
         from pocketbench import __version__
@@ -333,5 +395,7 @@ def render(
     pm = registry.reporter_manager(fmt)
     out = pm.hook.pocketbench_render(report=report, options=options or ReportOptions())
     if not isinstance(out, (str, bytes)):
-        raise UsageError(f"reporter {fmt!r} rendered nothing; its pocketbench_render returned {out!r}")
+        raise UsageError(
+            f"reporter {fmt!r} rendered nothing; its pocketbench_render returned {out!r}"
+        )
     return out

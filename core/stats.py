@@ -10,9 +10,11 @@ Methods, chosen once and documented here so every report says the same:
   on a phone is usually real (a background task, a thermal step) and
   dropping it would flatter the mean.
 - **Trend (throttling)**: ordinary least squares of the values on the run
-  index (statsmodels ``OLS``); a negative slope with p < alpha whose fitted
-  drop over the runs is at least ``min_drop_pct`` of the fitted first value
-  flags likely thermal throttling.
+  index (statsmodels ``OLS``); a negative slope with p < alpha (default
+  0.01: a report makes one such test per configuration and metric, and a
+  false alarm costs a caveat) whose fitted drop over the runs is at least
+  ``min_drop_pct`` (default 2%) of the fitted first value flags likely
+  thermal throttling.
 - **Two configurations**: Welch's unequal-variance t-test (statsmodels
   ``ttest_ind(usevar="unequal")``) and, across a table of tests, Holm's
   step-down correction (statsmodels ``multipletests``).
@@ -103,7 +105,9 @@ def outliers(samples: Sequence[float], k: float = TUKEY_K) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero((values < low) | (values > high)))
 
 
-def ci_within(samples: Sequence[float], pct: float, *, confidence: float = 0.95, min_n: int = 3) -> bool:
+def ci_within(
+    samples: Sequence[float], pct: float, *, confidence: float = 0.95, min_n: int = 3
+) -> bool:
     """Adaptive sampling's stop rule: is the CI half-width within ``pct``% of the mean?"""
     if len(samples) < max(2, min_n):
         return False
@@ -133,7 +137,7 @@ def trend(
     samples: Sequence[float],
     index: Sequence[float] | None = None,
     *,
-    alpha: float = 0.05,
+    alpha: float = 0.01,
     min_drop_pct: float = 2.0,
 ) -> Trend:
     """OLS slope of ``samples`` against ``index`` (default 0, 1, 2, ...)."""
@@ -145,8 +149,14 @@ def trend(
         raise ValueError(f"{x.size} run indices for {y.size} values")
     nan = math.nan
     if y.size < 3 or np.ptp(x) == 0:
-        return Trend(n=int(y.size), slope=nan, slope_ci=(nan, nan), pvalue=nan,
-                     change_pct=nan, throttling=False)
+        return Trend(
+            n=int(y.size),
+            slope=nan,
+            slope_ci=(nan, nan),
+            pvalue=nan,
+            change_pct=nan,
+            throttling=False,
+        )
     from statsmodels.regression.linear_model import OLS
 
     design = np.column_stack([np.ones_like(x), x])
@@ -159,13 +169,19 @@ def trend(
             ci = (slope, slope)
         else:
             p = float(fit.pvalues[1])
-            low, high = fit.conf_int(alpha=alpha)[1]
+            low, high = fit.conf_int(alpha=0.05)[1]  # a 95% interval, whatever alpha
             ci = (float(low), float(high))
     first = float(fit.params[0] + slope * x.min())
     change = slope * float(np.ptp(x)) / first * 100 if first else nan
     throttling = bool(slope < 0 and p < alpha and -change >= min_drop_pct)
-    return Trend(n=int(y.size), slope=slope, slope_ci=ci, pvalue=p, change_pct=float(change),
-                 throttling=throttling)
+    return Trend(
+        n=int(y.size),
+        slope=slope,
+        slope_ci=ci,
+        pvalue=p,
+        change_pct=float(change),
+        throttling=throttling,
+    )
 
 
 # -- two configurations ---------------------------------------------------------
@@ -199,16 +215,22 @@ def welch(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -
     diff = float(x.mean() - y.mean())
     if x.var(ddof=1) == 0 and y.var(ddof=1) == 0:
         # Two constant samples: the difference is exact.
-        return Welch(t=nan, df=float(x.size + y.size - 2), pvalue=0.0 if diff else 1.0,
-                     diff=diff, diff_ci=(diff, diff))
+        return Welch(
+            t=nan,
+            df=float(x.size + y.size - 2),
+            pvalue=0.0 if diff else 1.0,
+            diff=diff,
+            diff_ci=(diff, diff),
+        )
     from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
 
     t, p, df = ttest_ind(x, y, alternative="two-sided", usevar="unequal")
     low, high = CompareMeans(DescrStatsW(x), DescrStatsW(y)).tconfint_diff(
         alpha=1 - confidence, usevar="unequal"
     )
-    return Welch(t=float(t), df=float(df), pvalue=float(p), diff=diff,
-                 diff_ci=(float(low), float(high)))
+    return Welch(
+        t=float(t), df=float(df), pvalue=float(p), diff=diff, diff_ci=(float(low), float(high))
+    )
 
 
 def adjust_pvalues(

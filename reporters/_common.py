@@ -23,6 +23,7 @@ from pocketbench.core.report import (
     TOTAL_DEFINITION,
     ConfigReport,
     ReportOptions,
+    facts_lines,
     metric_spec,
 )
 from pocketbench.core.stats import Summary
@@ -160,33 +161,6 @@ def when(timestamp: float) -> str:
     return _dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-def gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n else "unknown"
-
-
-def facts_lines(config: ConfigReport) -> list[tuple[str, str]]:
-    """(field, value) pairs describing a configuration's device."""
-    f = config.facts
-    if f is None:
-        return [("Device", config.device)]
-    rows = [("Device", f.name)]
-    model = " ".join(x for x in (f.manufacturer, f.model) if x)
-    for key, value in (
-        ("Device model", model),
-        ("SoC / CPU", f.soc),
-        ("ABI", f.abi),
-        ("OS", f.os),
-        ("Cores", str(f.cores) if f.cores else ""),
-        ("Max frequency", f"{max(f.max_freqs_khz) / 1e6:.2f} GHz" if f.max_freqs_khz else ""),
-        ("RAM", gib(f.ram_bytes) if f.ram_bytes else ""),
-    ):
-        if value:
-            rows.append((key, value))
-    for key, value in sorted(f.extra.items()):
-        rows.append((key, str(value)))
-    return rows
-
-
 def workload_text(config: ConfigReport) -> str:
     w = config.workload
     text = (
@@ -207,13 +181,16 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
     """Plain-text observations about one configuration: failures, outliers, trends."""
     out: list[str] = []
     if config.n_failed:
-        out.append(f"{config.n_failed} of {len(config.runs)} measured runs failed (raw output stored).")
+        out.append(
+            f"{config.n_failed} of {len(config.runs)} measured runs failed (raw output stored)."
+        )
     for metric, s in config.summaries.items():
         if s.outliers:
             spec = metric_spec(metric)
             idx = config.ok_indices(metric)
             flagged = ", ".join(
-                f"run {idx[i] + 1} ({num(s.samples[i] * spec.scale, spec.decimals)})" for i in s.outliers
+                f"run {idx[i] + 1} ({num(s.samples[i] * spec.scale, spec.decimals)})"
+                for i in s.outliers
             )
             out.append(f"Outliers in {spec.short} (Tukey's fences; kept): {flagged}.")
     for metric, t in config.trends.items():
@@ -264,8 +241,13 @@ def environment(kind: str) -> Any:
     import jinja2
 
     loader = jinja2.PackageLoader("pocketbench.reporters", "templates")
-    common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                  trim_blocks=True, lstrip_blocks=True)
+    common = dict(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     if kind == "markdown":
         env = jinja2.Environment(autoescape=False, finalize=_finalizer(md_escape), **common)
     elif kind == "latex":
@@ -308,37 +290,40 @@ def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
     mean, s = pm_parts(summary, metric, plusminus)
     if s is None:
         return Markup(latex_escape(mean))
-    return Markup(f"${mean} \\pm {s}$")
+    return Markup(f"\\mbox{{${mean} \\pm {s}$}}")
 
 
-def latex_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], *, wrap_at: int = 4) -> Markup:
+def latex_table(
+    header: Sequence[Any], rows: Sequence[Sequence[Any]], *, wrap_at: int = 4
+) -> Markup:
     """A booktabs table; every cell escaped unless it is Markup.
 
     Up to ``wrap_at`` value columns, the seed's layout (metrics as rows) with
     column headers that wrap; beyond that, the table is transposed so it
     grows downwards instead of off the page.
     """
+    first = "l"
     if len(header) - 1 > wrap_at:
         header, rows = _transpose(header, rows)
+        first = ">{\\raggedright\\arraybackslash}p{0.28\\linewidth}"
     n = len(header) - 1
-    width = 0.62 / max(n, 1)
-    spec = "@{}p{0.3\\linewidth}" + "".join(
-        f">{{\\raggedleft\\arraybackslash}}p{{{width:.3f}\\linewidth}}" for _ in range(n)
-    ) + "@{}"
+    spec = "@{}" + first + f"*{{{max(n, 1)}}}" + "{>{\\raggedleft\\arraybackslash}X}@{}"
 
     def cell(value: Any) -> str:
         return str(value) if isinstance(value, Markup) else str(latex_breakable(value))
 
-    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    lines = [f"\\begin{{tabularx}}{{\\linewidth}}{{{spec}}}", "\\toprule"]
     lines.append(" & ".join(cell(h) for h in header) + " \\\\")
     lines.append("\\midrule")
     for row in rows:
         lines.append(" & ".join(cell(v) for v in row) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += ["\\bottomrule", "\\end{tabularx}"]
     return Markup("\n".join(lines))
 
 
-def _transpose(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> tuple[list[Any], list[list[Any]]]:
+def _transpose(
+    header: Sequence[Any], rows: Sequence[Sequence[Any]]
+) -> tuple[list[Any], list[list[Any]]]:
     new_header = [header[0], *(r[0] for r in rows)]
     new_rows = [[header[j], *(r[j] for r in rows)] for j in range(1, len(header))]
     return new_header, new_rows

@@ -18,7 +18,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m pocketbench.backends.executorch.inspect_pte MODEL.pte", file=sys.stderr)
+        print(
+            "usage: python -m pocketbench.backends.executorch.inspect_pte MODEL.pte",
+            file=sys.stderr,
+        )
         return 2
     path = args[0]
     try:

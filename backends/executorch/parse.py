@@ -27,7 +27,7 @@ import re
 from attrs import frozen
 
 from pocketbench.core.errors import ParseError
-from pocketbench.core.model import Metrics
+from pocketbench.core.model import Metrics, ProcessResult, Workload
 
 _OBSERVER = re.compile(r"PyTorchObserver\s+(\{[^{}]*\})")
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"
@@ -42,6 +42,8 @@ _STATS = {
     "ttft": re.compile(rf"Time to first generated token:\s*{_NUM}\s*\(seconds\)"),
 }
 _RSS = re.compile(rf"RSS after [^:]*:\s*{_NUM}\s*MiB")
+#: Printed by the local runner before it loads the model (interpreter + torch).
+_RSS_BEFORE = re.compile(rf"RSS before loading the model:\s*{_NUM}\s*MiB")
 _JSON_NEEDS = (
     "prompt_tokens",
     "generated_tokens",
@@ -110,7 +112,9 @@ class RunnerReport:
         """From the ``stats.h`` log lines (any log prefix, tabs or spaces)."""
         found = {key: _last(rx, text) for key, rx in _STATS.items()}
         if found["tokens"] is None or found["prompt"] is None or found["gen"] is None:
-            raise ParseError("no ExecuTorch stats block (Prompt Tokens / Prompt evaluation / Generated lines)")
+            raise ParseError(
+                "no ExecuTorch stats block (Prompt Tokens / Prompt evaluation / Generated lines)"
+            )
         prompt_tokens, gen_tokens = int(found["tokens"][0]), int(found["tokens"][1])
         prompt_s = _float(found["prompt"][0])
         gen_s = _float(found["gen"][1])
@@ -152,7 +156,12 @@ class RunnerReport:
             ) from None
 
     def to_metrics(
-        self, *, prompt_tokens: int, gen_tokens: int, peak_rss_bytes: int | None = None
+        self,
+        *,
+        prompt_tokens: int,
+        gen_tokens: int,
+        peak_rss_bytes: int | None = None,
+        extra: dict[str, float] | None = None,
     ) -> Metrics:
         """Metrics for a workload of ``prompt_tokens`` + ``gen_tokens``; checks the counts.
 
@@ -181,7 +190,7 @@ class RunnerReport:
         rss = peak_rss_bytes
         if rss is None and self.rss_mib:
             rss = int(self.rss_mib * 1024 * 1024)
-        extra: dict[str, float] = {"inference_ms": self.inference_ms}
+        extra = {"inference_ms": self.inference_ms, **(extra or {})}
         if self.sampling_ms is not None:
             extra["sampling_ms"] = self.sampling_ms
         return Metrics(
@@ -189,13 +198,27 @@ class RunnerReport:
             gen_tokens=self.generated_tokens,
             prompt_tps=self.prompt_tokens / prompt_s,
             generation_tps=self.generated_tokens / gen_s,
-            total_tps=Metrics.total_rate(self.prompt_tokens, self.generated_tokens, prompt_s, gen_s),
+            total_tps=Metrics.total_rate(
+                self.prompt_tokens, self.generated_tokens, prompt_s, gen_s
+            ),
             load_ms=self.load_ms,
             ttft_ms=self.ttft_ms,
             peak_rss_bytes=rss,
             runner_total_rate=self.runner_total_rate,
             extra=extra,
         )
+
+
+def metrics_for(workload: Workload, result: ProcessResult) -> Metrics:
+    """Metrics of one run of ``workload`` (the ``pocketbench_parse`` hook's work)."""
+    report = RunnerReport.from_output(result.stdout, result.stderr)
+    before = _last(_RSS_BEFORE, result.stderr)
+    return report.to_metrics(
+        prompt_tokens=workload.prompt_tokens,
+        gen_tokens=workload.gen_tokens,
+        peak_rss_bytes=result.peak_rss_bytes,
+        extra={"rss_before_load_mib": _float(before[0])} if before else None,
+    )
 
 
 def max_rss_mib(text: str) -> float | None:

@@ -84,15 +84,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # Printed before the model exists: what the interpreter and torch cost,
     # so that a reader can subtract it from this host's peak RSS.
-    print(f"{PREFIX}: RSS before loading the model: {_rss_mib():.1f} MiB", file=sys.stderr, flush=True)
+    print(
+        f"{PREFIX}: RSS before loading the model: {_rss_mib():.1f} MiB", file=sys.stderr, flush=True
+    )
     if args.cpu_threads > 0:
         portable_lib._unsafe_reset_threadpool(args.cpu_threads)
 
     try:
         runner = TextLLMRunner(args.model_path, args.tokenizer_path)
     except RuntimeError as exc:
-        return fail(f"cannot load {args.model_path} with {args.tokenizer_path}: {exc} "
-                    "(a corrupt or incompatible .pte, or a tokenizer of another format?)")
+        return fail(
+            f"cannot load {args.model_path} with {args.tokenizer_path}: {exc} "
+            "(a corrupt or incompatible .pte, or a tokenizer of another format?)"
+        )
 
     def config(warming: bool) -> GenerationConfig:
         return GenerationConfig(

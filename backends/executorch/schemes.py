@@ -38,6 +38,7 @@ class Scheme:
 
     name: str
     description: str
+    #: The scheme's own flags (``export_flags`` adds the common ones).
     flags: tuple[str, ...]
     #: The dtype of the exported model's float parts.
     dtype: str
@@ -45,8 +46,13 @@ class Scheme:
     checkpoint: str = "float"
     aliases: tuple[str, ...] = ()
 
+    @property
+    def export_flags(self) -> tuple[str, ...]:
+        """Everything ``export_llama`` is given besides paths, lengths and metadata."""
+        return (*COMMON_FLAGS, *self.flags)
+
     def quant_scheme(self) -> QuantScheme:
-        produced = "export_llama " + " ".join(self.flags)
+        produced = "export_llama " + " ".join(self.export_flags)
         if self.checkpoint != "float":
             produced += " -c <prequantized checkpoint>"
         return QuantScheme(

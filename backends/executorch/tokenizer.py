@@ -129,7 +129,10 @@ class Tokenizer:
 
     def encode(self, text: str, bos: int = 0) -> list[int]:
         with _quiet_stderr():
-            return list(self._tok.encode(text, bos, 0))
+            try:
+                return list(self._tok.encode(text, bos, 0))
+            except Exception as exc:  # noqa: BLE001 - the binding's own error type
+                raise SetupError(f"{self.path.name} cannot encode the prompt text: {exc}") from exc
 
     def count(self, text: str, bos: int) -> int:
         return len(self.encode(text, bos))
@@ -142,7 +145,9 @@ def _ascii(text: str) -> str:
     return folded if folded.strip() else NEUTRAL_TEXT
 
 
-def exact_prompt(tok: Tokenizer, n_tokens: int, text: str | None, *, bos: int, ascii_only: bool) -> str:
+def exact_prompt(
+    tok: Tokenizer, n_tokens: int, text: str | None, *, bos: int, ascii_only: bool
+) -> str:
     """Text that encodes to exactly ``n_tokens`` tokens (``bos`` BOS tokens included).
 
     The text is cut from ``text`` (repeated when it is too short) or from a

@@ -24,7 +24,9 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import IO
 
+from pocketbench.backends.llamacpp import ui
 from pocketbench.backends.llamacpp.atomic import file_lock
 from pocketbench.core.cache import cache_dir
 from pocketbench.core.errors import SetupError
@@ -45,7 +47,22 @@ SDIST_TREE = f"llama_cpp_python-{LCP_VERSION}/vendor/llama.cpp/"
 TARGETS: tuple[str, ...] = ("llama-completion", "llama-quantize", "llama-bench", "llama-tokenize")
 
 #: Bumped when the build recipe changes in a way the flags do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+
+#: One source fix applied before building.  At this commit the common logger
+#: is an intentionally leaked singleton whose worker thread prints queued
+#: lines asynchronously; when llama-completion returns from main() right after
+#: printing its timings, the process can exit before the worker has written
+#: them (about 1 run in 15 here, more under load).  Pausing the logger joins
+#: the worker after it has drained the queue.  (The same loss can happen with
+#: a user's own build of this era; the parser then says so.)
+_PATCH_FILE = "tools/completion/completion.cpp"
+_PATCH_ANCHOR = "    common_perf_print(ctx, smpl);\n"
+_PATCH_TEXT = (
+    _PATCH_ANCHOR
+    + "\n    // pocketbench: flush the asynchronous log before exit (timings are logged)\n"
+    + "    common_log_pause(common_log_main());\n"
+)
 
 BASE_FLAGS: tuple[str, ...] = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -101,7 +118,7 @@ def build_flags() -> tuple[str, ...]:
 def build_key(flags: tuple[str, ...] | None = None) -> str:
     """``<version>-<hash of flags, targets and recipe>``: the cache entry's name."""
     flags = build_flags() if flags is None else flags
-    blob = json.dumps([RECIPE_VERSION, list(flags), list(TARGETS)]).encode()
+    blob = json.dumps([RECIPE_VERSION, list(flags), list(TARGETS), _PATCH_TEXT]).encode()
     return f"{LCP_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
@@ -134,6 +151,7 @@ def ensure_built() -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
         try:
             _build(sdist, tmp, log)
+            tmp.chmod(0o755)  # mkdtemp made it private
             os.rename(tmp, dest)
         finally:
             if tmp.exists():
@@ -141,6 +159,11 @@ def ensure_built() -> Path:
     found = built_bin_dir()
     if found is None:  # pragma: no cover - the rename above publishes it
         raise SetupError(f"llama.cpp build finished but {dest} is incomplete; see {log}")
+    from rich.console import Console
+
+    Console(stderr=True).print(
+        f"llama.cpp tools built in {found}", style="dim", soft_wrap=True, markup=False
+    )
     return found
 
 
@@ -228,16 +251,27 @@ def _extract_tree(sdist: Path, dest: Path) -> Path:
     # The tree's `.git` file points at a submodule directory the archive does
     # not carry; git (run by cmake for build info) would only print errors.
     (dest / ".git").unlink(missing_ok=True)
+    _patch(dest)
     return dest
+
+
+def _patch(tree: Path) -> None:
+    """Apply :data:`_PATCH_TEXT`; the pinned source must contain the anchor once."""
+    path = tree / _PATCH_FILE
+    text = path.read_text(encoding="utf-8")
+    if _PATCH_TEXT in text:
+        return  # already applied
+    if text.count(_PATCH_ANCHOR) != 1:
+        raise SetupError(
+            f"cannot apply the log-flush fix to {_PATCH_FILE}: the source is not the pinned one"
+        )
+    path.write_text(text.replace(_PATCH_ANCHOR, _PATCH_TEXT), encoding="utf-8")
 
 
 def _build(sdist: Path, tmp: Path, log: Path) -> None:
     """Configure and build into ``tmp``; leaves ``tmp/bin`` and ``tmp/build.json``."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
     flags = build_flags()
-    with console.status("building llama.cpp tools (one time, ~4 min)...") as status:
+    with ui.status("building llama.cpp tools (one time, ~4 min)...") as status:
         status.update("building llama.cpp tools (one time, ~4 min): unpacking source...")
         src = _extract_tree(sdist, tmp / "src")
         build = tmp / "build"
@@ -272,10 +306,9 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
     # Sources and objects are hundreds of MB; the static binaries are all we keep.
     shutil.rmtree(src, ignore_errors=True)
     shutil.rmtree(build, ignore_errors=True)
-    console.print(f"llama.cpp tools built in {bin_dir}", style="dim")
 
 
-def _stream(cmd: list[str], logf, status, what: str, log: Path) -> None:  # noqa: ANN001
+def _stream(cmd: list[str], logf: IO[str], status: ui.Status, what: str, log: Path) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
     try:
         proc = subprocess.Popen(
@@ -288,9 +321,7 @@ def _stream(cmd: list[str], logf, status, what: str, log: Path) -> None:  # noqa
         logf.write(line)
         m = _NINJA_PROGRESS.match(line)
         if m:
-            status.update(
-                f"building llama.cpp tools (one time, ~4 min): {what} {m[1]}/{m[2]}..."
-            )
+            status.update(f"building llama.cpp tools (one time, ~4 min): {what} {m[1]}/{m[2]}...")
     logf.flush()
     if proc.wait() != 0:
         raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")

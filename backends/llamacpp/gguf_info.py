@@ -112,7 +112,9 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     size = path.stat().st_size
     with open(path, "rb") as f:
         if f.read(4) != GGUF_MAGIC:
-            raise SetupError(f"{path}: not a GGUF file (no GGUF magic); the llama.cpp backend needs a .gguf model")
+            raise SetupError(
+                f"{path}: not a GGUF file (no GGUF magic); the llama.cpp backend needs a .gguf model"
+            )
         r = _Reader(f, size)
         try:
             version = r.unpack("<I")
@@ -135,7 +137,9 @@ def read_gguf_info(path: Path) -> GGUFInfo:
                 tensors.append((name, dims, r.unpack("<I"), r.unpack("<Q")))
             header_end = f.tell()
         except EOFError:
-            raise SetupError(f"{path}: truncated GGUF (the header ends early); download or convert it again") from None
+            raise SetupError(
+                f"{path}: truncated GGUF (the header ends early); download or convert it again"
+            ) from None
         except (ValueError, struct.error, UnicodeDecodeError) as exc:
             raise SetupError(f"{path}: corrupt GGUF header ({exc})") from None
 
@@ -146,13 +150,17 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         try:
             qtype = gguf.GGMLQuantizationType(ttype)
         except ValueError:
-            raise SetupError(f"{path}: tensor {name} has an unknown type {ttype}; this llama.cpp is too old for it") from None
+            raise SetupError(
+                f"{path}: tensor {name} has an unknown type {ttype}; this llama.cpp is too old for it"
+            ) from None
         block, type_size = gguf.GGML_QUANT_SIZES[qtype]
         count = 1
         for d in dims:
             count *= d
         if dims and dims[0] % block:
-            raise SetupError(f"{path}: tensor {name} row size {dims[0]} is not a multiple of {block}")
+            raise SetupError(
+                f"{path}: tensor {name} row size {dims[0]} is not a multiple of {block}"
+            )
         end = max(end, offset + count // block * type_size)
         n_params += count
         types[qtype.name] += 1
@@ -167,8 +175,14 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         raise SetupError(f"{path}: GGUF without general.architecture; not a llama.cpp model")
     known = set(gguf.MODEL_ARCH_NAMES.values())
     if arch in NON_GENERATIVE or arch not in known:
-        why = "cannot generate text" if arch in NON_GENERATIVE else "is not supported by this llama.cpp"
-        raise SetupError(f"{path}: architecture {arch!r} {why}; pass a text-generation GGUF (llama, qwen2, ...)")
+        why = (
+            "cannot generate text"
+            if arch in NON_GENERATIVE
+            else "is not supported by this llama.cpp"
+        )
+        raise SetupError(
+            f"{path}: architecture {arch!r} {why}; pass a text-generation GGUF (llama, qwen2, ...)"
+        )
 
     file_type, quant = _file_type(meta.get("general.file_type"), types)
     ctx = meta.get(f"{arch}.context_length")

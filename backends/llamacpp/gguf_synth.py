@@ -14,14 +14,13 @@ prefixes (so every word is one token), and fillers up to the vocabulary size.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from pocketbench.backends.llamacpp import ui
 from pocketbench.backends.llamacpp.atomic import file_lock, temp_beside
 from pocketbench.core.cache import cache_dir
 from pocketbench.core.presets import ModelSpec
@@ -37,8 +36,7 @@ _NORMAL, _UNKNOWN, _CONTROL, _UNUSED, _BYTE = 1, 2, 3, 5, 6
 
 #: Whole-word tokens.  The neutral prompt is made of these words, so with the
 #: synthetic tokenizer one word is exactly one token.
-WORDS: tuple[str, ...] = tuple(
-    """
+_WORD_TEXT = """
     the of and to in is was for on that with as by at from it an be this are
     which or his her their they we you he she not but have had has one all
     there were been can would more other new some time could these two may
@@ -50,8 +48,8 @@ WORDS: tuple[str, ...] = tuple(
     since against go came right used take three small large house water light
     river stone garden window morning evening city road field tree bird music
     story number table letter paper question answer reason market country
-    """.split()
-)
+"""
+WORDS: tuple[str, ...] = tuple(_WORD_TEXT.split())
 #: Characters given their own token, so arbitrary text rarely needs bytes.
 CHARS = "".join(chr(c) for c in range(33, 127))
 
@@ -140,7 +138,9 @@ def tensor_plan(spec: ModelSpec) -> list[tuple[str, tuple[int, ...], type]]:
     return plan
 
 
-def _tensor_data(spec: ModelSpec, index: int, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+def _tensor_data(
+    spec: ModelSpec, index: int, name: str, shape: tuple[int, ...], dtype: type
+) -> np.ndarray:
     if name.endswith("_norm.weight"):
         return np.ones(shape, dtype=dtype)
     if name == "rope_freqs.weight":
@@ -202,7 +202,10 @@ def write_gguf(spec: ModelSpec, path: Path) -> None:
 
 def preset_path(spec: ModelSpec) -> Path:
     """Where the preset's GGUF is cached (named by content, not by preset name alone)."""
-    return cache_dir("llamacpp", "models") / f"{spec.name}-{spec.fingerprint()}-w{WRITER_VERSION}-F16.gguf"
+    return (
+        cache_dir("llamacpp", "models")
+        / f"{spec.name}-{spec.fingerprint()}-w{WRITER_VERSION}-F16.gguf"
+    )
 
 
 def ensure_preset(spec: ModelSpec) -> Path:
@@ -213,15 +216,11 @@ def ensure_preset(spec: ModelSpec) -> Path:
     with file_lock(path.with_suffix(".lock")):
         if path.is_file():  # written by another process while we waited
             return path
-        with temp_beside(path) as tmp, _status(f"writing synthetic model {spec.name} (one time)..."):
+        with (
+            temp_beside(path) as tmp,
+            ui.status(f"writing synthetic model {spec.name} (one time)..."),
+        ):
             write_gguf(spec, tmp)
+            tmp.chmod(0o644)  # mkstemp made it private
             os.replace(tmp, path)
     return path
-
-
-@contextlib.contextmanager
-def _status(text: str) -> Iterator[None]:
-    from rich.console import Console
-
-    with Console(stderr=True).status(text):
-        yield

@@ -12,6 +12,7 @@ its cable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -58,7 +59,9 @@ class TemperatureSequence:
         return {self.zone: value}
 
 
-def falling(start: float, floor: float, step: float, *, first: Iterable[float] = ()) -> TemperatureSequence:
+def falling(
+    start: float, floor: float, step: float, *, first: Iterable[float] = ()
+) -> TemperatureSequence:
     """``first`` readings, then ``start`` falling by ``step`` per read down to ``floor``."""
     values = list(first)
     t = start
@@ -133,19 +136,15 @@ class TestAdbd:
 
     def kill(self) -> None:
         """Vanish like a phone pulled off its cable: connections drop, processes live on."""
-        try:
-            # shutdown wakes the thread blocked in accept(); close alone would not.
+        # shutdown wakes the thread blocked in accept(); close alone would not.
+        with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._listener.close()
         with self._lock:
             links, self._links = self._links, []
         for link in links:
-            try:
+            with contextlib.suppress(OSError):
                 link.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             link.sock.close()
 
     def close(self) -> None:
@@ -154,14 +153,10 @@ class TestAdbd:
         with self._lock:
             procs = list(self._procs)
         for proc in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
 
     def _accept(self) -> None:
         banner = self._banner()
@@ -178,8 +173,13 @@ class TestAdbd:
 
     def _banner(self) -> bytes:
         props = self.fixture.props
-        fields = [f"{k}={props.get(k, '')}" for k in ("ro.product.name", "ro.product.model", "ro.product.device")]
-        return ("device::" + ";".join(fields) + ";features=shell_v2,stat_v2,fixed_push_mkdir").encode()
+        fields = [
+            f"{k}={props.get(k, '')}"
+            for k in ("ro.product.name", "ro.product.model", "ro.product.device")
+        ]
+        return (
+            "device::" + ";".join(fields) + ";features=shell_v2,stat_v2,fixed_push_mkdir"
+        ).encode()
 
     def _service(self, name: str) -> Callable[[Stream], None] | None:
         if name == "sync:":
@@ -219,20 +219,27 @@ class TestAdbd:
         props = self.fixture.props
         for key, value in props.items():
             (props_dir / key).write_text(value)
-        (self.state / "props.txt").write_text("".join(f"[{k}]: [{v}]\n" for k, v in sorted(props.items())))
+        (self.state / "props.txt").write_text(
+            "".join(f"[{k}]: [{v}]\n" for k, v in sorted(props.items()))
+        )
         battery = self.fixture.battery
         if battery is not None:
             lines = "".join(f"  {k}: {v}\n" for k, v in battery.items())
             (self.state / "battery.txt").write_text("Current Battery Service state:\n" + lines)
         q = shlex.quote
         scripts = {
-            "getprop": f'[ $# -eq 0 ] && exec cat {q(str(self.state / "props.txt"))}\n'
+            "getprop": f"[ $# -eq 0 ] && exec cat {q(str(self.state / 'props.txt'))}\n"
             f'f={q(str(props_dir))}/"$1"; [ -f "$f" ] && cat "$f"; echo\n',
-            "dumpsys": f'b={q(str(self.state / "battery.txt"))}\n'
+            "dumpsys": f"b={q(str(self.state / 'battery.txt'))}\n"
             '[ "$1" = battery ] && [ -f "$b" ] && exec cat "$b"\n'
             'echo "Can\'t find service: $1" >&2; exit 1\n',
         }
-        scripts.update({tool: f"echo '{tool}: not found' >&2; exit 127\n" for tool in self.fixture.missing_tools})
+        scripts.update(
+            {
+                tool: f"echo '{tool}: not found' >&2; exit 127\n"
+                for tool in self.fixture.missing_tools
+            }
+        )
         for tool, body in scripts.items():
             path = bin_dir / tool
             path.write_text("#!/bin/sh\n" + body)

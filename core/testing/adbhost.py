@@ -80,8 +80,13 @@ class AdbServer:
         """
         if state == "offline":
             cmd = [self.adb, "-P", str(self.port), "connect", address]
-            proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                cmd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             self._background.append(proc)
             self.wait_for(address, state, timeout=timeout)
             return ""
@@ -100,7 +105,9 @@ class AdbServer:
             if current == state:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{serial} is {current or 'not listed'}, expected {state or 'gone'}")
+                raise TimeoutError(
+                    f"{serial} is {current or 'not listed'}, expected {state or 'gone'}"
+                )
             time.sleep(0.1)
 
 
@@ -140,12 +147,16 @@ class LoopbackPhone:
 
 
 @contextlib.contextmanager
-def loopback_phone(server: AdbServer, root: Path, fixture: Fixture | None = None) -> Iterator[LoopbackPhone]:
+def loopback_phone(
+    server: AdbServer, root: Path, fixture: Fixture | None = None
+) -> Iterator[LoopbackPhone]:
     """Start a :class:`TestAdbd` under ``root`` and attach it to ``server``."""
     fixture = fixture or Fixture()
     with TestAdbd(Path(root), fixture) as daemon:
         serial = f"127.0.0.1:{daemon.port}"
-        wanted = {"device": "device", "unauthorized": "unauthorized", "silent": "offline"}[fixture.mode]
+        wanted = {"device": "device", "unauthorized": "unauthorized", "silent": "offline"}[
+            fixture.mode
+        ]
         server.connect(serial, state=wanted)
         try:
             yield LoopbackPhone(serial, server.port, daemon, server)

@@ -9,6 +9,7 @@ stream closes under it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -84,10 +85,8 @@ def _exit_code(proc: subprocess.Popen) -> int:
 def _hangup(proc: subprocess.Popen) -> None:
     # adbd signals its direct child only; a backgrounded grandchild lives on.
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGHUP)
-        except ProcessLookupError:
-            pass
 
 
 def _serve_pipes(host: Host, stream: Stream, argv: list[str], env: dict, v2: bool) -> None:
@@ -148,7 +147,13 @@ def _feed_stdin(stream: Stream, proc: subprocess.Popen, v2: bool) -> None:
 def _serve_pty(host: Host, stream: Stream, argv: list[str], env: dict, v2: bool) -> None:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        argv, cwd=host.sandbox, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+        argv,
+        cwd=host.sandbox,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
     )
     host.register(proc)
     os.close(slave)
@@ -191,7 +196,12 @@ def sync_service(host: Host) -> Callable[[Stream], None]:
             path = raw.decode("utf-8", errors="surrogateescape")
             if ident == b"STAT":
                 st = _stat(host, path)
-                stream.send(b"STAT" + struct.pack("<III", *((st.st_mode, st.st_size, int(st.st_mtime)) if st else (0, 0, 0))))
+                stream.send(
+                    b"STAT"
+                    + struct.pack(
+                        "<III", *((st.st_mode, st.st_size, int(st.st_mtime)) if st else (0, 0, 0))
+                    )
+                )
             elif ident in (b"STA2", b"LST2"):
                 stream.send(_stat_v2(ident, _stat(host, path)))
             elif ident == b"LIST":
@@ -241,7 +251,11 @@ def _list(host: Host, stream: Stream, path: str) -> None:
         except OSError:
             continue
         encoded = name.encode("utf-8", errors="surrogateescape")
-        stream.send(b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size, int(st.st_mtime), len(encoded)) + encoded)
+        stream.send(
+            b"DENT"
+            + struct.pack("<IIII", st.st_mode, st.st_size, int(st.st_mtime), len(encoded))
+            + encoded
+        )
     stream.send(b"DONE" + bytes(16))
 
 
@@ -260,7 +274,7 @@ def _send(host: Host, stream: Stream, reader: StreamReader, spec: str) -> bool:
         except OSError as exc:
             error = f"couldn't create file: {exc.strerror}"
     written = 0
-    timestamp = 0
+    timestamp = None
     try:
         while True:
             header = reader.read_exact(8)
@@ -274,18 +288,24 @@ def _send(host: Host, stream: Stream, reader: StreamReader, spec: str) -> bool:
             if data is None:
                 return False
             host.received(len(data))
-            if error is None and host.free_bytes is not None and written + len(data) > host.free_bytes:
+            if (
+                error is None
+                and host.free_bytes is not None
+                and written + len(data) > host.free_bytes
+            ):
                 error = f"write failed: {os.strerror(errno.ENOSPC)}"
+                _fail(stream, error)  # at once, like adbd; then drain until DONE
             if error is None:
                 out.write(data)  # type: ignore[union-attr]
                 written += len(data)
     finally:
         if out is not None:
             out.close()
+            if error is not None or timestamp is None:
+                local.unlink(missing_ok=True)  # type: ignore[union-attr]
     if error is not None:
-        if out is not None:
-            local.unlink(missing_ok=True)  # type: ignore[union-attr]
-        _fail(stream, error)
+        if out is None:
+            _fail(stream, error)
         return False
     os.chmod(local, stat.S_IMODE(mode) | 0o600)  # type: ignore[arg-type]
     os.utime(local, (timestamp, timestamp))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ description (AOSP ``adb/protocol.txt``), for tests only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import socket
@@ -137,7 +138,9 @@ ServiceFactory = Callable[[str], "Callable[[Stream], None] | None"]
 class Link:
     """One transport connection from an adb server to this device."""
 
-    def __init__(self, sock: socket.socket, banner: bytes, services: ServiceFactory, mode: str) -> None:
+    def __init__(
+        self, sock: socket.socket, banner: bytes, services: ServiceFactory, mode: str
+    ) -> None:
         self.sock = sock
         self.banner = banner
         self.services = services
@@ -149,7 +152,9 @@ class Link:
         self._wlock = threading.Lock()
         self._slock = threading.Lock()
 
-    def write(self, cmd: int, arg0: int, arg1: int, data: bytes = b"", *, ignore_errors: bool = False) -> None:
+    def write(
+        self, cmd: int, arg0: int, arg1: int, data: bytes = b"", *, ignore_errors: bool = False
+    ) -> None:
         check = sum(data) & 0xFFFFFFFF if self._checksums else 0
         header = _HEADER.pack(cmd, arg0, arg1, len(data), check, cmd ^ 0xFFFFFFFF)
         try:
@@ -176,10 +181,8 @@ class Link:
                 streams, self._streams = list(self._streams.values()), {}
             for stream in streams:
                 stream._on_close()
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
 
     def _handshake(self) -> bool:
         while True:

@@ -1,0 +1,69 @@
+"""The ExecuTorch backend plugin (entry point ``executorch``).
+
+Registered into a job's plugin manager as the only backend, so no hook asks
+whether a job is its own.  Importing this module is cheap: torch and
+executorch are imported by the child processes and inside the phases that
+need them, so ``bench --help`` and ``bench plugins`` work without the extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pocketbench.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from pocketbench.core.devices.base import Device
+    from pocketbench.core.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+
+
+def installed_version() -> str:
+    """The installed executorch's version, or "not installed" (metadata only, no import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+@hookimpl
+def pocketbench_backend_info() -> BackendInfo:
+    from pocketbench.core.model import BackendInfo
+    from pocketbench.core.presets import PRESETS
+
+    from .schemes import SCHEMES
+
+    return BackendInfo(
+        description=(
+            "ExecuTorch with XNNPACK: export_llama models run by TextLLMRunner on this host "
+            "or by your llama_main on a phone"
+        ),
+        version=installed_version(),
+        schemes=tuple(s.quant_scheme() for s in SCHEMES),
+        default_scheme="baseline",
+        model_help=(
+            f"a preset ({', '.join(PRESETS)}), a .pte with --tokenizer, or a Meta checkpoint "
+            "directory (consolidated.00.pth, params.json, tokenizer.model)"
+        ),
+    )
+
+
+@hookimpl
+def pocketbench_prepare(job: Job, device: Device) -> Prepared:
+    from .prepare import prepare
+
+    return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) -> ProcessResult:
+    plan = prepared.state
+    return device.run(plan.argv, timeout=job.workload.timeout_s, cwd=plan.cwd)
+
+
+@hookimpl
+def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Metrics:
+    from .parse import metrics_for
+
+    return metrics_for(job.workload, result)

@@ -1,0 +1,125 @@
+"""The llama.cpp backend plugin: hook implementations (entry point ``llamacpp``).
+
+The job's plugin manager holds this module as its only backend, so no hook
+asks whether a job is its own.  The work lives in the modules beside this
+one: :mod:`.build` (tools from source), :mod:`.gguf_synth` (presets),
+:mod:`.quantize`, :mod:`.prepare`, :mod:`.parse`.
+
+Cross-check (``job.options["crosscheck"]`` truthy): right after the first
+measured run (index 0; warm-ups never) llama-bench runs once for the same
+model, threads and prompt/generation sizes, and its figures
+(``llamabench_pp_tps``, ``llamabench_tg_tps`` and their standard deviations)
+are added to that run's ``Metrics.extra``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from pocketbench.backends.llamacpp import parse
+from pocketbench.core.devices.base import Device
+from pocketbench.core.errors import ParseError
+from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+
+
+@hookimpl
+def pocketbench_backend_info() -> BackendInfo:
+    from pocketbench.backends.llamacpp import build, quantize
+
+    return BackendInfo(
+        description="llama.cpp command-line tools (llama-completion; llama-bench cross-check)",
+        version=f"llama-cpp-python {build.LCP_VERSION} source (llama.cpp {build.LLAMACPP_COMMIT})",
+        schemes=quantize.schemes(),
+        default_scheme="baseline",
+        model_help="a preset (tiny, stories110m, llama-3.2-1b) or the path of a GGUF file",
+    )
+
+
+@hookimpl
+def pocketbench_prepare(job: Job, device: Device) -> Prepared:
+    from pocketbench.backends.llamacpp.prepare import prepare
+
+    return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_warmup(job: Job, device: Device, prepared: Prepared, index: int) -> ProcessResult:
+    # The same command as a measured run; implemented here only so that the
+    # cross-check below never runs on a warm-up.
+    st = prepared.state
+    return device.run(st.argv, timeout=job.workload.timeout_s, env=st.env or None)
+
+
+@hookimpl
+def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) -> ProcessResult:
+    st = prepared.state
+    result = device.run(st.argv, timeout=job.workload.timeout_s, env=st.env or None)
+    if st.bench_argv is not None and not st.crosscheck_done and index == 0 and result.ok:
+        st.crosscheck_done = True
+        bench = device.run(st.bench_argv, timeout=job.workload.timeout_s * 4, env=st.env or None)
+        try:
+            if not bench.ok:
+                raise ParseError(f"exit code {bench.exit_code}, timed out: {bench.timed_out}")
+            st.crosscheck_figures = parse.bench_figures(bench.stdout)
+            st.crosscheck_for = result
+        except ParseError as exc:
+            from rich.console import Console
+
+            Console(stderr=True).print(
+                f"llama-bench cross-check failed ({exc}); runs are unaffected", markup=False
+            )
+    return result
+
+
+@hookimpl
+def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Metrics:
+    """Metrics from llama.cpp's own timing lines; see :meth:`parse.RunTimings.to_metrics`.
+
+    ``ttft_ms`` excludes load time: prompt evaluation plus the first token's
+    sampling.  Timing lines are read from stderr, where llama.cpp logs them,
+    so generated text on stdout can never be mistaken for them.
+    """
+    failure = _failure(result)
+    if failure:
+        raise ParseError(failure)
+    try:
+        timings = parse.RunTimings.from_log(result.stderr)
+    except ParseError as exc:
+        try:  # builds that log to stdout
+            timings = parse.RunTimings.from_log(result.stdout)
+        except ParseError:
+            if "generate:" in result.stderr or "sampler" in result.stderr:
+                # It ran and exited cleanly but its last log lines are gone: the
+                # asynchronous logger of 2025-26 builds can lose them at exit.
+                raise ParseError(
+                    f"{exc}; the runner exited normally but its output stops before the timing "
+                    "lines (a llama.cpp build whose logger loses lines at exit?)"
+                ) from None
+            raise exc from None
+    w = job.workload
+    metrics = timings.to_metrics(
+        prompt_tokens=w.prompt_tokens, gen_tokens=w.gen_tokens, peak_rss_bytes=result.peak_rss_bytes
+    )
+    st = prepared.state
+    if st is not None and st.crosscheck_for is result:
+        metrics = attrs.evolve(metrics, extra={**metrics.extra, **st.crosscheck_figures})
+    return metrics
+
+
+def _failure(result: ProcessResult) -> str | None:
+    """Why a run has no figures to parse (the core usually says so first)."""
+    if result.timed_out:
+        return f"timed out after {result.wall_s:.0f} s"
+    if result.exit_code is not None and result.exit_code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-result.exit_code).name
+        except ValueError:
+            name = f"signal {-result.exit_code}"
+        return f"the runner was killed by {name}"
+    if result.exit_code not in (0, None):
+        last = (result.stderr.strip().splitlines() or [""])[-1][:200]
+        return f"the runner exited with code {result.exit_code}" + (f": {last}" if last else "")
+    return None

@@ -1,0 +1,210 @@
+"""Find the llama.cpp tools, put them on the device and learn what they support.
+
+Where the tools come from, in order:
+
+1. ``--llamacpp-bin DIR`` (``job.options["llamacpp_bin"]``) or the
+   ``POCKETBENCH_LLAMACPP_BIN`` environment variable: the user's own build.
+   For a phone this is an Android build directory; its binaries (and any
+   ``lib*.so`` beside them) are pushed to the device.
+2. Otherwise, on the local host only: the tools built once from the pinned
+   source (:mod:`.build`).
+
+Quantizing always happens on the host (a GGUF is the same file everywhere),
+with :func:`host_tool`: ``llamacpp_host_bin`` / ``POCKETBENCH_LLAMACPP_HOST_BIN``,
+the user's directory when the device is this host, or the local build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+from pathlib import Path
+
+from attrs import frozen
+
+from pocketbench.backends.llamacpp.parse import ToolVersion
+from pocketbench.core.devices.base import Device
+from pocketbench.core.errors import ParseError, SetupError
+from pocketbench.core.model import Job
+
+#: Generation tools in order of preference: llama-completion (2025-), the
+#: llama-cli that was a completion tool before it became a chat client, and
+#: the ``main`` of 2023-2024 builds.  llama-simple cannot set threads.
+RUNNERS = ("llama-completion", "llama-cli", "main")
+#: Flags the runner must understand to run the matched workload.
+REQUIRED_FLAGS = ("-m", "-f", "-n", "-t", "-c", "--temp", "--ignore-eos")
+#: Flags used when the runner has them (older builds lack some).
+OPTIONAL_FLAGS = ("-b", "-no-cnv", "--no-escape", "--no-display-prompt")
+#: Device-side folder for pushed files (under the device's working directory).
+DEVICE_DIR = "pocketbench-llamacpp"
+_VERSION_TIMEOUT_S = 60.0
+
+
+@frozen(kw_only=True)
+class DeviceTools:
+    """The llama.cpp tools as the device sees them."""
+
+    runner_name: str
+    #: Device paths (equal to host paths on the local device).
+    runner: str
+    tokenize: str | None
+    bench: str | None
+    #: Environment for every tool run (LD_LIBRARY_PATH for pushed libraries).
+    env: dict[str, str]
+    version: ToolVersion
+    #: Optional flags the runner understands.
+    flags: frozenset[str]
+    #: The host directory the tools came from, and how it was found.
+    host_dir: Path
+    source: str
+
+
+def user_bin_dir(
+    job: Job, key: str = "llamacpp_bin", env: str = "POCKETBENCH_LLAMACPP_BIN"
+) -> Path | None:
+    """The user's own tool directory, when one is given."""
+    given = job.options.get(key) or os.environ.get(env)
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        raise SetupError(
+            f"--llamacpp-bin {given}: not a directory; point it at llama.cpp's build/bin"
+        )
+    return path
+
+
+def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
+    """Find, push and probe the tools that run on ``device``."""
+    user = user_bin_dir(job)
+    if user is not None:
+        host_dir, source = user, f"user build {user}"
+    elif device.is_local:
+        from pocketbench.backends.llamacpp import build
+
+        host_dir = build.ensure_built()
+        source = f"built from llama-cpp-python {build.LCP_VERSION} source ({', '.join(build.build_flags())})"
+    else:
+        raise SetupError(
+            f"{device.name}: pass --llamacpp-bin DIR with an Android build of llama.cpp "
+            "(its build/bin, with llama-completion) to run on a phone"
+        )
+    runner_name = next((r for r in RUNNERS if (host_dir / r).is_file()), None)
+    if runner_name is None:
+        raise SetupError(
+            f"{host_dir} has no {' / '.join(RUNNERS)}; point --llamacpp-bin at llama.cpp's build/bin"
+        )
+    names = [runner_name]
+    tokenize = (host_dir / "llama-tokenize").is_file()
+    bench = want_bench and (host_dir / "llama-bench").is_file()
+    if want_bench and not bench:
+        raise SetupError(f"{host_dir} has no llama-bench, which the cross-check needs")
+    names += ["llama-tokenize"] * tokenize + ["llama-bench"] * bench
+    paths, env = _put_on_device(device, host_dir, names)
+    runner = paths[runner_name]
+    help_text = _output(device, [runner, "--help"], env)
+    missing = [f for f in REQUIRED_FLAGS if not has_flag(help_text, f)]
+    if missing:
+        raise SetupError(
+            f"{runner_name} from {host_dir} lacks {', '.join(missing)}; it is too old or not a "
+            "llama.cpp build (use one from 2024 or later)"
+        )
+    try:
+        version = ToolVersion.from_text(_output(device, [runner, "--version"], env))
+    except ParseError:
+        version = ToolVersion(version="unknown", commit="unknown")
+    return DeviceTools(
+        runner_name=runner_name,
+        runner=runner,
+        tokenize=paths.get("llama-tokenize"),
+        bench=paths.get("llama-bench"),
+        env=env,
+        version=version,
+        flags=frozenset(f for f in OPTIONAL_FLAGS if has_flag(help_text, f)),
+        host_dir=host_dir,
+        source=source,
+    )
+
+
+def host_tool(job: Job, device: Device, name: str) -> Path:
+    """A tool that runs on this host (llama-quantize, or a fallback llama-tokenize)."""
+    candidates = [user_bin_dir(job, "llamacpp_host_bin", "POCKETBENCH_LLAMACPP_HOST_BIN")]
+    if device.is_local:
+        candidates.append(user_bin_dir(job))
+    for d in candidates:
+        if d is not None and (d / name).is_file():
+            return d / name
+    from pocketbench.backends.llamacpp import build
+
+    try:
+        return build.ensure_built() / name
+    except SetupError as exc:
+        if device.is_local:
+            raise
+        raise SetupError(
+            f"{name} runs on this host, not on {device.name}: {exc} "
+            "(or -O llamacpp_host_bin=DIR with a host build of llama.cpp)"
+        ) from None
+
+
+def tool_commit(tool: Path) -> str:
+    """The build commit of a local tool, for cache keys.
+
+    llama-quantize has no ``--version``; the generation tool beside it (same
+    build) answers for it.  An unknown build still gets a stable key: the
+    binary's own hash.
+    """
+    import subprocess
+
+    for candidate in (tool, *(tool.parent / r for r in RUNNERS)):
+        if not candidate.is_file():
+            continue
+        try:
+            proc = subprocess.run(
+                [str(candidate), "--version"], capture_output=True, text=True, errors="replace",
+                timeout=_VERSION_TIMEOUT_S, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            return ToolVersion.from_text(proc.stdout + proc.stderr).commit
+        except (OSError, subprocess.TimeoutExpired, ParseError):
+            continue
+    return "sha-" + hashlib.sha256(tool.read_bytes()).hexdigest()[:10]
+
+
+def has_flag(help_text: str, flag: str) -> bool:
+    """True when ``flag`` appears as a whole option in ``--help`` output."""
+    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text) is not None
+
+
+def _put_on_device(
+    device: Device, host_dir: Path, names: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Push ``names`` (and shared libraries beside them) unless the device is this host."""
+    if device.is_local:
+        return {n: str(host_dir / n) for n in names}, {}
+    # One folder per source directory, so two builds never overwrite each other.
+    tag = hashlib.sha256(str(host_dir.resolve()).encode()).hexdigest()[:8]
+    folder = f"{DEVICE_DIR}/bin-{tag}"
+    libs = sorted(p.name for p in host_dir.glob("lib*.so*") if p.is_file())
+    paths = {n: device.push(host_dir / n, f"{folder}/{n}") for n in [*names, *libs]}
+    # adb push may not keep the executable bit.
+    chmod = device.run(["chmod", "755", *(paths[n] for n in names)], timeout=_VERSION_TIMEOUT_S)
+    if not chmod.ok:
+        raise SetupError(
+            f"{device.name}: cannot make the pushed llama.cpp tools executable: {chmod.stderr.strip()[:200]}"
+        )
+    env = {"LD_LIBRARY_PATH": posixpath.dirname(paths[names[0]])} if libs else {}
+    return paths, env
+
+
+def _output(device: Device, argv: list[str], env: dict[str, str]) -> str:
+    result = device.run(argv, timeout=_VERSION_TIMEOUT_S, env=env or None)
+    if result.exit_code is None or result.exit_code < 0 or result.exit_code == 127:
+        why = (
+            "timed out"
+            if result.timed_out
+            else (result.stderr.strip().splitlines() or ["crashed"])[-1][:200]
+        )
+        raise SetupError(f"{device.name}: cannot run {argv[0]}: {why}")
+    return result.stdout + result.stderr

@@ -1,0 +1,232 @@
+"""Comparing two stored campaigns: regressions and improvements, the way asv and criterion do.
+
+A change is flagged only when it is both larger than a noise threshold
+(default 5%: smaller moves are within what a phone's run-to-run variation and
+background load produce) *and* statistically significant (Welch's test,
+Holm-corrected across every configuration and metric compared).  Either
+alone is not enough: a 20% move over 2 noisy runs is not evidence, and a
+0.5% move measured very precisely is not worth an alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+from attrs import frozen
+
+from pocketbench.core.errors import UsageError, unknown_choice
+from pocketbench.core.report import CORE_METRICS, ConfigReport, config_report, metric_spec
+from pocketbench.core.stats import Ratio, Summary, Welch, adjust_pvalues, ratio, summarize, welch
+
+if TYPE_CHECKING:
+    from pocketbench.core.store import Store
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+#: Beyond the threshold but not significant, or significant but within it.
+UNCHANGED = "unchanged"
+#: Fewer than 2 successful runs on one side.
+UNTESTABLE = "untestable"
+
+
+@frozen(kw_only=True)
+class Change:
+    """One metric of one configuration, old campaign against new."""
+
+    config_key: str
+    label: str
+    metric: str
+    old: Summary
+    new: Summary
+    welch: Welch
+    #: mean(new) / mean(old) with its Fieller interval.
+    ratio: Ratio
+    p_adjusted: float = math.nan
+    verdict: str = UNCHANGED
+
+    @property
+    def change_pct(self) -> float:
+        """Relative change of the mean, new against old, in percent."""
+        return self.ratio.pct
+
+
+@frozen(kw_only=True)
+class Comparison:
+    old: str
+    new: str
+    threshold_pct: float
+    alpha: float
+    correction: str
+    changes: tuple[Change, ...]
+    #: Configurations stored in only one of the campaigns (labels).
+    only_old: tuple[str, ...]
+    only_new: tuple[str, ...]
+
+    @property
+    def regressions(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.verdict == REGRESSION)
+
+    @property
+    def improvements(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.verdict == IMPROVEMENT)
+
+
+def compare_campaigns(
+    store: Store,
+    old: str,
+    new: str,
+    *,
+    threshold_pct: float = 5.0,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    metrics: Sequence[str] = CORE_METRICS,
+) -> Comparison:
+    """Match configurations by their key and judge every metric's change."""
+    if threshold_pct < 0:
+        raise UsageError(f"--threshold must not be negative (got {threshold_pct})")
+    names = [c["name"] for c in store.campaigns()]
+    for name in (old, new):
+        if name not in names:
+            raise unknown_choice("campaign", name, names)
+    if old == new:
+        raise UsageError(
+            f"OLD and NEW are both {old!r}; give two different campaigns (bench report lists them)"
+        )
+    before = {c.config_key: config_report(c, metrics) for c in store.configurations(old)}
+    after = {c.config_key: config_report(c, metrics) for c in store.configurations(new)}
+    return compare_configs(
+        before,
+        after,
+        old=old,
+        new=new,
+        threshold_pct=threshold_pct,
+        alpha=alpha,
+        correction=correction,
+        metrics=metrics,
+    )
+
+
+def compare_configs(
+    before: dict[str, ConfigReport],
+    after: dict[str, ConfigReport],
+    *,
+    old: str,
+    new: str,
+    threshold_pct: float = 5.0,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    metrics: Sequence[str] = CORE_METRICS,
+) -> Comparison:
+    changes: list[Change] = []
+    for key in (k for k in after if k in before):
+        a, b = before[key], after[key]
+        for metric in metrics:
+            xa, xb = a.samples(metric), b.samples(metric)
+            if not xa and not xb:
+                continue
+            changes.append(
+                Change(
+                    config_key=key,
+                    label=_label(b),
+                    metric=metric,
+                    old=summarize(xa),
+                    new=summarize(xb),
+                    welch=welch(xb, xa),
+                    ratio=ratio(xb, xa),
+                )
+            )
+    ps = [c.welch.pvalue for c in changes]
+    if correction == "none":
+        adjusted, reject = ps, [not math.isnan(p) and p < alpha for p in ps]
+    else:
+        adjusted, reject = adjust_pvalues(ps, method=correction, alpha=alpha)
+    judged = [
+        attrs.evolve(c, p_adjusted=p, verdict=_verdict(c, significant, threshold_pct))
+        for c, p, significant in zip(changes, adjusted, reject)
+    ]
+    return Comparison(
+        old=old,
+        new=new,
+        threshold_pct=threshold_pct,
+        alpha=alpha,
+        correction=correction,
+        changes=tuple(judged),
+        only_old=tuple(_label(c) for k, c in before.items() if k not in after),
+        only_new=tuple(_label(c) for k, c in after.items() if k not in before),
+    )
+
+
+def _verdict(change: Change, significant: bool, threshold_pct: float) -> str:
+    if not change.welch.testable:
+        return UNTESTABLE
+    pct = change.change_pct
+    if not significant or math.isnan(pct) or abs(pct) < threshold_pct:
+        return UNCHANGED
+    better = pct > 0 if metric_spec(change.metric).higher_is_better else pct < 0
+    return IMPROVEMENT if better else REGRESSION
+
+
+def _label(c: ConfigReport) -> str:
+    w = c.workload
+    return f"{c.backend} {c.quant} {c.model} @{c.device} (p{w.prompt_tokens}/g{w.gen_tokens}/t{w.threads})"
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """A plain-text table for the terminal, regressions first."""
+    order = {REGRESSION: 0, IMPROVEMENT: 1, UNTESTABLE: 2, UNCHANGED: 3}
+    rows = [
+        (
+            "",
+            "configuration",
+            "metric",
+            comparison.old,
+            comparison.new,
+            "change",
+            "95% CI",
+            "p (adj.)",
+        )
+    ]
+    for c in sorted(comparison.changes, key=lambda c: (order[c.verdict], c.label, c.metric)):
+        spec = metric_spec(c.metric)
+        lo, hi = c.ratio.pct_ci
+        ci = f"[{lo:+.1f}%, {hi:+.1f}%]" if c.ratio.bounded else "unbounded"
+        rows.append(
+            (
+                {REGRESSION: "REGRESSION", IMPROVEMENT: "improved", UNTESTABLE: "n/a"}.get(
+                    c.verdict, ""
+                ),
+                c.label,
+                spec.short,
+                _mean(c.old, spec.scale, spec.decimals),
+                _mean(c.new, spec.scale, spec.decimals),
+                f"{c.change_pct:+.1f}%" if not math.isnan(c.change_pct) else "n/a",
+                ci,
+                "n/a" if math.isnan(c.p_adjusted) else f"{c.p_adjusted:.3g}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    corr = (
+        "no correction" if comparison.correction == "none" else f"{comparison.correction}-corrected"
+    )
+    lines.append("")
+    lines.append(
+        f"{len(comparison.regressions)} regression(s), {len(comparison.improvements)} improvement(s):"
+        f" flagged when the change exceeds {comparison.threshold_pct:g}% and Welch's test is significant"
+        f" (p < {comparison.alpha:g}, {corr}); change = new mean / old mean - 1."
+    )
+    for label in comparison.only_old:
+        lines.append(f"only in {comparison.old}: {label}")
+    for label in comparison.only_new:
+        lines.append(f"only in {comparison.new}: {label}")
+    return "\n".join(lines)
+
+
+def _mean(s: Summary, scale: float, decimals: int) -> str:
+    if s.n == 0:
+        return "n/a"
+    text = f"{s.mean * scale:.{decimals}f}"
+    return text if math.isnan(s.stdev) else f"{text} ± {s.stdev * scale:.{decimals}f}"

@@ -1,0 +1,48 @@
+"""The findings document of a study, in markdown (default) or LaTeX: the same content."""
+
+from __future__ import annotations
+
+from pocketbench.core.errors import unknown_choice
+from pocketbench.core.findings import Findings, Table
+from pocketbench.reporters import _common as c
+
+FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
+
+
+def render_findings(findings: Findings, fmt: str = "markdown") -> str:
+    if fmt not in FORMATS:
+        raise unknown_choice("findings format", fmt, list(FORMATS))
+    kind, template = FORMATS[fmt]
+    tables = {
+        id(t): _table(t, fmt, findings.plusminus)
+        for s in findings.sections
+        for t in (s.framework_table, *s.quant_tables)
+    }
+    return (
+        c.environment(kind).get_template(template).render(f=findings, table=lambda t: tables[id(t)])
+    )
+
+
+def _table(table: Table, fmt: str, plusminus: str) -> str:
+    header = ["", *(col.label for col in table.columns)]
+    rows = []
+    for m in table.metrics:
+        cells = []
+        for col in table.columns:
+            summary = col.config.summary(m) if col.config else None
+            if summary is None:
+                cells.append("n/a")
+            elif fmt == "latex":
+                cells.append(c.latex_pm(summary, m, plusminus))
+            else:
+                cells.append(c.pm_text(summary, m, plusminus))
+        rows.append([c.metric_spec(m).label, *cells])
+    rows.append(
+        [
+            "Measured runs (n)",
+            *(str(col.config.n_ok) if col.config else "0" for col in table.columns),
+        ]
+    )
+    if fmt == "latex":
+        return c.latex_table(header, rows)
+    return c.md_table(header, rows)

@@ -1,0 +1,52 @@
+"""HTML reporter: one self-contained page with tables and plots (PNG embedded as base64)."""
+
+from __future__ import annotations
+
+import base64
+
+from markupsafe import Markup
+
+from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.model import ReporterInfo
+from pocketbench.core.report import Report, ReportOptions
+from pocketbench.reporters import _common as c
+
+
+@hookimpl
+def pocketbench_reporter_info() -> ReporterInfo:
+    return ReporterInfo(
+        description="Self-contained HTML page with tables, CI bar chart and per-run plots",
+        extension="html",
+    )
+
+
+@hookimpl
+def pocketbench_render(report: Report, options: ReportOptions) -> str:
+    return render(report, options)
+
+
+def render(report: Report, options: ReportOptions) -> str:
+    from pocketbench.reporters import plots
+
+    images = {}
+    if report.configs:
+        images = {
+            "bars": _data_uri(plots.bar_chart(report)),
+            "runs": _data_uri(plots.runs_chart(report)),
+        }
+    return (
+        c.environment("html")
+        .get_template("report.html.j2")
+        .render(
+            report=report,
+            options=options,
+            title=options.title or report.title,
+            pm=lambda cfg, m: c.pm_text(cfg.summary(m), m, options.plusminus),
+            plusminus_text=c.plusminus_text(options),
+            images=images,
+        )
+    )
+
+
+def _data_uri(png: bytes) -> Markup:
+    return Markup("data:image/png;base64," + base64.b64encode(png).decode("ascii"))

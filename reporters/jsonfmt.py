@@ -1,0 +1,115 @@
+"""JSON reporter: the machine-readable contract, raw samples included.
+
+One object per configuration with ``backend``, ``quant``, ``model``,
+``device``, ``workload`` and ``metrics``; ``metrics`` maps each metric
+(``prompt_tps``, ``generation_tps``, ``total_tps``, and the optional ones a
+runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
+Undefined numbers (the stdev of one run) are ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pocketbench.core.convert import unstructure
+from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.model import ReporterInfo
+from pocketbench.core.report import (
+    RUNNER_TOTAL_NOTE,
+    TOTAL_DEFINITION,
+    ConfigReport,
+    Report,
+    ReportOptions,
+)
+from pocketbench.reporters._common import plusminus_text
+
+#: Bumped when a key changes meaning or disappears (adding keys does not bump it).
+FORMAT_VERSION = 1
+
+
+@hookimpl
+def pocketbench_reporter_info() -> ReporterInfo:
+    return ReporterInfo(
+        description="JSON: one object per configuration, statistics and raw samples",
+        extension="json",
+    )
+
+
+@hookimpl
+def pocketbench_render(report: Report, options: ReportOptions) -> str:
+    return (
+        json.dumps(as_data(report, options), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    )
+
+
+def as_data(report: Report, options: ReportOptions) -> dict[str, Any]:
+    return _clean(
+        {
+            "format": "pocketbench-report",
+            "format_version": FORMAT_VERSION,
+            "title": options.title or report.title,
+            "pocketbench_version": report.version,
+            "generated_at": report.generated_at,
+            "campaign": report.campaign,
+            "plusminus": options.plusminus,
+            "plusminus_meaning": plusminus_text(options),
+            "definitions": {"total_tps": TOTAL_DEFINITION, "runner_total_rate": RUNNER_TOTAL_NOTE},
+            "configurations": [configuration(c) for c in report.configs],
+        }
+    )
+
+
+def configuration(c: ConfigReport) -> dict[str, Any]:
+    metrics = {}
+    for name, s in c.summaries.items():
+        trend = c.trends.get(name)
+        metrics[name] = {
+            "mean": s.mean,
+            "stdev": s.stdev,
+            "ci95": list(s.ci95),
+            "n": s.n,
+            "samples": list(s.samples),
+            "run_indices": list(c.ok_indices(name)),
+            "outliers": list(s.outliers),
+            "trend": None
+            if trend is None
+            else {
+                "slope_per_run": trend.slope,
+                "pvalue": trend.pvalue,
+                "change_pct": trend.change_pct,
+                "throttling": trend.throttling,
+            },
+        }
+    return {
+        "label": c.label,
+        "campaign": c.campaign,
+        "config_key": c.config_key,
+        "backend": c.backend,
+        "quant": c.quant,
+        "model": c.model,
+        "device": c.device,
+        "workload": unstructure(c.workload),
+        "warmups": c.warmups,
+        "runs": len(c.runs),
+        "failed_runs": c.n_failed,
+        "throttling": list(c.throttling),
+        "metrics": metrics,
+        "failures": [{"index": r.index, "error": r.error} for r in c.failures],
+        "temperatures_c": [r.temperature_c for r in c.runs],
+        "device_facts": unstructure(c.facts) if c.facts is not None else None,
+        "describe": c.describe,
+        "started_at": c.started_at,
+    }
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

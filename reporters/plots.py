@@ -1,0 +1,129 @@
+"""Matplotlib figures for the HTML report (Agg, no pyplot state, PNG bytes out)."""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from typing import Any
+
+from pocketbench.core.report import CORE_METRICS, Report, metric_spec
+
+
+def _text(label: str, width: int = 38) -> str:
+    # "$" would switch matplotlib into mathtext; user labels are plain text.
+    return textwrap.fill(label.replace("$", r"\$"), width)
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def bar_chart(report: Report) -> bytes:
+    """Mean of each speed metric per configuration, error bars the 95% CI."""
+    configs = report.configs
+    colors = _colors(len(configs))
+    height = 1.2 + 0.45 * len(configs)
+    fig = _figure(11, max(2.6, height))
+    axes = fig.subplots(1, len(CORE_METRICS), sharey=True)
+    labels = [_text(c.label) for c in configs]
+    positions = list(range(len(configs)))[::-1]
+    for ax, metric in zip(axes, CORE_METRICS):
+        means, low, high = [], [], []
+        for c in configs:
+            s = c.summary(metric)
+            m = s.mean if s.n else math.nan  # no bar rather than a zero bar
+            means.append(m)
+            lo, hi = s.ci95
+            low.append(m - lo if s.n > 1 and lo == lo else 0.0)
+            high.append(hi - m if s.n > 1 and hi == hi else 0.0)
+        ax.barh(
+            positions,
+            means,
+            color=colors,
+            xerr=[low, high],
+            capsize=4,
+            error_kw={"elinewidth": 1.2, "ecolor": "#222"},
+        )
+        ax.set_title(metric_spec(metric).label, fontsize=10)
+        ax.set_xlabel("tokens/s (bars: mean, whiskers: 95% CI)", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    axes[0].set_yticks(positions, labels, fontsize=8)
+    return _png(fig)
+
+
+def runs_chart(report: Report) -> bytes:
+    """Speed against run index per configuration; temperature on a second axis."""
+    configs = report.configs
+    colors = _colors(len(configs))
+    metrics = ("generation_tps", "prompt_tps")
+    with_temps = any(c.temperatures for c in configs)
+    fig = _figure(11, 3.4 * len(metrics) + 0.4 * len(configs))
+    axes = fig.subplots(len(metrics), 1, sharex=True)
+    for ax, metric in zip(axes, metrics):
+        twin = ax.twinx() if with_temps else None
+        for c, color in zip(configs, colors):
+            idx = [i + 1 for i in c.ok_indices(metric)]
+            values = list(c.samples(metric))
+            if not values:
+                continue
+            label = c.label + ("  [likely throttling]" if c.throttling else "")
+            ax.plot(idx, values, marker="o", color=color, label=_text(label, 70))
+            s = c.summary(metric)
+            if s.outliers:
+                ax.scatter(
+                    [idx[i] for i in s.outliers],
+                    [values[i] for i in s.outliers],
+                    s=160,
+                    facecolors="none",
+                    edgecolors="red",
+                    linewidths=1.5,
+                    zorder=3,
+                )
+            if twin is not None:
+                temps = [
+                    (r.index + 1, r.temperature_c) for r in c.runs if r.temperature_c is not None
+                ]
+                if temps:
+                    twin.plot(
+                        [t[0] for t in temps],
+                        [t[1] for t in temps],
+                        linestyle="--",
+                        color=color,
+                        alpha=0.6,
+                        marker=".",
+                    )
+        ax.set_ylabel(f"{metric_spec(metric).short} (tokens/s)", fontsize=9)
+        ax.grid(alpha=0.3)
+        if twin is not None:
+            twin.set_ylabel("device temperature (°C), dashed", fontsize=9)
+    axes[-1].set_xlabel("measured run")
+    axes[-1].xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=1 if len(handles) > 3 else len(handles),
+            fontsize=8,
+            frameon=False,
+        )
+    axes[0].set_title("Per-run speed (red rings: outliers by Tukey's fences, kept)", fontsize=10)
+    return _png(fig)

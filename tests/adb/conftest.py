@@ -1,0 +1,72 @@
+"""Fixtures of the adb suite: Debian's adb server on a private port and loopback phones.
+
+Tests that need the real server are marked ``adb`` and skipped, with the
+reason, when ``adb`` is not installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pocketbench.core.testing.adbd import Fixture
+from pocketbench.core.testing.adbhost import (
+    AdbServer,
+    LoopbackPhone,
+    adb_server,
+    find_adb,
+    loopback_phone,
+)
+
+NO_ADB = "Debian's adb is not installed: apt-get install -y adb"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if find_adb() is None:
+        skip = pytest.mark.skip(reason=NO_ADB)
+        for item in items:
+            if "adb" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def server() -> Iterator[AdbServer]:
+    """A private adb server (never port 5037), killed after the test."""
+    if find_adb() is None:
+        pytest.skip(NO_ADB)
+    with adb_server() as s:
+        yield s
+
+
+@pytest.fixture
+def attach(server: AdbServer, tmp_path: Path) -> Iterator[Callable[..., LoopbackPhone]]:
+    """``attach(fixture=None)`` attaches one more loopback phone to ``server``."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        count = 0
+
+        def make(fixture: Fixture | None = None) -> LoopbackPhone:
+            nonlocal count
+            count += 1
+            return stack.enter_context(loopback_phone(server, tmp_path / f"phone{count}", fixture))
+
+        yield make
+
+
+@pytest.fixture
+def phone(attach: Callable[..., LoopbackPhone]) -> LoopbackPhone:
+    """One loopback phone with the default fixture, attached to a private server."""
+    return attach()
+
+
+@pytest.fixture
+def device(phone: LoopbackPhone):
+    """The phone opened as a pocketbench device (``adb:SERIAL`` on the private server)."""
+    from pocketbench.core.devices import open_device
+
+    dev = open_device(f"adb:{phone.serial}", adb_port=phone.server_port)
+    yield dev
+    dev.close()
