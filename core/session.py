@@ -94,14 +94,10 @@ def stop_rule(target_pct: float | None) -> Any:
         return None
     if target_pct <= 0:
         raise UsageError("--target-ci must be a positive percentage")
-    from pocketbench.core.stats import summarize
+    from pocketbench.core.stats import ci_within
 
     def rule(records: Sequence[Any]) -> bool:
-        samples = [r.metrics.generation_tps for r in records if r.metrics is not None]
-        if len(samples) < 3:
-            return False
-        s = summarize(samples)
-        return bool(s.mean > 0 and s.half_width <= s.mean * target_pct / 100.0)
+        return ci_within([r.metrics.generation_tps for r in records if r.metrics], target_pct)
 
     return rule
 
