@@ -105,9 +105,14 @@ class Job:
         """Identifies the configuration in the store (resume, grouping)."""
         w = self.workload
         prompt = "" if w.prompt is None else f"|prompt={hash_text(w.prompt)}"
+        # Options can change what is measured (another build, another export):
+        # two option sets are two configurations, never pooled.
+        opts = ""
+        if self.options:
+            opts = "|opts=" + hash_text(repr(sorted(self.options.items())))
         return (
             f"{self.backend}|{self.quant}|{self.model}|{self.device}|"
-            f"p{w.prompt_tokens}|g{w.gen_tokens}|t{w.threads}{prompt}"
+            f"p{w.prompt_tokens}|g{w.gen_tokens}|t{w.threads}{prompt}{opts}"
         )
 
 

@@ -9,6 +9,7 @@ every run executes.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -114,10 +115,10 @@ def prepare(job: Job, device: Device) -> Prepared:
         "params": str(info.n_params),
         "quantized_with": quantized_with,
         "prompt_sha256": hash_text(prompt_file.read_text(encoding="utf-8")),
-        "argv": " ".join(argv),
+        "argv": shlex.join(argv),
     }
     if bench_argv:
-        describe["crosscheck_argv"] = " ".join(bench_argv)
+        describe["crosscheck_argv"] = shlex.join(bench_argv)
     return Prepared(describe=describe, state=state)
 
 
