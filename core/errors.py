@@ -60,5 +60,5 @@ def unknown_choice(
     kind: str, name: str, choices: list[str] | tuple[str, ...], where: str = ""
 ) -> UsageError:
     """``Unknown backend 'x'. Choose one of: a, b.`` (``where``: " for backend 'y'")."""
-    listed = ", ".join(sorted(choices)) if choices else "(none installed)"
+    listed = ", ".join(sorted(choices)) if choices else "(none)"
     return UsageError(f"Unknown {kind} {name!r}{where}. Choose one of: {listed}.")

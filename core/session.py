@@ -144,7 +144,8 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
 
         def on_error(job: Job, exc: PocketbenchError) -> None:
             errors.append(exc)
-            echo(f"error: {job.backend} {job.quant} {job.model} on {job.device}: {exc}")
+            if len(jobs) > 1:  # one job's error is printed once, by main()
+                echo(f"error: {job.backend} {job.quant} {job.model} on {job.device}: {exc}")
 
         try:
             outcomes = run_on_devices(runner, jobs, devices, on_error)
@@ -154,7 +155,9 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             return ExitCode.INTERRUPTED
         print_summary(store, runner.campaign, [o.job for o in outcomes if o.error is None])
         if errors and len(errors) == len(jobs):
-            raise errors[0]
+            if len(jobs) == 1:
+                raise errors[0]
+            return ExitCode(errors[0].exit_code)
         failed = sum(len(o.failed_runs) for o in outcomes)
         if failed:
             echo(f"{failed} run(s) failed; their raw output is stored in {store.path}"

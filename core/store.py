@@ -126,6 +126,7 @@ class Store:
         self._conn = conn
         self.path = path
         self._campaign_id: int | None = None
+        self._campaign: tuple[str, str | None] | None = None
 
     # -- opening --------------------------------------------------------------
 
@@ -221,31 +222,42 @@ class Store:
     # -- writing --------------------------------------------------------------
 
     def campaign(self, name: str | None = None, command: str | None = None) -> str:
-        """Select (creating if needed) the campaign new jobs go to; returns its name."""
+        """Select the campaign new jobs go to; returns its name.
+
+        The campaign is written with its first job, so a command that fails
+        before measuring anything leaves no empty campaign behind.
+        """
         if name is None:
             name = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{os.getpid()}"
-        with self._tx() as c:
+        self._campaign = (name, command)
+        self._campaign_id = None
+        return name
+
+    def _campaign_row(self, c: sqlite3.Connection) -> int:
+        if self._campaign_id is None:
+            if self._campaign is None:
+                self.campaign()
+            assert self._campaign is not None
+            name, command = self._campaign
             row = c.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()
             if row is None:
                 cur = c.execute(
                     "INSERT INTO campaigns(name, created_at, command) VALUES (?, ?, ?)",
                     (name, time.time(), command),
                 )
-                self._campaign_id = cur.lastrowid
-            else:
-                self._campaign_id = row[0]
-        return name
+                row = (cur.lastrowid,)
+            self._campaign_id = row[0]
+        return self._campaign_id
 
     def start_job(self, job: Job, facts: DeviceFacts | None, describe: dict[str, str]) -> int:
-        if self._campaign_id is None:
-            self.campaign()
         with self._tx() as c:
+            campaign_id = self._campaign_row(c)
             cur = c.execute(
                 "INSERT INTO jobs(campaign_id, config_key, backend, quant, model, device, workload,"
                 " runs, warmup, options, facts, describe, started_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    self._campaign_id,
+                    campaign_id,
                     job.config_key(),
                     job.backend,
                     job.quant,

@@ -56,10 +56,11 @@ def runner_args(
 ) -> list[str]:
     """llama_main's flags for the workload, limited to the ones this build knows.
 
-    ``max_new_tokens`` is ``gen_tokens + 1``: the runner counts the token
-    that prefill yields apart, so it then reports exactly ``gen_tokens``
-    generated tokens (decode steps) in the generation time.  Runners older
-    than ``--max_new_tokens`` take ``--seq_len`` (prompt + output).
+    ``max_new_tokens`` is ``gen_tokens``: the first new token comes from the
+    prompt's logits, so the runner reports ``gen_tokens - 1`` generated
+    tokens (decode steps), the way llama.cpp reports ``gen_tokens - 1`` eval
+    runs.  Runners older than ``--max_new_tokens`` take ``--seq_len``
+    (prompt + output).
     """
     argv = ["--model_path", pte, "--tokenizer_path", tokenizer]
     if prompt_file is not None and "prompt_file" in flags:
@@ -67,9 +68,9 @@ def runner_args(
     else:
         argv += ["--prompt", prompt_text]
     if "max_new_tokens" in flags:
-        argv += ["--max_new_tokens", str(w.gen_tokens + 1)]
+        argv += ["--max_new_tokens", str(w.gen_tokens)]
     else:
-        argv += ["--seq_len", str(w.prompt_tokens + w.gen_tokens + 1)]
+        argv += ["--seq_len", str(w.prompt_tokens + w.gen_tokens)]
     if "cpu_threads" in flags:
         argv += ["--cpu_threads", str(w.threads)]
     if "temperature" in flags:

@@ -8,15 +8,18 @@ or in logcat when a phone's build logs there.  The JSON is read first; the
 block is the fallback.  Older runners print fewer JSON keys; only the ones
 every version since 0.4 prints are needed.
 
-Definitions (one for every backend, see :class:`~pocketbench.core.model.Metrics`):
+Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.model.Metrics`):
 
+- a run of G new tokens: the first is sampled from the prompt's logits at
+  the end of prefill; the runner then makes G - 1 decode steps and reports
+  ``generated_tokens`` = G - 1 (llama.cpp reports G - 1 "eval runs");
 - prompt evaluation time = ``prompt_eval_end - inference_start``
   (tokenisation, prefill and the first sample, as the runner counts it);
-- generation time = ``inference_end - prompt_eval_end``, in which the runner
-  makes ``generated_tokens`` decode steps;
-- ``total_tps`` = (prompt + generated tokens) / (prompt-eval + generation time);
-- ``runner_total_rate`` = generated tokens / whole inference time: the
-  runner's own "Total inference time ... Rate", the seed study's "Total Speed".
+- generation time = ``inference_end - prompt_eval_end`` (the decode steps);
+- ``generation_tps`` = decode steps / generation time (the runner's own rate);
+- ``total_tps`` = (prompt tokens + G) / (prompt-eval + generation time);
+- ``runner_total_rate`` = the runner's "Total inference time ... Rate",
+  decode steps / whole inference time: the seed study's "Total Speed".
 """
 
 from __future__ import annotations
@@ -163,22 +166,25 @@ class RunnerReport:
         peak_rss_bytes: int | None = None,
         extra: dict[str, float] | None = None,
     ) -> Metrics:
-        """Metrics for a workload of ``prompt_tokens`` + ``gen_tokens``; checks the counts.
+        """Metrics of a ``prompt_tokens`` + ``gen_tokens`` workload, after checking the counts.
 
-        ``peak_rss_bytes`` is the device's measure of the process (the local
-        device has it); without one, the runner's own RSS log is used.
+        The runner must report ``gen_tokens - 1`` generated tokens (decode
+        steps after the token prefill yields).  ``peak_rss_bytes`` is the
+        device's measure of the process (the local device has it); without
+        one, the runner's own RSS log is used.
         """
-        if (self.prompt_tokens, self.generated_tokens) != (prompt_tokens, gen_tokens):
+        new_tokens = self.generated_tokens + 1
+        if (self.prompt_tokens, new_tokens) != (prompt_tokens, gen_tokens):
             hint = ""
-            if self.prompt_tokens == prompt_tokens and self.generated_tokens < gen_tokens:
+            if self.prompt_tokens == prompt_tokens and new_tokens < gen_tokens:
                 hint = (
                     " (it stopped early: the model emitted an end-of-sequence token; export it "
                     "with an end id it cannot emit, or use a llama_main with --ignore_eos)"
                 )
             raise ParseError(
-                f"the runner evaluated {self.prompt_tokens} prompt tokens and generated "
-                f"{self.generated_tokens}, but the workload asked for {prompt_tokens} and "
-                f"{gen_tokens}{hint}"
+                f"the runner evaluated {self.prompt_tokens} prompt tokens and made {new_tokens} "
+                f"new ones ({self.generated_tokens} decode steps), but the workload asked for "
+                f"{prompt_tokens} and {gen_tokens}{hint}"
             )
         if self.prompt_eval_ms <= 0 or self.generation_ms <= 0:
             raise ParseError(
@@ -195,12 +201,10 @@ class RunnerReport:
             extra["sampling_ms"] = self.sampling_ms
         return Metrics(
             prompt_tokens=self.prompt_tokens,
-            gen_tokens=self.generated_tokens,
+            gen_tokens=new_tokens,
             prompt_tps=self.prompt_tokens / prompt_s,
             generation_tps=self.generated_tokens / gen_s,
-            total_tps=Metrics.total_rate(
-                self.prompt_tokens, self.generated_tokens, prompt_s, gen_s
-            ),
+            total_tps=Metrics.total_rate(self.prompt_tokens, new_tokens, prompt_s, gen_s),
             load_ms=self.load_ms,
             ttft_ms=self.ttft_ms,
             peak_rss_bytes=rss,

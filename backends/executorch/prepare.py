@@ -82,8 +82,8 @@ def prepare(job: Job, device: Device) -> Prepared:
         "kv_cache": f"use_kv_cache={meta.get('use_kv_cache')} sdpa={meta.get('use_sdpa_with_kv_cache')}",
         "prompt_sha256": file_digest(prompt_file),
         "tokens": (
-            "prompt_tokens include one BOS; gen_tokens are the runner's decode steps after "
-            "the token prefill yields (max_new_tokens = gen_tokens + 1)"
+            "prompt_tokens include one BOS; gen_tokens new tokens (max_new_tokens): the first "
+            "comes from the prompt's logits, the runner reports gen_tokens - 1 decode steps"
         ),
     }
     in_process_warmup = job.options.get("inprocess_warmup", "1") not in ("0", "false", "no")
@@ -145,7 +145,7 @@ def check_vocab(meta: dict, tok: Tokenizer, files: ModelFiles) -> None:
 
 def check_context(meta: dict, w: Workload, pte: Path) -> None:
     ctx = meta.get("get_max_context_len") or meta.get("get_max_seq_len")
-    need = w.prompt_tokens + w.gen_tokens + 1
+    need = w.prompt_tokens + w.gen_tokens
     if ctx is not None and need > int(ctx):
         raise SetupError(
             f"{w.prompt_tokens} prompt + {w.gen_tokens} new tokens need a context of {need}, "
@@ -154,6 +154,8 @@ def check_context(meta: dict, w: Workload, pte: Path) -> None:
         )
     if w.prompt_tokens < 2:
         raise SetupError("--prompt-tokens must be at least 2 here (BOS plus one token of text)")
+    if w.gen_tokens < 2:
+        raise SetupError("--gen-tokens must be at least 2 here (the first comes from prefill)")
 
 
 def make_prompt(tok: Tokenizer, w: Workload, *, ascii_only: bool) -> Path:

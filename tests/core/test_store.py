@@ -90,6 +90,7 @@ def test_missing_directory_is_one_clear_error(tmp_path) -> None:
 def test_unknown_campaign_lists_choices(tmp_path) -> None:
     with Store.open(tmp_path / "r.db") as s:
         s.campaign("alpha")
+        s.start_job(Job(backend="b", quant="q", model="m"), None, {})
         with pytest.raises(Exception, match="Choose one of: alpha"):
             s.configurations("beta")
 
@@ -98,3 +99,9 @@ def test_unopenable_path_is_one_clear_error() -> None:
     # /proc refuses new files even for root
     with pytest.raises(StoreError, match="choose another path with --db"):
         Store.open("/proc/pocketbench-test.db")
+
+
+def test_a_campaign_without_jobs_is_not_written(tmp_path) -> None:
+    with Store.open(tmp_path / "r.db") as s:
+        s.campaign("empty")
+        assert s.campaigns() == []

@@ -33,7 +33,8 @@ def result(stdout: str, stderr: str = "", rss: int | None = None) -> ProcessResu
     )
 
 
-W64 = Workload(prompt_tokens=64, gen_tokens=64, threads=2)
+#: The fixtures' runs: 64 prompt tokens, 65 new tokens (the runner reports 64 decode steps).
+W64 = Workload(prompt_tokens=64, gen_tokens=65, threads=2)
 
 
 def test_captured_local_runner_output() -> None:
@@ -46,10 +47,10 @@ def test_captured_local_runner_output() -> None:
         data["prompt_eval_end_ms"],
         data["inference_end_ms"],
     )
-    assert (m.prompt_tokens, m.gen_tokens) == (64, 64)
+    assert (m.prompt_tokens, m.gen_tokens) == (64, 65)
     assert m.prompt_tps == pytest.approx(64 / ((p_end - start) / 1000))
     assert m.generation_tps == pytest.approx(64 / ((end - p_end) / 1000))
-    assert m.total_tps == pytest.approx(128 / ((end - start) / 1000))
+    assert m.total_tps == pytest.approx((64 + 65) / ((end - start) / 1000))
     # The runner's own "Total inference time ... Rate": generated tokens only.
     assert m.runner_total_rate == pytest.approx(64 / ((end - start) / 1000))
     assert m.load_ms == data["model_load_end_ms"] - data["model_load_start_ms"]
@@ -63,7 +64,7 @@ def test_phone_llama_main_v1() -> None:
     m = metrics_for(W64, result(out, err))
     assert m.prompt_tps == pytest.approx(64 / 0.412)
     assert m.generation_tps == pytest.approx(64 / 2.608)
-    assert m.total_tps == pytest.approx(128 / 3.020)
+    assert m.total_tps == pytest.approx((64 + 65) / 3.020)
     assert m.runner_total_rate == pytest.approx(64 / 3.020)
     assert m.load_ms == pytest.approx(1204)
     assert m.ttft_ms == pytest.approx(412)
@@ -77,8 +78,8 @@ def test_stats_block_alone_gives_the_same_figures() -> None:
     no_json = "\n".join(ln for ln in out.splitlines() if "PyTorchObserver" not in ln)
     from_block = RunnerReport.from_output(no_json, err)
     assert (from_json.source, from_block.source) == ("observer", "stats")
-    a = from_json.to_metrics(prompt_tokens=64, gen_tokens=64)
-    b = from_block.to_metrics(prompt_tokens=64, gen_tokens=64)
+    a = from_json.to_metrics(prompt_tokens=64, gen_tokens=65)
+    b = from_block.to_metrics(prompt_tokens=64, gen_tokens=65)
     for name in (
         "prompt_tps",
         "generation_tps",
@@ -125,13 +126,15 @@ def test_token_count_mismatch() -> None:
     out, err = read("llama_main_v1_p64_g64.stdout"), read("llama_main_v1_p64_g64.stderr")
     with pytest.raises(
         ParseError,
-        match="evaluated 64 prompt tokens and generated 64, but the workload asked for 64 and 100",
+        match=r"made 65 new ones \(64 decode steps\), but the workload asked for 64 and 100",
     ):
         metrics_for(Workload(prompt_tokens=64, gen_tokens=100), result(out, err))
     with pytest.raises(ParseError, match="stopped early"):
         metrics_for(Workload(prompt_tokens=64, gen_tokens=100), result(out, err))
-    with pytest.raises(ParseError, match="asked for 32 and 64"):
-        metrics_for(Workload(prompt_tokens=32, gen_tokens=64), result(out, err))
+    with pytest.raises(ParseError, match="asked for 32 and 65"):
+        metrics_for(Workload(prompt_tokens=32, gen_tokens=65), result(out, err))
+    with pytest.raises(ParseError, match="asked for 64 and 64"):
+        metrics_for(Workload(prompt_tokens=64, gen_tokens=64), result(out, err))
 
 
 def test_below_clock_resolution() -> None:
@@ -144,7 +147,7 @@ def test_below_clock_resolution() -> None:
     }
     report = RunnerReport.from_observer_json(data)
     with pytest.raises(ParseError, match="1 ms clock"):
-        report.to_metrics(prompt_tokens=4, gen_tokens=2)
+        report.to_metrics(prompt_tokens=4, gen_tokens=3)
 
 
 def test_observer_json_needs_its_keys() -> None:

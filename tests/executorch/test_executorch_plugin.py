@@ -67,7 +67,7 @@ def test_argv_for_a_current_llama_main() -> None:
         "--prompt_file",
         "/d/p.txt",
         "--max_new_tokens",
-        "33",
+        "32",
         "--cpu_threads",
         "4",
         "--temperature",
@@ -95,7 +95,7 @@ def test_argv_for_an_old_llama_main_passes_the_prompt_as_one_element() -> None:
         warmup=True,
     )
     assert argv[argv.index("--prompt") + 1] == text
-    assert argv[argv.index("--seq_len") + 1] == "31"
+    assert argv[argv.index("--seq_len") + 1] == "30"
     assert "--max_new_tokens" not in argv and "--num_bos" not in argv
 
 
