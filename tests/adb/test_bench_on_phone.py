@@ -1,0 +1,87 @@
+"""`bench --device adb:SERIAL` end to end: real adb server, loopback phone, real llama.cpp.
+
+The loopback phone runs commands on this host, so the host's llama.cpp build
+stands in for an Android build; everything between `bench` and the process
+(adb server, transport, shell v2, sync push) is the real path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from pocketbench.core.store import Store
+from pocketbench.core.testing.cli import run_bench
+
+pytestmark = [pytest.mark.adb, pytest.mark.slow]
+
+NASTY = "\"; rm -rf /; $(reboot) `id` 'x' | & > /tmp/pwned"
+
+
+@pytest.fixture(scope="module")
+def host_build() -> str:
+    from pocketbench.backends.llamacpp import build
+
+    return str(build.ensure_built())
+
+
+def test_bench_runs_on_the_phone_and_a_second_job_pushes_no_model_bytes(
+    attach, server, tmp_path, host_build
+) -> None:
+    phone = attach()
+    args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
+            "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_build,
+            "--runs", "2", "--prompt-tokens", "16", "--gen-tokens", "8", "--cooldown", "off",
+            "--prompt", NASTY)
+    env = {"ANDROID_ADB_SERVER_PORT": str(server.port)}
+    first = run_bench(*args, cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert f"llamacpp q4_0 tiny @adb:{phone.serial}" in first.stdout
+    sent = phone.daemon.bytes_received
+    second = run_bench(*args, cwd=tmp_path, **env)
+    assert second.returncode == 0, second.stderr
+    assert phone.daemon.bytes_received - sent < 4096, "the unchanged model was pushed again"
+    with Store.open(tmp_path / "pocketbench.db") as s:
+        configs = s.configurations()
+    assert len(configs) == 1 and configs[0].facts.kind == "adb"
+    assert all(r.metrics.gen_tokens == 8 for r in configs[0].ok_runs)
+    # the prompt's shell metacharacters did nothing on the "device"
+    assert not (phone.daemon.sandbox / "pwned").exists()
+    assert not any(p.name == "pwned" for p in phone.daemon.sandbox.rglob("*"))
+
+
+def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
+    attach, server, tmp_path, host_build
+) -> None:
+    phone = attach()
+    db = tmp_path / "pocketbench.db"
+    args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
+            "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_build,
+            "--runs", "50", "--prompt-tokens", "16", "--gen-tokens", "200",
+            "--cooldown", "off", "--campaign", "unplugged")
+
+    def unplug_after_two_runs() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                with sqlite3.connect(db, timeout=5) as c:
+                    if c.execute("SELECT COUNT(*) FROM runs WHERE warmup = 0").fetchone()[0] >= 2:
+                        break
+            except sqlite3.OperationalError:
+                continue
+        phone.daemon.kill()
+
+    killer = threading.Thread(target=unplug_after_two_runs, daemon=True)
+    killer.start()
+    r = run_bench(*args, cwd=tmp_path, ANDROID_ADB_SERVER_PORT=str(server.port))
+    killer.join(5)
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr
+    with Store.open(db) as s:
+        (cfg,) = s.configurations("unplugged")
+    assert len(cfg.ok_runs) >= 2
