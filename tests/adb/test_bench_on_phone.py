@@ -85,3 +85,28 @@ def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
     with Store.open(db) as s:
         (cfg,) = s.configurations("unplugged")
     assert len(cfg.ok_runs) >= 2
+
+
+def test_two_phones_are_measured_in_parallel_and_stored_per_device(
+    attach, server, tmp_path, host_build
+) -> None:
+    a, b = attach(), attach()
+    r = run_bench("--backend", "llamacpp", "--quant", "q8_0", "--model", "tiny",
+                  "--device", f"adb:{a.serial}", "--device", f"adb:{b.serial}",
+                  "--llamacpp-bin", host_build, "--runs", "3", "--prompt-tokens", "16",
+                  "--gen-tokens", "8", "--cooldown", "off",
+                  cwd=tmp_path, ANDROID_ADB_SERVER_PORT=str(server.port))
+    assert r.returncode == 0, r.stderr
+    for phone in (a, b):
+        assert f"llamacpp q8_0 tiny @adb:{phone.serial}" in r.stdout
+    with Store.open(tmp_path / "pocketbench.db") as s:
+        configs = {c.device: c for c in s.configurations()}
+    assert set(configs) == {f"adb:{a.serial}", f"adb:{b.serial}"}
+    assert all(len(c.ok_runs) == 3 for c in configs.values())
+    # in parallel: the two phones' run windows overlap
+    spans = []
+    for c in configs.values():
+        times = [x.before.time for x in c.runs if x.before] + [x.after.time for x in c.runs if x.after]
+        spans.append((min(times), max(times)))
+    (s1, e1), (s2, e2) = spans
+    assert s1 < e2 and s2 < e1, "the phones were measured one after the other"
