@@ -42,7 +42,7 @@ def _registry(ctx: click.Context) -> Any:
         from pocketbench.core.plugins import Registry
 
         obj["registry"] = Registry.from_entry_points(
-            third_party=not obj.get("no_plugins", False), warn=_echo_err
+            third_party=False if obj.get("no_plugins") else None, warn=_echo_err
         )
     return obj["registry"]
 
