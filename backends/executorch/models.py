@@ -36,6 +36,8 @@ _EXPORT_BYTES_PER_PARAM = {"fp32": 14.3, "bf16": 14.3, "8da4w": 7.6, "preq": 6.0
 
 @frozen(kw_only=True)
 class ModelFiles:
+    """A model ready to run: the .pte, its tokenizer, and how they were made."""
+
     pte: Path
     tokenizer: Path
     describe: dict[str, str]
