@@ -86,7 +86,8 @@ PRESETS: dict[str, ModelSpec] = {
             n_heads=4,
             n_kv_heads=2,
             vocab_size=2048,
-            ffn_dim=768,
+            # A power of two: SpinQuant's Hadamard kernel takes 2^k or 28*2^k widths.
+            ffn_dim=1024,
             max_seq_len=512,
             description="2 layers, dim 256: for tests, runs in well under a second",
         ),

@@ -185,6 +185,8 @@ def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
     from pocketbench.core.stats import summarize
 
     keys = {j.config_key() for j in jobs}
+    if not keys or campaign not in {c["name"] for c in store.campaigns()}:
+        return  # nothing was measured (every job failed before its first run)
     configs = [c for c in store.configurations(campaign) if c.config_key in keys]
     if not configs:
         return

@@ -171,3 +171,12 @@ def test_two_bench_processes_share_one_database(example_backend, tmp_path) -> No
         configs = s.configurations()
     assert sorted(c.quant for c in configs) == ["fp16", "fp32"]
     assert all(len(c.ok_runs) == 6 and len(c.warmups) == 1 for c in configs)
+
+
+def test_setup_failure_is_one_line_exit_3_and_measures_nothing(run_bench, tmp_path) -> None:
+    r = run_bench("--backend", "llamacpp", "--model", "no-such-preset", "--runs", "1")
+    assert r.returncode == 3, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no-such-preset" in errors[0] and "Traceback" not in r.stderr
+    with Store.open(tmp_path / "pocketbench.db") as s:
+        assert s.campaigns() == [] and s.configurations() == []
