@@ -24,9 +24,23 @@ def measure(args: argparse.Namespace, extra: list[str]) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "r.db"
         subprocess.run(
-            [str(BIN / "bench"), "--backend", args.backend, "--quant", args.quant, "--model",
-             args.model, "--cooldown", "off", "--db", str(db), *extra],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(BIN / "bench"),
+                "--backend",
+                args.backend,
+                "--quant",
+                args.quant,
+                "--model",
+                args.model,
+                "--cooldown",
+                "off",
+                "--db",
+                str(db),
+                *extra,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         with sqlite3.connect(db) as c:
             rows = c.execute("SELECT metrics FROM runs WHERE warmup = 0 AND ok = 1 ORDER BY id")
@@ -36,7 +50,9 @@ def measure(args: argparse.Namespace, extra: list[str]) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backend", default="llamacpp")
     ap.add_argument("--quant", default="q4_0")
     ap.add_argument("--model", default="stories110m")
@@ -44,14 +60,18 @@ def main() -> None:
     ap.add_argument("--max-runs", type=int, default=30)
     a = ap.parse_args()
     for label, extra in (
-        (f"--target-ci {a.target_ci}", ["--runs", "3", "--target-ci", str(a.target_ci),
-                                          "--max-runs", str(a.max_runs)]),
+        (
+            f"--target-ci {a.target_ci}",
+            ["--runs", "3", "--target-ci", str(a.target_ci), "--max-runs", str(a.max_runs)],
+        ),
         ("fixed 8 runs", ["--runs", "8"]),
     ):
         samples = measure(a, extra)
         s = summarize(samples)
-        print(f"{label:<18} runs used {s.n:>3}; generation {s.mean:.2f} tok/s,"
-              f" 95% CI half-width {s.half_width / s.mean * 100:.2f}% of the mean")
+        print(
+            f"{label:<18} runs used {s.n:>3}; generation {s.mean:.2f} tok/s,"
+            f" 95% CI half-width {s.half_width / s.mean * 100:.2f}% of the mean"
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,26 @@ def main() -> None:
 
     host_bin = str(build.ensure_built())
     with tempfile.TemporaryDirectory() as tmp, attached_phone(Path(tmp) / "phone") as phone:
-        args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "stories110m",
-                "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_bin,
-                "--runs", "1", "--warmup", "0", "--gen-tokens", "8", "--cooldown", "off")
+        args = (
+            "--backend",
+            "llamacpp",
+            "--quant",
+            "q4_0",
+            "--model",
+            "stories110m",
+            "--device",
+            f"adb:{phone.serial}",
+            "--llamacpp-bin",
+            host_bin,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--gen-tokens",
+            "8",
+            "--cooldown",
+            "off",
+        )
         env = {"ANDROID_ADB_SERVER_PORT": str(phone.server_port)}
         for job in ("first job", "second job"):
             before = phone.daemon.bytes_received

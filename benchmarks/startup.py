@@ -48,8 +48,10 @@ def main() -> None:
         t = wall([str(BIN / "bench"), *args], a.repeat)
         med = statistics.median(t) * 1000
         goal = "meets" if med < 300 else "MISSES"
-        print(f"bench {' '.join(args):<18} median {med:7.1f} ms  ({goal} the 300 ms goal);"
-              f" heavy modules imported: {heavy_imports(args) or 'none'}")
+        print(
+            f"bench {' '.join(args):<18} median {med:7.1f} ms  ({goal} the 300 ms goal);"
+            f" heavy modules imported: {heavy_imports(args) or 'none'}"
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,9 @@ class CorePlugin:
         except DeviceError:
             raise
         except Exception as exc:  # a plugin's bug must not lose the campaign
-            return _plugin_failure(index, warmup, f"the {job.backend} backend raised in {name}", exc)
+            return _plugin_failure(
+                index, warmup, f"the {job.backend} backend raised in {name}", exc
+            )
         if not isinstance(result, ProcessResult):
             return _plugin_failure(
                 index, warmup, f"the {job.backend} backend's {name} hook returned {result!r}", None
@@ -95,6 +97,4 @@ class CorePlugin:
             import attrs
 
             metrics = attrs.evolve(metrics, peak_rss_bytes=result.peak_rss_bytes)
-        return RunRecord(
-            index=index, warmup=warmup, result=result, metrics=metrics, error=error
-        )
+        return RunRecord(index=index, warmup=warmup, result=result, metrics=metrics, error=error)

@@ -85,38 +85,96 @@ def build_cli() -> click.Group:
         ctx.ensure_object(dict)["no_plugins"] = no_plugins
 
     @cli.command("run", epilog=EPILOG)
-    @click.option("--backend", "-b", default=DEFAULT_BACKEND, show_default=True,
-                  help="Backend plugin (`bench plugins` lists them).")
-    @click.option("--quant", "-q", default=None,
-                  help="Quantization scheme of the backend (default: the backend's baseline).")
-    @click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
-                  help="Synthetic preset (tiny, stories110m, llama-3.2-1b) or a model file path.")
-    @click.option("--device", "-d", "devices", multiple=True,
-                  help="local (default), adb, adb:SERIAL or adb://HOST:PORT/SERIAL; repeat for several.")
+    @click.option(
+        "--backend",
+        "-b",
+        default=DEFAULT_BACKEND,
+        show_default=True,
+        help="Backend plugin (`bench plugins` lists them).",
+    )
+    @click.option(
+        "--quant",
+        "-q",
+        default=None,
+        help="Quantization scheme of the backend (default: the backend's baseline).",
+    )
+    @click.option(
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
+        show_default=True,
+        help="Synthetic preset (tiny, stories110m, llama-3.2-1b) or a model file path.",
+    )
+    @click.option(
+        "--device",
+        "-d",
+        "devices",
+        multiple=True,
+        help="local (default), adb, adb:SERIAL or adb://HOST:PORT/SERIAL; repeat for several.",
+    )
     @click.option("--runs", "-n", type=int, default=8, show_default=True, help="Measured runs.")
-    @click.option("--warmup", type=int, default=1, show_default=True, help="Warm-up runs (stored, not counted).")
+    @click.option(
+        "--warmup",
+        type=int,
+        default=1,
+        show_default=True,
+        help="Warm-up runs (stored, not counted).",
+    )
     @click.option("--prompt-tokens", type=int, default=64, show_default=True)
-    @click.option("--gen-tokens", type=int, default=64, show_default=True,
-                  help="New tokens per run (end of sequence ignored).")
-    @click.option("--threads", "-t", type=int, default=None,
-                  help="CPU threads [default: the device's cores, at most 4].")
+    @click.option(
+        "--gen-tokens",
+        type=int,
+        default=64,
+        show_default=True,
+        help="New tokens per run (end of sequence ignored).",
+    )
+    @click.option(
+        "--threads",
+        "-t",
+        type=int,
+        default=None,
+        help="CPU threads [default: the device's cores, at most 4].",
+    )
     @click.option("--prompt", default=None, help="Prompt text (made exactly --prompt-tokens long).")
-    @click.option("--timeout", type=float, default=600.0, show_default=True,
-                  help="Seconds one run may take before it is stopped.")
+    @click.option(
+        "--timeout",
+        type=float,
+        default=600.0,
+        show_default=True,
+        help="Seconds one run may take before it is stopped.",
+    )
     @click.option("--db", default="pocketbench.db", show_default=True, help="Results database.")
-    @click.option("--campaign", default=None,
-                  help="Store under this campaign name; re-running it resumes (default: a new one).")
+    @click.option(
+        "--campaign",
+        default=None,
+        help="Store under this campaign name; re-running it resumes (default: a new one).",
+    )
     @click.option("--llamacpp-bin", default=None, help="Directory of your own llama.cpp build.")
     @click.option("--llama-main", default=None, help="ExecuTorch llama_main binary (for a phone).")
     @click.option("--tokenizer", default=None, help="Tokenizer file for a .pte model.")
     @click.option("--crosscheck", is_flag=True, help="Also run the runtime's own benchmark tool.")
-    @click.option("--option", "-O", "extra_options", multiple=True, help="Backend option KEY=VALUE.")
-    @click.option("--cooldown", default="auto", show_default=True,
-                  help="Between runs: auto (wait for the temperature to settle), off, or SECONDS.")
-    @click.option("--target-ci", type=float, default=None,
-                  help="Keep running until the 95% CI half-width is within PCT of the mean.")
-    @click.option("--max-runs", type=int, default=30, show_default=True,
-                  help="Upper bound of runs with --target-ci.")
+    @click.option(
+        "--option", "-O", "extra_options", multiple=True, help="Backend option KEY=VALUE."
+    )
+    @click.option(
+        "--cooldown",
+        default="auto",
+        show_default=True,
+        help="Between runs: auto (wait for the temperature to settle), off, or SECONDS.",
+    )
+    @click.option(
+        "--target-ci",
+        type=float,
+        default=None,
+        help="Keep running until the 95% CI half-width is within PCT of the mean.",
+    )
+    @click.option(
+        "--max-runs",
+        type=int,
+        default=30,
+        show_default=True,
+        help="Upper bound of runs with --target-ci.",
+    )
     @click.pass_context
     def run_cmd(ctx: click.Context, **kw: Any) -> None:
         """Run one configuration on one or more devices and print mean ± sd."""
@@ -140,26 +198,55 @@ def build_cli() -> click.Group:
             try:
                 info = registry.backend_info(name)
             except PocketbenchError as exc:
-                data["failed"].append({"group": "backend", "name": name,
-                                       "distribution": source.distribution, "error": str(exc)})
+                data["failed"].append(
+                    {
+                        "group": "backend",
+                        "name": name,
+                        "distribution": source.distribution,
+                        "error": str(exc),
+                    }
+                )
                 continue
-            data["backends"].append({
-                "name": name, "distribution": source.distribution, "version": info.version,
-                "description": info.description, "default_quant": info.default_scheme,
-                "quants": [{"name": s.name, "description": s.description,
-                            "produced_by": s.produced_by, "aliases": list(s.aliases)}
-                           for s in info.schemes],
-            })
+            data["backends"].append(
+                {
+                    "name": name,
+                    "distribution": source.distribution,
+                    "version": info.version,
+                    "description": info.description,
+                    "default_quant": info.default_scheme,
+                    "quants": [
+                        {
+                            "name": s.name,
+                            "description": s.description,
+                            "produced_by": s.produced_by,
+                            "aliases": list(s.aliases),
+                        }
+                        for s in info.schemes
+                    ],
+                }
+            )
         for name in registry.reporter_names():
             source = registry.sources[REPORTERS][name]
             try:
                 rinfo = registry.reporter_info(name)
             except PocketbenchError as exc:
-                data["failed"].append({"group": "reporter", "name": name,
-                                       "distribution": source.distribution, "error": str(exc)})
+                data["failed"].append(
+                    {
+                        "group": "reporter",
+                        "name": name,
+                        "distribution": source.distribution,
+                        "error": str(exc),
+                    }
+                )
                 continue
-            data["reporters"].append({"name": name, "distribution": source.distribution,
-                                      "description": rinfo.description, "extension": rinfo.extension})
+            data["reporters"].append(
+                {
+                    "name": name,
+                    "distribution": source.distribution,
+                    "description": rinfo.description,
+                    "extension": rinfo.extension,
+                }
+            )
         if as_json:
             click.echo(json.dumps(data, indent=2))
             return
@@ -171,7 +258,9 @@ def build_cli() -> click.Group:
                 click.echo(f"    --quant {q['name']}{default}: {q['description']}")
         click.echo("Reporters:")
         for r in data["reporters"]:
-            click.echo(f"  {r['name']} (.{r['extension']}, {r['distribution']}): {r['description']}")
+            click.echo(
+                f"  {r['name']} (.{r['extension']}, {r['distribution']}): {r['description']}"
+            )
         if data["failed"]:
             click.echo("Failed to load:")
             for f in data["failed"]:
@@ -196,8 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bench``; returns the exit code (tests call it directly)."""
     cli = build_cli()
     try:
-        result = cli.main(args=list(argv) if argv is not None else None,
-                          prog_name="bench", standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="bench", standalone_mode=False
+        )
     except PocketbenchError as exc:
         _echo_err(f"error: {exc}")
         return int(exc.exit_code)

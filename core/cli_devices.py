@@ -20,8 +20,12 @@ def _fmt_facts(f: Any) -> str:
 def add_commands(group: click.Group) -> None:
     @group.command("devices")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @click.option("--adb-server", default=None, metavar="HOST:PORT",
-                  help="A remote adb server (device labs); default: the local one.")
+    @click.option(
+        "--adb-server",
+        default=None,
+        metavar="HOST:PORT",
+        help="A remote adb server (device labs); default: the local one.",
+    )
     def devices_cmd(as_json: bool, adb_server: str | None) -> None:
         """List devices (the local host and attached phones) with their facts."""
         from pocketbench.core.convert import unstructure
@@ -54,5 +58,8 @@ def add_commands(group: click.Group) -> None:
         if adb_problem:
             click.echo(f"(no phones listed: {adb_problem})", err=True)
         elif len(rows) == 1:
-            click.echo("(no phones attached: enable USB debugging and connect one, or"
-                       " `adb connect HOST:PORT`)", err=True)
+            click.echo(
+                "(no phones attached: enable USB debugging and connect one, or"
+                " `adb connect HOST:PORT`)",
+                err=True,
+            )

@@ -163,7 +163,12 @@ class Registry:
 
     def backend_info(self, name: str) -> BackendInfo:
         pm = new_manager()
-        _register(pm, self.load(BACKENDS, name), f"backend:{name}", self.sources[BACKENDS][name].distribution)
+        _register(
+            pm,
+            self.load(BACKENDS, name),
+            f"backend:{name}",
+            self.sources[BACKENDS][name].distribution,
+        )
         info = pm.hook.pocketbench_backend_info()
         if not isinstance(info, BackendInfo):
             raise UsageError(

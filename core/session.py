@@ -115,7 +115,9 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
     info = registry.backend_info(backend)  # unknown backend -> "Choose one of"
     quant = kw.get("quant") or info.default_scheme
     if info.scheme(quant) is None:  # before anything is written
-        raise unknown_choice("quantization", quant, info.scheme_names(), f" for backend {backend!r}")
+        raise unknown_choice(
+            "quantization", quant, info.scheme_names(), f" for backend {backend!r}"
+        )
     check_model(kw["model"])
     options = backend_options(kw)
     rule = stop_rule(kw.get("target_ci"))
@@ -129,15 +131,27 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             threads = max(1, min(4, device.facts().cores or 1))
         workload = make_workload(kw, threads)
         jobs.append(
-            Job(backend=backend, quant=quant, model=kw["model"], device=name,
-                workload=workload, runs=kw["runs"], warmup=kw["warmup"], options=options)
+            Job(
+                backend=backend,
+                quant=quant,
+                model=kw["model"],
+                device=name,
+                workload=workload,
+                runs=kw["runs"],
+                warmup=kw["warmup"],
+                options=options,
+            )
         )
     wrappers = make_wrappers(kw, echo)
     store = Store.open(kw["db"])
     try:
         runner = Runner(
-            registry=registry, store=store, campaign="", wrappers=wrappers,
-            stop_rule=rule, max_runs=kw["max_runs"] if rule else None,
+            registry=registry,
+            store=store,
+            campaign="",
+            wrappers=wrappers,
+            stop_rule=rule,
+            max_runs=kw["max_runs"] if rule else None,
         )
         runner.campaign = store.campaign(kw.get("campaign"), command=command)
         errors: list[PocketbenchError] = []
@@ -150,8 +164,10 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
         try:
             outcomes = run_on_devices(runner, jobs, devices, on_error)
         except KeyboardInterrupt:
-            echo(f"interrupted; every run finished so far is stored in {store.path}"
-                 f" (campaign {runner.campaign}: run with --campaign {runner.campaign} to resume)")
+            echo(
+                f"interrupted; every run finished so far is stored in {store.path}"
+                f" (campaign {runner.campaign}: run with --campaign {runner.campaign} to resume)"
+            )
             return ExitCode.INTERRUPTED
         print_summary(store, runner.campaign, [o.job for o in outcomes if o.error is None])
         if errors and len(errors) == len(jobs):
@@ -160,8 +176,10 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             return ExitCode(errors[0].exit_code)
         failed = sum(len(o.failed_runs) for o in outcomes)
         if failed:
-            echo(f"{failed} run(s) failed; their raw output is stored in {store.path}"
-                 " (bench report shows them)")
+            echo(
+                f"{failed} run(s) failed; their raw output is stored in {store.path}"
+                " (bench report shows them)"
+            )
             return ExitCode.RUNS_FAILED
         return ExitCode(errors[0].exit_code) if errors else ExitCode.OK
     finally:
@@ -201,12 +219,15 @@ def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
     ns = [str(len(c.ok_runs)) for c in configs]
     rows.append(["Measured runs (n)", *ns])
     widths = [max(len(r[i]) for r in [["", *headers], *rows]) for i in range(len(headers) + 1)]
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
     click.echo(line(["", *headers]))
     click.echo("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         click.echo(line(r))
-    click.echo("mean ± sample standard deviation; total = (prompt + generated tokens) /"
-               " (prompt-eval + generation time)")
-
+    click.echo(
+        "mean ± sample standard deviation; total = (prompt + generated tokens) /"
+        " (prompt-eval + generation time)"
+    )

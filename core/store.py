@@ -134,10 +134,14 @@ class Store:
     def open(cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True) -> Store:
         path = Path(path)
         if path.is_dir():
-            raise StoreError(f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}")
+            raise StoreError(
+                f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}"
+            )
         if not path.exists():
             if not create:
-                raise StoreError(f"no results database at {path}; run a benchmark first or pass --db")
+                raise StoreError(
+                    f"no results database at {path}; run a benchmark first or pass --db"
+                )
             parent = path.parent if str(path.parent) else Path(".")
             if not parent.is_dir() or not os.access(parent, os.W_OK):
                 raise StoreError(
@@ -145,7 +149,9 @@ class Store:
                     " choose another path with --db"
                 )
         elif create and not os.access(path, os.W_OK):
-            raise StoreError(f"results database {path} is not writable; choose another path with --db")
+            raise StoreError(
+                f"results database {path} is not writable; choose another path with --db"
+            )
         try:
             conn = sqlite3.connect(
                 path, timeout=60.0, isolation_level=None, check_same_thread=False

@@ -23,9 +23,19 @@ def example_backend(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example third-party backend, really installed (pip --target) into a folder."""
     target = tmp_path_factory.mktemp("site-example")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target),
-         str(REPO / "examples" / "pocketbench-numpy-backend")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(REPO / "examples" / "pocketbench-numpy-backend"),
+        ],
         check=True,
     )
     return target

@@ -21,10 +21,18 @@ def bench_env(*extra_paths: Path | str, **env: str) -> dict[str, str]:
 
 
 def run_bench(
-    *args: str, cwd: Path | str, paths: tuple[Path | str, ...] = (), timeout: float = 600, **env: str
+    *args: str,
+    cwd: Path | str,
+    paths: tuple[Path | str, ...] = (),
+    timeout: float = 600,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``bench ARGS`` as a user would, capturing its output."""
     return subprocess.run(
-        [str(BIN / "bench"), *args], cwd=cwd, env=bench_env(*paths, **env),
-        capture_output=True, text=True, timeout=timeout,
+        [str(BIN / "bench"), *args],
+        cwd=cwd,
+        env=bench_env(*paths, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -32,10 +32,28 @@ def test_bench_runs_on_the_phone_and_a_second_job_pushes_no_model_bytes(
     attach, server, tmp_path, host_build
 ) -> None:
     phone = attach()
-    args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
-            "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_build,
-            "--runs", "2", "--prompt-tokens", "16", "--gen-tokens", "8", "--cooldown", "off",
-            "--prompt", NASTY)
+    args = (
+        "--backend",
+        "llamacpp",
+        "--quant",
+        "q4_0",
+        "--model",
+        "tiny",
+        "--device",
+        f"adb:{phone.serial}",
+        "--llamacpp-bin",
+        host_build,
+        "--runs",
+        "2",
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "8",
+        "--cooldown",
+        "off",
+        "--prompt",
+        NASTY,
+    )
     env = {"ANDROID_ADB_SERVER_PORT": str(server.port)}
     first = run_bench(*args, cwd=tmp_path, **env)
     assert first.returncode == 0, first.stderr
@@ -58,10 +76,28 @@ def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
 ) -> None:
     phone = attach()
     db = tmp_path / "pocketbench.db"
-    args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
-            "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_build,
-            "--runs", "50", "--prompt-tokens", "16", "--gen-tokens", "200",
-            "--cooldown", "off", "--campaign", "unplugged")
+    args = (
+        "--backend",
+        "llamacpp",
+        "--quant",
+        "q4_0",
+        "--model",
+        "tiny",
+        "--device",
+        f"adb:{phone.serial}",
+        "--llamacpp-bin",
+        host_build,
+        "--runs",
+        "50",
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "200",
+        "--cooldown",
+        "off",
+        "--campaign",
+        "unplugged",
+    )
 
     def unplug_after_two_runs() -> None:
         deadline = time.monotonic() + 300
@@ -91,11 +127,30 @@ def test_two_phones_are_measured_in_parallel_and_stored_per_device(
     attach, server, tmp_path, host_build
 ) -> None:
     a, b = attach(), attach()
-    r = run_bench("--backend", "llamacpp", "--quant", "q8_0", "--model", "tiny",
-                  "--device", f"adb:{a.serial}", "--device", f"adb:{b.serial}",
-                  "--llamacpp-bin", host_build, "--runs", "4", "--prompt-tokens", "16",
-                  "--gen-tokens", "120", "--cooldown", "off",
-                  cwd=tmp_path, ANDROID_ADB_SERVER_PORT=str(server.port))
+    r = run_bench(
+        "--backend",
+        "llamacpp",
+        "--quant",
+        "q8_0",
+        "--model",
+        "tiny",
+        "--device",
+        f"adb:{a.serial}",
+        "--device",
+        f"adb:{b.serial}",
+        "--llamacpp-bin",
+        host_build,
+        "--runs",
+        "4",
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "120",
+        "--cooldown",
+        "off",
+        cwd=tmp_path,
+        ANDROID_ADB_SERVER_PORT=str(server.port),
+    )
     assert r.returncode == 0, r.stderr
     for phone in (a, b):
         assert f"llamacpp q8_0 tiny @adb:{phone.serial}" in r.stdout
@@ -106,7 +161,9 @@ def test_two_phones_are_measured_in_parallel_and_stored_per_device(
     # in parallel: the two phones' run windows overlap
     spans = []
     for c in configs.values():
-        times = [x.before.time for x in c.runs if x.before] + [x.after.time for x in c.runs if x.after]
+        times = [x.before.time for x in c.runs if x.before] + [
+            x.after.time for x in c.runs if x.after
+        ]
         spans.append((min(times), max(times)))
     (s1, e1), (s2, e2) = spans
     assert s1 < e2 and s2 < e1, "the phones were measured one after the other"

@@ -22,9 +22,12 @@ class ScriptBackend:
     @hookimpl
     def pocketbench_backend_info(self):
         return BackendInfo(
-            description="scripted test backend", version="1",
-            schemes=(QuantScheme(name="baseline", description="as is"),
-                     QuantScheme(name="q4", description="pretend 4-bit", aliases=("int4",))),
+            description="scripted test backend",
+            version="1",
+            schemes=(
+                QuantScheme(name="baseline", description="as is"),
+                QuantScheme(name="q4", description="pretend 4-bit", aliases=("int4",)),
+            ),
         )
 
     @hookimpl
@@ -48,5 +51,10 @@ class ScriptBackend:
         if set(vals) != {"prompt", "gen"}:
             raise ParseError("no 'prompt' and 'gen' lines")
         (pn, ps), (gn, gs) = vals["prompt"], vals["gen"]
-        return Metrics(prompt_tokens=pn, gen_tokens=gn, prompt_tps=pn / ps, generation_tps=gn / gs,
-                       total_tps=Metrics.total_rate(pn, gn, ps, gs))
+        return Metrics(
+            prompt_tokens=pn,
+            gen_tokens=gn,
+            prompt_tps=pn / ps,
+            generation_tps=gn / gs,
+            total_tps=Metrics.total_rate(pn, gn, ps, gs),
+        )

@@ -30,17 +30,34 @@ def test_help_is_instant_and_documents_exit_codes() -> None:
 
 
 def test_python_dash_m_is_bench() -> None:
-    out = subprocess.run([sys.executable, "-m", "pocketbench", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "pocketbench", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "0.1.0" in out.stdout
 
 
-def test_example_third_party_backend_shows_up_and_runs(run_bench, example_backend, tmp_path) -> None:
+def test_example_third_party_backend_shows_up_and_runs(
+    run_bench, example_backend, tmp_path
+) -> None:
     listed = run_bench("plugins", paths=(example_backend,))
     assert listed.returncode == 0, listed.stderr
     assert "numpy-ref 0.1.0 (pocketbench-numpy-backend)" in listed.stdout
     assert "--quant fp16" in listed.stdout
-    r = run_bench("--backend", "numpy-ref", "--quant", "fp16", "--model", "tiny", "--runs", "3",
-                  "--prompt-tokens", "16", "--gen-tokens", "8", paths=(example_backend,))
+    r = run_bench(
+        "--backend",
+        "numpy-ref",
+        "--quant",
+        "fp16",
+        "--model",
+        "tiny",
+        "--runs",
+        "3",
+        "--prompt-tokens",
+        "16",
+        "--gen-tokens",
+        "8",
+        paths=(example_backend,),
+    )
     assert r.returncode == 0, r.stderr
     assert "Generation Speed (tokens/second)" in r.stdout and " ± " in r.stdout
     assert "numpy-ref fp16 tiny @local" in r.stdout
@@ -55,15 +72,25 @@ def test_example_third_party_backend_shows_up_and_runs(run_bench, example_backen
     ("args", "message", "code"),
     [
         (["--backend", "nope"], "Unknown backend 'nope'. Choose one of:", 2),
-        (["--backend", "numpy-ref", "--quant", "q3"], "Unknown quantization 'q3' for backend 'numpy-ref'. Choose one of: fp16, fp32.", 2),
+        (
+            ["--backend", "numpy-ref", "--quant", "q3"],
+            "Unknown quantization 'q3' for backend 'numpy-ref'. Choose one of: fp16, fp32.",
+            2,
+        ),
         (["--backend", "numpy-ref", "--device", "phone"], "Unknown device 'phone'", 2),
         (["--backend", "numpy-ref", "--runs", "0"], "--runs must be at least 1", 2),
-        (["--backend", "numpy-ref", "--model", "missing/model.gguf"], "model file missing/model.gguf does not exist", 2),
+        (
+            ["--backend", "numpy-ref", "--model", "missing/model.gguf"],
+            "model file missing/model.gguf does not exist",
+            2,
+        ),
         (["--backend", "numpy-ref", "--db", "no/such/dir/r.db"], "not a writable directory", 5),
         (["--backend", "numpy-ref", "--prompt-tokens", "0"], "prompt_tokens must be at least 1", 2),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(run_bench, example_backend, tmp_path, args, message, code) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(
+    run_bench, example_backend, tmp_path, args, message, code
+) -> None:
     r = run_bench(*args, paths=(example_backend,))
     assert r.returncode == code, (r.stdout, r.stderr)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -83,11 +110,32 @@ def test_newer_database_is_refused(run_bench, example_backend, tmp_path) -> None
 
 def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path) -> None:
     db = tmp_path / "r.db"
-    argv = [str(BIN / "bench"), "--backend", "numpy-ref", "--model", "tiny", "--runs", "12",
-            "--prompt-tokens", "8", "--gen-tokens", "64", "--db", str(db), "--campaign", "k",
-            "--cooldown", "off"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, env=bench_env(example_backend),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [
+        str(BIN / "bench"),
+        "--backend",
+        "numpy-ref",
+        "--model",
+        "tiny",
+        "--runs",
+        "12",
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "64",
+        "--db",
+        str(db),
+        "--campaign",
+        "k",
+        "--cooldown",
+        "off",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=bench_env(example_backend),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         stored = 0
@@ -96,7 +144,9 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
             if db.exists():
                 try:
                     with sqlite3.connect(db, timeout=5) as c:
-                        stored = c.execute("SELECT COUNT(*) FROM runs WHERE warmup = 0").fetchone()[0]
+                        stored = c.execute("SELECT COUNT(*) FROM runs WHERE warmup = 0").fetchone()[
+                            0
+                        ]
                 except sqlite3.OperationalError:
                     pass
         assert stored >= 3, "bench stored no runs in time"
@@ -107,8 +157,9 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
         (cfg,) = s.configurations("k")
         kept = len(cfg.ok_runs)
     assert 3 <= kept < 12
-    again = subprocess.run(argv,
-                           cwd=tmp_path, env=bench_env(example_backend), capture_output=True, text=True)
+    again = subprocess.run(
+        argv, cwd=tmp_path, env=bench_env(example_backend), capture_output=True, text=True
+    )
     assert again.returncode == 0, again.stderr
     with Store.open(db) as s:
         (cfg,) = s.configurations("k")
@@ -116,14 +167,40 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
     assert sorted(indices) == list(range(12)), "a run was lost or measured twice"
 
 
-def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(example_backend, tmp_path) -> None:
+def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(
+    example_backend, tmp_path
+) -> None:
     db = tmp_path / "r.db"
     marker = f"--seed-{tmp_path.name}"
-    argv = [str(BIN / "bench"), "--backend", "numpy-ref", "--model", "tiny", "--runs", "5",
-            "--warmup", "0", "--prompt-tokens", "8", "--gen-tokens", "3000", "--db", str(db),
-            "--campaign", marker, "--cooldown", "off"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, env=bench_env(example_backend),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [
+        str(BIN / "bench"),
+        "--backend",
+        "numpy-ref",
+        "--model",
+        "tiny",
+        "--runs",
+        "5",
+        "--warmup",
+        "0",
+        "--prompt-tokens",
+        "8",
+        "--gen-tokens",
+        "3000",
+        "--db",
+        str(db),
+        "--campaign",
+        marker,
+        "--cooldown",
+        "off",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=bench_env(example_backend),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         stored = 0
@@ -144,7 +221,9 @@ def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(example_
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and f"--campaign {marker}" in err and "Traceback" not in err
-    leftover = subprocess.run(["pgrep", "-f", "pocketbench_numpy.runtime"], capture_output=True, text=True)
+    leftover = subprocess.run(
+        ["pgrep", "-f", "pocketbench_numpy.runtime"], capture_output=True, text=True
+    )
     assert leftover.stdout.strip() == "", "the runtime kept running after Ctrl-C"
     with Store.open(db) as s:
         (cfg,) = s.configurations(marker)
@@ -155,11 +234,31 @@ def test_two_bench_processes_share_one_database(example_backend, tmp_path) -> No
     db = tmp_path / "shared.db"
     procs = [
         subprocess.Popen(
-            [str(BIN / "bench"), "--backend", "numpy-ref", "--model", "tiny", "--quant", q,
-             "--runs", "6", "--prompt-tokens", "8", "--gen-tokens", "4", "--db", str(db),
-             "--cooldown", "off"],
-            cwd=tmp_path, env=bench_env(example_backend), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+            [
+                str(BIN / "bench"),
+                "--backend",
+                "numpy-ref",
+                "--model",
+                "tiny",
+                "--quant",
+                q,
+                "--runs",
+                "6",
+                "--prompt-tokens",
+                "8",
+                "--gen-tokens",
+                "4",
+                "--db",
+                str(db),
+                "--cooldown",
+                "off",
+            ],
+            cwd=tmp_path,
+            env=bench_env(example_backend),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for q in ("fp16", "fp32")
     ]
     for p in procs:

@@ -17,11 +17,17 @@ def test_regular_install_in_an_empty_venv(repo, tmp_path) -> None:
     py = env_dir / "bin" / "python"
     install = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(repo)],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    out = subprocess.run([str(env_dir / "bin" / "bench"), "plugins", "--json"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [str(env_dir / "bin" / "bench"), "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert {b["name"] for b in data["backends"]} >= {"llamacpp", "executorch"}
@@ -33,8 +39,14 @@ def test_regular_install_in_an_empty_venv(repo, tmp_path) -> None:
         "print(sorted(p.name for p in t.iterdir() if p.name.endswith('.j2')))\n"
         "print(pocketbench.core.__file__)\n"
     )
-    shown = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path, check=True)
+    shown = subprocess.run(
+        [str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     templates, location = shown.stdout.splitlines()
-    assert "report.md.j2" in templates and "report.tex.j2" in templates and "findings.md.j2" in templates
+    assert (
+        "report.md.j2" in templates
+        and "report.tex.j2" in templates
+        and "findings.md.j2" in templates
+    )
     assert str(repo) not in location and "site-packages" in location
     assert sys.prefix != str(env_dir)

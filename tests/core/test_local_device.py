@@ -14,14 +14,17 @@ PY = sys.executable
 
 
 def test_exit_code_and_separate_streams() -> None:
-    r = LocalDevice().run([PY, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"],
-                          timeout=30)
+    r = LocalDevice().run(
+        [PY, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"],
+        timeout=30,
+    )
     assert r.exit_code == 3 and r.stdout == "out\n" and r.stderr == "err\n" and not r.timed_out
 
 
 def test_killed_by_signal_is_negative_exit_code() -> None:
-    r = LocalDevice().run([PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"],
-                          timeout=30)
+    r = LocalDevice().run(
+        [PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"], timeout=30
+    )
     assert r.exit_code == -signal.SIGSEGV
 
 
@@ -50,8 +53,10 @@ def test_timeout_kills_the_run_and_its_children(tmp_path) -> None:
 
 
 def test_peak_rss_of_the_child_not_of_us() -> None:
-    r = LocalDevice().run([PY, "-c", "b = bytearray(300 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"],
-                          timeout=60)
+    r = LocalDevice().run(
+        [PY, "-c", "b = bytearray(300 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"],
+        timeout=60,
+    )
     assert r.exit_code == 0
     assert r.peak_rss_bytes is not None and r.peak_rss_bytes > 300 * 1024 * 1024
     small = LocalDevice().run([PY, "-c", "pass"], timeout=60)
@@ -60,7 +65,9 @@ def test_peak_rss_of_the_child_not_of_us() -> None:
 
 def test_arguments_are_data_not_shell() -> None:
     nasty = "\"; rm -rf /; $(reboot) `id` 'quoted' \\ & | > x"
-    r = LocalDevice().run([PY, "-c", "import sys; sys.stdout.write(sys.argv[1])", nasty], timeout=30)
+    r = LocalDevice().run(
+        [PY, "-c", "import sys; sys.stdout.write(sys.argv[1])", nasty], timeout=30
+    )
     assert r.stdout == nasty
 
 

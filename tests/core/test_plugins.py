@@ -10,7 +10,7 @@ from pocketbench.core.plugins import BACKENDS, REPORTERS, Registry
 
 from .fakes import ScriptBackend
 
-GOOD_PLUGIN = '''
+GOOD_PLUGIN = """
 from pocketbench.core.hookspecs import hookimpl
 from pocketbench.core.model import BackendInfo, QuantScheme
 
@@ -18,7 +18,7 @@ from pocketbench.core.model import BackendInfo, QuantScheme
 def pocketbench_backend_info():
     return BackendInfo(description="fake", version="9.9",
                        schemes=(QuantScheme(name="q1", description="one bit"),), default_scheme="q1")
-'''
+"""
 
 
 def test_builtins_are_found_through_entry_points(registry: Registry) -> None:
@@ -28,8 +28,11 @@ def test_builtins_are_found_through_entry_points(registry: Registry) -> None:
 
 
 def test_third_party_backend_found_by_entry_point_name(fake_dist) -> None:
-    fake_dist("fake-backend", {"pocketbench.backends": {"fakey": "fakeplug_good"}},
-              {"fakeplug_good": GOOD_PLUGIN})
+    fake_dist(
+        "fake-backend",
+        {"pocketbench.backends": {"fakey": "fakeplug_good"}},
+        {"fakeplug_good": GOOD_PLUGIN},
+    )
     reg = Registry.from_entry_points(warn=lambda m: None)
     assert "fakey" in reg.backend_names()
     info = reg.backend_info("fakey")
@@ -37,10 +40,16 @@ def test_third_party_backend_found_by_entry_point_name(fake_dist) -> None:
 
 
 def test_broken_plugin_is_one_warning_naming_its_distribution(fake_dist) -> None:
-    fake_dist("broken-dist", {"pocketbench.backends": {"broken": "fakeplug_broken"}},
-              {"fakeplug_broken": "raise RuntimeError('boom at import')\n"})
-    fake_dist("good-dist", {"pocketbench.backends": {"fakey": "fakeplug_good2"}},
-              {"fakeplug_good2": GOOD_PLUGIN})
+    fake_dist(
+        "broken-dist",
+        {"pocketbench.backends": {"broken": "fakeplug_broken"}},
+        {"fakeplug_broken": "raise RuntimeError('boom at import')\n"},
+    )
+    fake_dist(
+        "good-dist",
+        {"pocketbench.backends": {"fakey": "fakeplug_good2"}},
+        {"fakeplug_good2": GOOD_PLUGIN},
+    )
     warnings: list[str] = []
     reg = Registry.from_entry_points(warn=warnings.append)
     # discovery imports nothing: no warning yet, and other backends still work
@@ -57,8 +66,11 @@ def test_broken_plugin_is_one_warning_naming_its_distribution(fake_dist) -> None
 
 
 def test_no_plugins_keeps_only_our_own(fake_dist, monkeypatch) -> None:
-    fake_dist("fake-backend", {"pocketbench.backends": {"fakey": "fakeplug_good3"}},
-              {"fakeplug_good3": GOOD_PLUGIN})
+    fake_dist(
+        "fake-backend",
+        {"pocketbench.backends": {"fakey": "fakeplug_good3"}},
+        {"fakeplug_good3": GOOD_PLUGIN},
+    )
     assert "fakey" not in Registry.from_entry_points(third_party=False).backend_names()
     monkeypatch.setenv("POCKETBENCH_DISABLE_PLUGINS", "1")
     reg = Registry.from_entry_points()
@@ -66,8 +78,11 @@ def test_no_plugins_keeps_only_our_own(fake_dist, monkeypatch) -> None:
 
 
 def test_duplicate_name_is_reported_not_silently_shadowed(fake_dist) -> None:
-    fake_dist("impostor", {"pocketbench.backends": {"llamacpp": "fakeplug_good4"}},
-              {"fakeplug_good4": GOOD_PLUGIN})
+    fake_dist(
+        "impostor",
+        {"pocketbench.backends": {"llamacpp": "fakeplug_good4"}},
+        {"fakeplug_good4": GOOD_PLUGIN},
+    )
     warnings: list[str] = []
     Registry.from_entry_points(warn=warnings.append)
     assert any("llamacpp" in w and "impostor" in w for w in warnings)

@@ -28,25 +28,31 @@ def make_runner(reg: Registry, tmp_path, **kw) -> Runner:
 
 
 def job(**kw) -> Job:
-    return Job(backend="script", quant=kw.pop("quant", "baseline"), model="m",
-               workload=Workload(timeout_s=kw.pop("timeout", 30)), **kw)
+    return Job(
+        backend="script",
+        quant=kw.pop("quant", "baseline"),
+        model="m",
+        workload=Workload(timeout_s=kw.pop("timeout", 30)),
+        **kw,
+    )
 
 
 def test_every_failure_kind_is_stored_with_its_raw_output(reg, tmp_path) -> None:
     scripts = (
-        GOOD,                                                     # warm-up
-        GOOD,                                                     # run 0 ok
+        GOOD,  # warm-up
+        GOOD,  # run 0 ok
         "import sys; print('boom', file=sys.stderr); sys.exit(7)",  # run 1 crash
         "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",  # run 2 signal
         "import time; print('partial', flush=True); time.sleep(30)",  # run 3 hang
-        "print('garbage \\x00 output')",                            # run 4 unparseable
-        GOOD,                                                      # run 5 ok
+        "print('garbage \\x00 output')",  # run 4 unparseable
+        GOOD,  # run 5 ok
     )
 
     class Backend(ScriptBackend):
         @hookimpl
         def pocketbench_run(self, job, device, prepared, index):
             import sys
+
             self.calls = getattr(self, "calls", 0) + 1
             script = self.scripts[min(self.calls - 1, len(self.scripts) - 1)]
             return device.run([sys.executable, "-c", script], timeout=2)
@@ -119,6 +125,10 @@ def test_target_ci_stops_when_tight_enough(reg, tmp_path) -> None:
     runner = make_runner(reg, tmp_path, stop_rule=stop_rule(50.0), max_runs=10)
     out = runner.run(job(runs=3), LocalDevice())
     assert len(out.measured) == 3  # 50% is loose: the minimum is enough
-    tight = make_runner(reg, tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
-                        stop_rule=lambda recs: False, max_runs=5)
+    tight = make_runner(
+        reg,
+        tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
+        stop_rule=lambda recs: False,
+        max_runs=5,
+    )
     assert len(tight.run(job(runs=3), LocalDevice()).measured) == 5

@@ -13,10 +13,20 @@ from pocketbench.core.store import SCHEMA_VERSION, Store
 
 
 def record(i: int, warmup: bool = False, ok: bool = True) -> RunRecord:
-    res = ProcessResult(argv=("x", "a b"), stdout=f"out {i}", stderr="err", exit_code=0 if ok else 3,
-                        wall_s=0.5)
-    m = Metrics(prompt_tokens=8, gen_tokens=16, prompt_tps=10.0 + i, generation_tps=5.0 + i,
-                total_tps=6.0) if ok else None
+    res = ProcessResult(
+        argv=("x", "a b"), stdout=f"out {i}", stderr="err", exit_code=0 if ok else 3, wall_s=0.5
+    )
+    m = (
+        Metrics(
+            prompt_tokens=8,
+            gen_tokens=16,
+            prompt_tps=10.0 + i,
+            generation_tps=5.0 + i,
+            total_tps=6.0,
+        )
+        if ok
+        else None
+    )
     return RunRecord(index=i, warmup=warmup, result=res, metrics=m, error=None if ok else "exit 3")
 
 

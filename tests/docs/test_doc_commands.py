@@ -76,11 +76,16 @@ def test_doc_command_parses_and_names_real_things(where: str, command: str) -> N
     elif sub == "study":
         from pocketbench.core.study import load_study
 
-        load_study(REPO / params["file"] if not Path(params["file"]).is_absolute() else params["file"])
+        load_study(
+            REPO / params["file"] if not Path(params["file"]).is_absolute() else params["file"]
+        )
 
 
-CHEAP = [(w, c) for w, c in COMMANDS
-         if " --model tiny" in c and "--device" not in c and c.startswith("bench --backend llamacpp")]
+CHEAP = [
+    (w, c)
+    for w, c in COMMANDS
+    if " --model tiny" in c and "--device" not in c and c.startswith("bench --backend llamacpp")
+]
 
 
 @pytest.mark.slow

@@ -21,8 +21,7 @@ LLAMA_DATA = REPO / "tests" / "llamacpp" / "data"
 CAPTURED = sorted(p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.std*")) + sorted(
     p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.txt")
 )
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -34,9 +33,23 @@ def garbled(draw: st.DrawFn) -> str:
     noise = draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
     at = draw(st.integers(0, len(text)))
     text = text[:at] + noise + text[at:]
-    for old, new in draw(st.lists(st.sampled_from(
-            [("ms", "s"), ("1", "-1"), ("=", ""), ("tokens", "runs"), ("0", "nan"),
-             ("per token", "per"), ("(", ""), ("\n", "")]), max_size=3)):
+    for old, new in draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    ("ms", "s"),
+                    ("1", "-1"),
+                    ("=", ""),
+                    ("tokens", "runs"),
+                    ("0", "nan"),
+                    ("per token", "per"),
+                    ("(", ""),
+                    ("\n", ""),
+                ]
+            ),
+            max_size=3,
+        )
+    ):
         text = text.replace(old, new, 1)
     return text
 
@@ -55,8 +68,12 @@ def check(parse, job: Job, out: str, err: str) -> None:
 
 
 def llama_job() -> Job:
-    return Job(backend="llamacpp", quant="q4_0", model="tiny",
-               workload=Workload(prompt_tokens=64, gen_tokens=64))
+    return Job(
+        backend="llamacpp",
+        quant="q4_0",
+        model="tiny",
+        workload=Workload(prompt_tokens=64, gen_tokens=64),
+    )
 
 
 @SETTINGS

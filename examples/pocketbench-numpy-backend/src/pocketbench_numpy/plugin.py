@@ -18,7 +18,9 @@ from pocketbench.core.presets import get_preset
 
 SCHEMES = (
     QuantScheme(name="fp32", description="float32 weights", produced_by="numpy random"),
-    QuantScheme(name="fp16", description="float16 weights, float32 math", produced_by="astype(float16)"),
+    QuantScheme(
+        name="fp16", description="float16 weights, float32 math", produced_by="astype(float16)"
+    ),
 )
 
 
@@ -47,10 +49,21 @@ def pocketbench_prepare(job, device):
 def pocketbench_run(job, device, prepared, index):
     w = job.workload
     argv = [
-        sys.executable, "-m", "pocketbench_numpy.runtime",
-        "--preset", prepared.state.name, "--dtype", job.quant,
-        "--prompt-tokens", str(w.prompt_tokens), "--gen-tokens", str(w.gen_tokens),
-        "--threads", str(w.threads), "--seed", str(index),
+        sys.executable,
+        "-m",
+        "pocketbench_numpy.runtime",
+        "--preset",
+        prepared.state.name,
+        "--dtype",
+        job.quant,
+        "--prompt-tokens",
+        str(w.prompt_tokens),
+        "--gen-tokens",
+        str(w.gen_tokens),
+        "--threads",
+        str(w.threads),
+        "--seed",
+        str(index),
     ]
     env = {"OMP_NUM_THREADS": str(w.threads), "OPENBLAS_NUM_THREADS": str(w.threads)}
     return device.run(argv, timeout=w.timeout_s, env=env)

@@ -25,8 +25,10 @@ def main() -> None:
     dtype = np.float16 if a.dtype == "fp16" else np.float32
     d, f = spec.dim, spec.ffn_dim
     layers = [
-        {k: (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(dtype)
-         for k, shape in {"qkvo": (d, 4 * d), "up": (d, 2 * f), "down": (f, d)}.items()}
+        {
+            k: (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(dtype)
+            for k, shape in {"qkvo": (d, 4 * d), "up": (d, 2 * f), "down": (f, d)}.items()
+        }
         for _ in range(spec.n_layers)
     ]
     emb = (rng.standard_normal((spec.vocab_size, d), dtype=np.float32) * 0.02).astype(dtype)
