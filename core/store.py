@@ -176,21 +176,26 @@ class Store:
 
     def _check_and_migrate(self) -> None:
         c = self._conn
-        app_id = c.execute("PRAGMA application_id").fetchone()[0]
-        version = c.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if app_id == 0 and version == 0 and not tables:
-            # A new file: WAL lets several bench processes share it safely.
-            c.execute("PRAGMA journal_mode = WAL")
-            # One script, one transaction: a half-created schema never exists.
-            c.executescript(
-                "BEGIN IMMEDIATE;"
-                + _SCHEMA
-                + f"PRAGMA application_id = {APPLICATION_ID};"
-                + f"PRAGMA user_version = {SCHEMA_VERSION};"
-                + "COMMIT;"
-            )
-            return
+        # Two bench processes may create the same new file at once: look and
+        # create inside one write transaction, so exactly one of them creates.
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            app_id = c.execute("PRAGMA application_id").fetchone()[0]
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if app_id == 0 and version == 0 and not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                app_id, version = APPLICATION_ID, SCHEMA_VERSION
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
         if app_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.path} is an SQLite file of another program, not a pocketbench results"
@@ -201,6 +206,21 @@ class Store:
                 f"{self.path} was written by a newer pocketbench (schema {version}, this one reads"
                 f" up to {SCHEMA_VERSION}); upgrade pocketbench or use another --db"
             )
+        self._wal()
+
+    def _wal(self) -> None:
+        # WAL lets several bench processes read and write one file safely.  The
+        # switch needs a moment alone with the file, which busy_timeout does not
+        # wait for: retry briefly.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._conn.close()
