@@ -18,16 +18,18 @@ from pocketbench.core.model import Job, Metrics, Prepared, ProcessResult, Worklo
 
 REPO = Path(__file__).resolve().parents[2]
 LLAMA_DATA = REPO / "tests" / "llamacpp" / "data"
+ET_DATA = REPO / "tests" / "executorch_backend" / "data"
 CAPTURED = sorted(p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.std*")) + sorted(
     p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.txt")
 )
+ET_CAPTURED = sorted(p.read_text(errors="replace") for p in ET_DATA.iterdir() if p.suffix != ".md")
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
-def garbled(draw: st.DrawFn) -> str:
+def garbled(draw: st.DrawFn, corpus: list[str] = CAPTURED) -> str:
     """Captured output, cut, spliced with noise, with digits and units corrupted."""
-    text = draw(st.sampled_from(CAPTURED))
+    text = draw(st.sampled_from(corpus))
     cut = draw(st.integers(0, len(text)))
     text = text[:cut] if draw(st.booleans()) else text[cut:]
     noise = draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
@@ -105,3 +107,28 @@ def test_llamacpp_parser_reads_only_what_was_printed() -> None:
         except ParseError:
             continue
         raise AssertionError(f"figures parsed from output cut at {end}")
+
+
+def et_job() -> Job:
+    return Job(
+        backend="executorch",
+        quant="8da4w",
+        model="tiny",
+        workload=Workload(prompt_tokens=64, gen_tokens=64),
+    )
+
+
+@SETTINGS
+@given(st.text())
+def test_executorch_parser_on_any_text(text: str) -> None:
+    from pocketbench.backends.executorch.plugin import pocketbench_parse
+
+    check(pocketbench_parse, et_job(), text, text)
+
+
+@SETTINGS
+@given(garbled(ET_CAPTURED), garbled(ET_CAPTURED))
+def test_executorch_parser_on_garbled_runner_output(out: str, err: str) -> None:
+    from pocketbench.backends.executorch.plugin import pocketbench_parse
+
+    check(pocketbench_parse, et_job(), out, err)
