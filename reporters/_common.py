@@ -22,6 +22,7 @@ from pocketbench.core.report import (
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
     ConfigReport,
+    Report,
     ReportOptions,
     facts_lines,
     metric_spec,
@@ -327,3 +328,36 @@ def _transpose(
     new_header = [header[0], *(r[0] for r in rows)]
     new_rows = [[header[j], *(r[j] for r in rows)] for j in range(1, len(header))]
     return new_header, new_rows
+
+
+def summary_rows(
+    report: Report, options: ReportOptions, pm: Callable[[Summary, str, str], str]
+) -> tuple[list[str], list[list[str]]]:
+    """The seed's summary table: metrics as rows, configurations as columns."""
+    header = ["", *(cfg.label for cfg in report.configs)]
+    rows = [
+        [
+            metric_spec(m).label,
+            *(pm(cfg.summary(m), m, options.plusminus) for cfg in report.configs),
+        ]
+        for m in report.metrics
+    ]
+    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
+    return header, rows
+
+
+def render_report(
+    kind: str, template: str, report: Report, options: ReportOptions, table: str
+) -> str:
+    """Render a report template of ``kind`` ("markdown", "latex") around its summary table."""
+    return (
+        environment(kind)
+        .get_template(template)
+        .render(
+            report=report,
+            options=options,
+            title=options.title or report.title,
+            table=table,
+            plusminus_text=plusminus_text(options),
+        )
+    )

@@ -22,27 +22,5 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 
 def render(report: Report, options: ReportOptions) -> str:
-    return (
-        c.environment("latex")
-        .get_template("report.tex.j2")
-        .render(
-            report=report,
-            options=options,
-            title=options.title or report.title,
-            table=summary_table(report, options),
-            plusminus_text=c.plusminus_text(options),
-        )
-    )
-
-
-def summary_table(report: Report, options: ReportOptions) -> str:
-    header = ["", *(cfg.label for cfg in report.configs)]
-    rows = [
-        [
-            c.metric_spec(m).label,
-            *(c.latex_pm(cfg.summary(m), m, options.plusminus) for cfg in report.configs),
-        ]
-        for m in report.metrics
-    ]
-    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
-    return c.latex_table(header, rows)
+    table = c.latex_table(*c.summary_rows(report, options, c.latex_pm))
+    return c.render_report("latex", "report.tex.j2", report, options, table)

@@ -22,27 +22,5 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 
 def render(report: Report, options: ReportOptions) -> str:
-    return (
-        c.environment("markdown")
-        .get_template("report.md.j2")
-        .render(
-            report=report,
-            options=options,
-            title=options.title or report.title,
-            table=summary_table(report, options),
-            plusminus_text=c.plusminus_text(options),
-        )
-    )
-
-
-def summary_table(report: Report, options: ReportOptions) -> str:
-    header = ["", *(cfg.label for cfg in report.configs)]
-    rows = [
-        [
-            c.metric_spec(m).label,
-            *(c.pm_text(cfg.summary(m), m, options.plusminus) for cfg in report.configs),
-        ]
-        for m in report.metrics
-    ]
-    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
-    return c.md_table(header, rows)
+    table = c.md_table(*c.summary_rows(report, options, c.pm_text))
+    return c.render_report("markdown", "report.md.j2", report, options, table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -15,8 +16,15 @@ def test_regular_install_in_an_empty_venv(repo, tmp_path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
+    # Install from a copy of the tracked files: the checkout gets no build/ folder,
+    # and the install cannot lean on anything git does not hold.
+    src = tmp_path / "src"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True)
+    for name in filter(None, tracked.stdout.decode().split("\0")):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, src / name)
     install = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(repo)],
+        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(src)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -48,5 +56,6 @@ def test_regular_install_in_an_empty_venv(repo, tmp_path) -> None:
         and "report.tex.j2" in templates
         and "findings.md.j2" in templates
     )
-    assert str(repo) not in location and "site-packages" in location
+    assert str(repo) not in location and str(src) not in location
+    assert "site-packages" in location
     assert sys.prefix != str(env_dir)
