@@ -339,9 +339,15 @@ class AdbDevice(Device):
             )
 
         start = time.perf_counter()
-        code, out, err, timed_out = self._stream(
-            script, timeout, f"running {argv[0]}", on_timeout=kill
-        )
+        try:
+            code, out, err, timed_out = self._stream(
+                script, timeout, f"running {argv[0]}", on_timeout=kill
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C: stop the run on the device too, not only our end of the stream.
+            with contextlib.suppress(Exception):
+                kill()
+            raise
         wall = time.perf_counter() - start
         err, peak = android.split_rss(err, token)
         stderr = err.decode("utf-8", errors="replace")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,24 @@ def test_without_rss_sampling(phone):
     dev = AdbDevice(phone.serial, port=phone.server_port, rss_poll_s=0)
     r = dev.run(["sh", "-c", "exit 9"], timeout=30)
     assert r.exit_code == 9 and r.peak_rss_bytes is None and r.stderr == ""
+
+
+def test_ctrl_c_stops_the_run_on_the_device(device, phone):
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            device.run(["sh", "-c", "sleep 300 & echo $! > ctrlc.pid; wait"], timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int((phone.daemon.sandbox / "pocketbench" / "ctrlc.pid").read_text())
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the run kept going on the device after Ctrl-C"
