@@ -109,12 +109,18 @@ def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
                         break
             except sqlite3.OperationalError:
                 continue
+        killed_at.append(time.monotonic())
         phone.daemon.kill()
 
+    killed_at: list[float] = []
     killer = threading.Thread(target=unplug_after_two_runs, daemon=True)
     killer.start()
     r = run_bench(*args, cwd=tmp_path, ANDROID_ADB_SERVER_PORT=str(server.port))
+    ended = time.monotonic()
     killer.join(5)
+    # from the fault to bench's one-line error: seconds, not a hang
+    assert killed_at and ended - killed_at[0] < 30, ended - killed_at[0]
+    print(f"fault to error: {ended - killed_at[0]:.2f} s")
     assert r.returncode == 4, (r.stdout, r.stderr)
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr
