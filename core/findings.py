@@ -439,6 +439,12 @@ def _caveats(
                 f" ({abs(t.change_pct):.1f}% from first to last, p {_p(t.pvalue)});"
                 " its mean is below what a cool device gives."
             )
+        if r.busy_host is not None:
+            out.append(
+                f"{label}: the host was busy (load average up to {r.busy_host:.1f} on"
+                f" {r.facts.cores if r.facts else '?'} cores before a run): other processes"
+                " competed for the CPU, so its speeds may be low and its spread wide."
+            )
         if r.n_failed:
             out.append(
                 f"{label}: {r.n_failed} of {len(r.runs)} measured runs failed; their raw output"

@@ -145,6 +145,8 @@ class RunPoint:
     #: Highest device temperature read before / after the run, when recorded.
     temp_before_c: float | None = None
     temp_after_c: float | None = None
+    #: The host's 1-minute load average before the run (local devices).
+    load_before: float | None = None
 
     @property
     def temperature_c(self) -> float | None:
@@ -183,6 +185,21 @@ class ConfigReport:
     @property
     def n_ok(self) -> int:
         return sum(1 for r in self.runs if r.ok)
+
+    @property
+    def busy_host(self) -> float | None:
+        """The highest load average seen before a measured run, when it exceeded the cores.
+
+        The runtime's own threads count too, but the load before a run is mostly
+        what else the machine was doing: above the core count, other processes
+        were competing with the benchmark for the CPU.
+        """
+        cores = self.facts.cores if self.facts is not None else 0
+        loads = [r.load_before for r in self.runs if r.load_before is not None]
+        if not loads or cores <= 0:
+            return None
+        worst = max(loads)
+        return worst if worst > cores else None
 
     @property
     def n_failed(self) -> int:
@@ -324,6 +341,7 @@ def _point(record: RunRecord, metrics: Sequence[str]) -> RunPoint:
         wall_s=record.result.wall_s,
         temp_before_c=record.before.max_temperature() if record.before else None,
         temp_after_c=record.after.max_temperature() if record.after else None,
+        load_before=record.before.load_avg if record.before else None,
     )
 
 

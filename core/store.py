@@ -182,9 +182,7 @@ class Store:
         try:
             app_id = c.execute("PRAGMA application_id").fetchone()[0]
             version = c.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if app_id == 0 and version == 0 and not tables:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():

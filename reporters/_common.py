@@ -203,6 +203,12 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
     temps = config.temperatures
     if temps:
         out.append(f"Device temperature after runs: {min(temps):.1f} to {max(temps):.1f} °C.")
+    if config.busy_host is not None:
+        out.append(
+            f"The host was busy: load average up to {config.busy_host:.1f} on"
+            f" {config.facts.cores if config.facts else '?'} cores before a run; other processes"
+            " competed for the CPU."
+        )
     return out
 
 

@@ -245,3 +245,41 @@ def test_bench_report_cli(
     assert "Choose one of: csv, html, json, latex, markdown" in capsys.readouterr().err
     assert main(["report", "--db", str(tmp_path / "none.db")]) == 5
     assert "no results database" in capsys.readouterr().err
+
+
+def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
+    """Runs measured while other processes loaded the CPU carry a note saying so."""
+    from pocketbench.core.model import DeviceFacts, Job, Metrics, ProcessResult, Readings, RunRecord
+    from pocketbench.core.report import ReportOptions, build_report
+    from pocketbench.core.store import Store
+    from pocketbench.reporters import markdown
+
+    facts = DeviceFacts(name="local", kind="local", cores=2)
+    with Store.open(tmp_path / "r.db") as s:
+        for quant, load in (("quiet", 0.3), ("busy", 4.5)):
+            jid = s.start_job(Job(backend="b", quant=quant, model="m"), facts, {})
+            for i in range(3):
+                m = Metrics(
+                    prompt_tokens=8,
+                    gen_tokens=8,
+                    prompt_tps=10.0 + i,
+                    generation_tps=5.0 + i,
+                    total_tps=6.0,
+                )
+                s.add_run(
+                    jid,
+                    RunRecord(
+                        index=i,
+                        warmup=False,
+                        metrics=m,
+                        result=ProcessResult(
+                            argv=("x",), stdout="", stderr="", exit_code=0, wall_s=1
+                        ),
+                        before=Readings(time=0.0, load_avg=load),
+                    ),
+                )
+        report = build_report(s)
+    busy = {c.quant: c.busy_host for c in report.configs}
+    assert busy == {"quiet": None, "busy": 4.5}
+    text = markdown.render(report, ReportOptions())
+    assert text.count("The host was busy: load average up to 4.5 on 2 cores") == 1
