@@ -36,3 +36,29 @@ def run_bench(
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for_runs(
+    db: Path | str, count: int, *, timeout: float = 120, warmups: bool = False
+) -> int:
+    """Wait until ``db`` holds ``count`` stored runs (measured only, unless ``warmups``).
+
+    For tests that interrupt ``bench`` mid-campaign: returns how many runs
+    were stored when it stopped waiting (fewer than ``count`` on timeout).
+    """
+    import sqlite3
+    import time
+
+    query = "SELECT COUNT(*) FROM runs" + ("" if warmups else " WHERE warmup = 0")
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline and stored < count:
+        time.sleep(0.1)
+        if not Path(db).exists():
+            continue
+        try:
+            with sqlite3.connect(db, timeout=5) as c:
+                stored = c.execute(query).fetchone()[0]
+        except sqlite3.OperationalError:
+            continue  # created but not initialised yet
+    return stored

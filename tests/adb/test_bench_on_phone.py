@@ -7,14 +7,13 @@ stands in for an Android build; everything between `bench` and the process
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 
 import pytest
 
 from pocketbench.core.store import Store
-from pocketbench.core.testing.cli import run_bench
+from pocketbench.core.testing.cli import run_bench, wait_for_runs
 
 pytestmark = [pytest.mark.adb, pytest.mark.slow]
 
@@ -100,15 +99,7 @@ def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
     )
 
     def unplug_after_two_runs() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            try:
-                with sqlite3.connect(db, timeout=5) as c:
-                    if c.execute("SELECT COUNT(*) FROM runs WHERE warmup = 0").fetchone()[0] >= 2:
-                        break
-            except sqlite3.OperationalError:
-                continue
+        wait_for_runs(db, 2, timeout=300)
         killed_at.append(time.monotonic())
         phone.daemon.kill()
 

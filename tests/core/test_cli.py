@@ -11,7 +11,7 @@ import time
 import pytest
 
 from pocketbench.core.store import SCHEMA_VERSION, Store
-from pocketbench.core.testing.cli import BIN, bench_env
+from pocketbench.core.testing.cli import BIN, bench_env, wait_for_runs
 
 
 def test_help_is_instant_and_documents_exit_codes() -> None:
@@ -137,18 +137,7 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        stored = 0
-        while time.monotonic() < deadline and stored < 3:
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=5) as c:
-                        stored = c.execute("SELECT COUNT(*) FROM runs WHERE warmup = 0").fetchone()[
-                            0
-                        ]
-                except sqlite3.OperationalError:
-                    pass
+        stored = wait_for_runs(db, 3)
         assert stored >= 3, "bench stored no runs in time"
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -202,16 +191,7 @@ def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        stored = 0
-        while time.monotonic() < deadline and stored < 1:
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=5) as c:
-                        stored = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-                except sqlite3.OperationalError:
-                    pass
+        stored = wait_for_runs(db, 1, warmups=True)
         assert stored >= 1
         time.sleep(0.5)  # the next run's runtime is now working
         proc.send_signal(signal.SIGINT)
