@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -194,6 +195,10 @@ def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(
         stored = wait_for_runs(db, 1, warmups=True)
         assert stored >= 1
         time.sleep(0.5)  # the next run's runtime is now working
+        runtimes = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert runtimes, "no runtime process was running"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -201,10 +206,11 @@ def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and f"--campaign {marker}" in err and "Traceback" not in err
-    leftover = subprocess.run(
-        ["pgrep", "-f", "pocketbench_numpy.runtime"], capture_output=True, text=True
-    )
-    assert leftover.stdout.strip() == "", "the runtime kept running after Ctrl-C"
+    time.sleep(0.2)
+    for pid in runtimes:
+        stat = Path(f"/proc/{pid}/stat")
+        alive = stat.exists() and stat.read_text().split()[2] != "Z"
+        assert not alive, "the runtime kept running after Ctrl-C"
     with Store.open(db) as s:
         (cfg,) = s.configurations(marker)
         assert len(cfg.ok_runs) >= 1
