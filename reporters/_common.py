@@ -106,10 +106,19 @@ def latex_escape(value: Any) -> str:
     return "".join(out)
 
 
+_LONG_WORD = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z0-9]{17,}")
+
+
 def latex_breakable(value: Any) -> Markup:
-    """Escaped text that may break after / . _ - : = , (paths, hashes, commits)."""
+    """Escaped text that may break after / . _ - : = , and inside long words (hashes)."""
     escaped = latex_escape(value)
-    return Markup(re.sub(r"(/|\.|\\_|-|:|=|,)", r"\1\\allowbreak{}", escaped))
+    escaped = re.sub(r"(/|\.|\\_|-|:|=|,)", r"\1\\allowbreak{}", escaped)
+    # A sha256 has no punctuation to break at; without this it runs off the page.
+    escaped = _LONG_WORD.sub(
+        lambda m: r"\allowbreak{}".join(m[0][i : i + 8] for i in range(0, len(m[0]), 8)),
+        escaped,
+    )
+    return Markup(escaped)
 
 
 # -- numbers --------------------------------------------------------------------

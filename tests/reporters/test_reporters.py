@@ -283,3 +283,23 @@ def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
     assert busy == {"quiet": None, "busy": 4.5}
     text = markdown.render(report, ReportOptions())
     assert text.count("The host was busy: load average up to 4.5 on 2 cores") == 1
+
+
+def test_latex_long_hashes_stay_on_the_page(tmp_path: Path) -> None:
+    """A sha256 in the tool list has break points, so pdflatex keeps it within the margin."""
+    from pocketbench.reporters._common import latex_breakable
+
+    digest = "638abf162dbbf0e838c3f13d8b7b2e9265189a2cfd834cb8a25cb0b0387fab31"
+    line = latex_breakable(f"model_sha256 {digest}")
+    assert str(line).replace(r"\allowbreak{}", "") == r"model\_sha256 " + digest
+    tex = (
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}"
+        # \sloppy as in the reporters' preamble (reporters/templates/preamble.tex.j2)
+        "\\sloppy\\begin{document}\\begin{itemize}\\item Tool: "
+        + "; ".join([str(line)] * 3)
+        + "\\end{itemize}\\end{document}\n"
+    )
+    compile_latex(tex, tmp_path)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    overfull = [float(x) for x in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
+    assert not [x for x in overfull if x > 2.0], overfull
