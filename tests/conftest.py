@@ -81,3 +81,54 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     for mod in list(sys.modules):
         if mod.startswith("fakeplug"):
             del sys.modules[mod]
+
+
+# -- the fault-injection and bad-input suite ------------------------------------
+# Fault cases live beside the component they break; these files (whole) and
+# these tests (by name) form the suite, marked `fault`, and the run ends with
+# a tally of them (`pytest -m fault` runs only the suite).
+FAULT_FILES = {
+    "tests/core/test_runner.py",
+    "tests/core/test_store.py",
+    "tests/adb/test_adb_faults.py",
+    "tests/llamacpp/test_llamacpp_plugin_fake.py",
+    "tests/executorch_backend/test_executorch_bad_input.py",
+    "tests/study/test_study_file.py",
+    "tests/reliability/test_parser_fuzz.py",
+    "tests/reliability/test_security.py",
+}
+FAULT_NAMES = (
+    "bad_input",
+    "kill_9",
+    "ctrl_c",
+    "disappearing",
+    "two_bench",
+    "setup_failure",
+    "newer_database",
+    "timeout",
+    "signal",
+    "missing_program",
+    "arguments_are_data",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = item.path.relative_to(REPO).as_posix()
+        if rel in FAULT_FILES or any(n in item.name for n in FAULT_NAMES):
+            item.add_marker(pytest.mark.fault)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    counts = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        counts[outcome] = sum(
+            1
+            for r in terminalreporter.stats.get(outcome, [])
+            if "fault" in getattr(r, "keywords", {}) and r.when in ("call", "setup")
+        )
+    if any(counts.values()):
+        terminalreporter.write_line(
+            "fault-injection and bad-input suite: "
+            + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        )
