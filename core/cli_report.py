@@ -27,14 +27,11 @@ def _echo_err(message: str) -> None:
 
 
 def _registry(ctx: click.Context) -> Any:
-    obj = ctx.ensure_object(dict)
-    if "registry" not in obj:
-        from pocketbench.core.plugins import Registry
+    # One registry per command line, made by the main group's rules (--no-plugins,
+    # POCKETBENCH_DISABLE_PLUGINS).
+    from pocketbench.core.cli import _registry as registry_of
 
-        obj["registry"] = Registry.from_entry_points(
-            third_party=not obj.get("no_plugins", False), warn=_echo_err
-        )
-    return obj["registry"]
+    return registry_of(ctx)
 
 
 class ReporterName(click.ParamType):
