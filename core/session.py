@@ -231,3 +231,12 @@ def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
         "mean ± sample standard deviation; total = (prompt + generated tokens) /"
         " (prompt-eval + generation time)"
     )
+    for c in configs:
+        cores = c.facts.cores if c.facts is not None else 0
+        loads = [r.before.load_avg for r in c.runs if r.before and r.before.load_avg is not None]
+        if cores and loads and max(loads) > cores:
+            click.echo(
+                f"note: {c.device} was busy during {c.backend} {c.quant}: load average up to"
+                f" {max(loads):.1f} on {cores} cores before a run; other processes competed"
+                " for the CPU, so these figures may be low"
+            )
