@@ -52,7 +52,7 @@ def backend_options(kw: dict[str, Any]) -> dict[str, str]:
     return options
 
 
-def open_devices(specs: Sequence[str]) -> dict[str, Any]:
+def open_devices(specs: Sequence[str], echo: Echo | None = None) -> dict[str, Any]:
     from pocketbench.core.devices import open_device
 
     devices: dict[str, Any] = {}
@@ -60,8 +60,39 @@ def open_devices(specs: Sequence[str]) -> dict[str, Any]:
         device = open_device(spec)
         if device.name in devices:
             raise UsageError(f"device {device.name} is given twice")
+        if echo is not None:
+            device.push_display = push_display(device.name, echo)
         devices[device.name] = device
     return devices
+
+
+def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int, int], None]]:
+    """Progress lines for pushes to ``device``.
+
+    A large file gets a line per quarter, a small one a line when it is sent,
+    and a file the device already holds a line saying it was not sent again.
+    """
+    big = 16 * 2**20
+
+    def start(name: str, size: int) -> Callable[[int, int], None]:
+        shown: set[int] = set()
+        mib = f"{size / 2**20:.1f} MiB"
+
+        def progress(done: int, total: int) -> None:
+            if done == total and not shown:  # complete before any transfer: already there
+                echo(f"  {name}: already on {device} ({mib}), not pushed again")
+                shown.add(100)
+                return
+            shown.add(0)
+            quarter = 100 * done // total // 25 * 25 if total else 100
+            if quarter in shown or (total < big and quarter < 100):
+                return
+            shown.add(quarter)
+            echo(f"  pushing {name} to {device}: {quarter}% of {mib}")
+
+        return progress
+
+    return start
 
 
 def make_wrappers(kw: dict[str, Any], echo: Echo) -> list[Any]:
@@ -123,7 +154,7 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
     rule = stop_rule(kw.get("target_ci"))
     if rule is not None and kw["max_runs"] < kw["runs"]:
         raise UsageError("--max-runs must be at least --runs")
-    devices = open_devices(kw.get("devices") or ())
+    devices = open_devices(kw.get("devices") or (), echo)
     jobs = []
     for name, device in devices.items():
         threads = kw.get("threads")

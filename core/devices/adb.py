@@ -374,6 +374,8 @@ class AdbDevice(Device):
         remote = f"{self._workdir}/{rel}"
         st = local.stat()
         size, mtime = st.st_size, int(st.st_mtime)
+        if progress is None and self.push_display is not None:
+            progress = self.push_display(local.name, size)
         if self._holds(local, remote, size):
             if progress:
                 progress(size, size)

@@ -24,6 +24,10 @@ class Device(abc.ABC):
     name: str
     #: True when paths on the device are paths on this host.
     is_local: bool = False
+    #: Makes the progress display of a push when the caller passes none:
+    #: called with (file name, size) and returns a ProgressFn.  Set by the
+    #: command line so every backend's pushes show progress without code of its own.
+    push_display: Callable[[str, int], ProgressFn] | None = None
 
     @abc.abstractmethod
     def facts(self) -> DeviceFacts:

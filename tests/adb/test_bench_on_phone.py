@@ -7,6 +7,7 @@ stands in for an Android build; everything between `bench` and the process
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -164,3 +165,17 @@ def test_two_phones_are_measured_in_parallel_and_stored_per_device(
         spans.append((min(times), max(times)))
     (s1, e1), (s2, e2) = spans
     assert s1 < e2 and s2 < e1, "the phones were measured one after the other"
+
+
+def test_pushes_show_progress_and_skips(attach, server, tmp_path, host_build) -> None:
+    phone = attach()
+    args = ("--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
+            "--device", f"adb:{phone.serial}", "--llamacpp-bin", host_build,
+            "--runs", "1", "--warmup", "0", "--prompt-tokens", "8", "--gen-tokens", "4",
+            "--cooldown", "off")  # fmt: skip
+    env = {"ANDROID_ADB_SERVER_PORT": str(server.port)}
+    first = run_bench(*args, cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert re.search(rf"pushing \S+\.gguf to adb:{phone.serial}: 100% of", first.stderr)
+    second = run_bench(*args, cwd=tmp_path, **env)
+    assert re.search(rf"\S+\.gguf: already on adb:{phone.serial} .* not pushed again", second.stderr)
