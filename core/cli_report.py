@@ -231,13 +231,9 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         with Store.open(db) as store:
             try:
                 if not no_run:
-                    from pocketbench.core.devices import open_device
+                    from pocketbench.core.session import open_devices
 
-                    for spec in study.devices:
-                        device = open_device(spec)
-                        if device.name in opened:
-                            raise UsageError(f"device {device.name} is given twice")
-                        opened[device.name] = device
+                    opened = open_devices(study.devices, _echo_err)
                 result = run_study(
                     study,
                     registry=registry,
