@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
 from pocketbench.core.model import (
     DeviceFacts,
     Job,
@@ -20,6 +18,7 @@ from pocketbench.core.model import (
     Workload,
 )
 from pocketbench.core.store import Store
+from pocketbench.core.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
 
 #: A user string that breaks every format that fails to escape it.
 NASTY = r"50% \input{x} _&# <script>alert(1)</script> | $x$ ~^"
@@ -173,29 +172,3 @@ def fabricate(path: Path) -> Path:
             runner_total=True,
         )
     return path
-
-
-def compile_latex(tex: str, workdir: Path) -> Path:
-    """Compile with the real pdflatex (no shell escape); fail with the log's error lines."""
-    import shutil
-    import subprocess
-
-    if shutil.which("pdflatex") is None:
-        pytest.skip(
-            "pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended lmodern)"
-        )
-    src = workdir / "doc.tex"
-    src.write_text(tex, encoding="utf-8")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", src.name],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=120,
-    )
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("!")]
-    assert proc.returncode == 0, f"pdflatex failed: {errors or proc.stdout[-2000:]}"
-    pdf = workdir / "doc.pdf"
-    assert pdf.stat().st_size > 1000
-    return pdf

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
-
-import pytest
 
 from pocketbench.core.errors import ParseError
 from pocketbench.core.hookspecs import hookimpl
 from pocketbench.core.model import BackendInfo, Metrics, Prepared, QuantScheme
 from pocketbench.core.plugins import BACKENDS, Registry
+from pocketbench.core.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
 
 # The child process: prints llama.cpp-like timing lines for the asked speeds.
 CHILD = r"""
@@ -140,27 +138,3 @@ backend = "fake-cpp"
 label = "Llama.cpp"
 quants = ["baseline", "q8_0", "q4_0"]
 """
-
-
-def compile_latex(tex: str, workdir: Path) -> Path:
-    """Compile with the real pdflatex (no shell escape); fail with the log's error lines."""
-    import shutil
-    import subprocess
-
-    if shutil.which("pdflatex") is None:
-        pytest.skip(
-            "pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended lmodern)"
-        )
-    src = workdir / "doc.tex"
-    src.write_text(tex, encoding="utf-8")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", src.name],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=120,
-    )
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("!")]
-    assert proc.returncode == 0, f"pdflatex failed: {errors or proc.stdout[-2000:]}"
-    return workdir / "doc.pdf"
