@@ -259,37 +259,26 @@ def _converter() -> Any:
     for t in (int, float, str, bool):
         c.register_structure_hook(t, scalar(t))
 
-    def lists(t: Any, conv: Any) -> Any:
-        inner = list_structure_factory(t, conv)
+    def checked(kind: type, expected: str, make_inner: Callable[[Any, Any], Any]) -> Any:
+        """A hook factory: refuse values that are not ``kind``, else structure as usual."""
 
-        def hook(value: Any, type_: Any) -> Any:
-            if not isinstance(value, list):
-                raise _BadValue(f"expected a list, got {value!r}")
-            return inner(value, type_)
+        def factory(t: Any, conv: Any) -> Any:
+            inner = make_inner(t, conv)
 
-        return hook
+            def hook(value: Any, type_: Any) -> Any:
+                if not isinstance(value, kind):
+                    raise _BadValue(f"expected {expected}, got {value!r}")
+                return inner(value, type_)
 
-    def mappings(t: Any, conv: Any) -> Any:
-        inner = mapping_structure_factory(t, conv)
+            return hook
 
-        def hook(value: Any, type_: Any) -> Any:
-            if not isinstance(value, dict):
-                raise _BadValue(f"expected a table, got {value!r}")
-            return inner(value, type_)
+        return factory
 
-        return hook
+    from cattrs.gen import make_dict_structure_fn
 
-    def tables(t: Any, conv: Any) -> Any:
-        from cattrs.gen import make_dict_structure_fn
-
-        inner = make_dict_structure_fn(t, conv)
-
-        def hook(value: Any, type_: Any) -> Any:
-            if not isinstance(value, dict):
-                raise _BadValue(f"expected a table, got {value!r}")
-            return inner(value, type_)
-
-        return hook
+    lists = checked(list, "a list", list_structure_factory)
+    mappings = checked(dict, "a table", mapping_structure_factory)
+    tables = checked(dict, "a table", make_dict_structure_fn)
 
     c.register_structure_hook_factory(lambda t: get_origin(t) is list, lists)
     c.register_structure_hook_factory(lambda t: get_origin(t) is dict, mappings)
