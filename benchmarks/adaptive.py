@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pocketbench.core.stats import summarize
+from pocketbench.core.results.stats import summarize
 
 BIN = Path(sys.executable).parent
 

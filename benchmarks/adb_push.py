@@ -12,8 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pocketbench.core.testing.adbhost import attached_phone
-from pocketbench.core.testing.cli import run_bench
+from pocketbench.testing.adbhost import attached_phone
+from pocketbench.testing.cli import run_bench
 
 
 def main() -> None:

@@ -26,10 +26,10 @@ import time
 PREPARE_IN_FRESH_PROCESS = """
 import sys, time, pluggy
 t0 = time.perf_counter()
-import pocketbench.core.hookspecs as hs
+import pocketbench.core.api.hookspecs as hs
 from pocketbench.backends.executorch import plugin
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.model import Job, Workload
+from pocketbench.core.api.model import Job, Workload
 pm = pluggy.PluginManager("pocketbench"); pm.add_hookspecs(hs); pm.register(plugin)
 job = Job(backend="executorch", quant=sys.argv[1], model=sys.argv[2],
           workload=Workload(prompt_tokens=int(sys.argv[3]), gen_tokens=int(sys.argv[4]), threads=int(sys.argv[5])))
@@ -43,10 +43,10 @@ print(t1 - t0, t2 - t1)
 def build(args: argparse.Namespace):
     import pluggy
 
-    import pocketbench.core.hookspecs as hs
+    import pocketbench.core.api.hookspecs as hs
     from pocketbench.backends.executorch import plugin
     from pocketbench.core.devices.local import LocalDevice
-    from pocketbench.core.model import Job, Workload
+    from pocketbench.core.api.model import Job, Workload
 
     pm = pluggy.PluginManager("pocketbench")
     pm.add_hookspecs(hs)

@@ -31,10 +31,10 @@ PREPARE_IN_FRESH_PROCESS = """
 import sys, time
 t0 = time.perf_counter()
 import pluggy
-import pocketbench.core.hookspecs as hs
+import pocketbench.core.api.hookspecs as hs
 from pocketbench.backends.llamacpp import plugin
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.model import Job, Workload
+from pocketbench.core.api.model import Job, Workload
 pm = pluggy.PluginManager("pocketbench"); pm.add_hookspecs(hs); pm.register(plugin)
 job = Job(backend="llamacpp", quant=sys.argv[1], model=sys.argv[2],
           workload=Workload(prompt_tokens=int(sys.argv[3]), gen_tokens=int(sys.argv[4]),
@@ -54,10 +54,10 @@ EVAL_RATE = re.compile(
 def setup(args: argparse.Namespace):  # noqa: ANN201
     import pluggy
 
-    import pocketbench.core.hookspecs as hs
+    import pocketbench.core.api.hookspecs as hs
     from pocketbench.backends.llamacpp import plugin
     from pocketbench.core.devices.local import LocalDevice
-    from pocketbench.core.model import Job, Workload
+    from pocketbench.core.api.model import Job, Workload
 
     pm = pluggy.PluginManager("pocketbench")
     pm.add_hookspecs(hs)

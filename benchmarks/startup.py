@@ -28,7 +28,7 @@ def wall(argv: list[str], repeat: int) -> list[float]:
 
 def heavy_imports(args: list[str]) -> list[str]:
     code = (
-        "import sys\nfrom pocketbench.core.cli import main\n"
+        "import sys\nfrom pocketbench.core.cli.main import main\n"
         "import contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main({args!r})\n"

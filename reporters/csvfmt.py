@@ -6,9 +6,9 @@ import csv
 import io
 from typing import Any
 
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import ReporterInfo
-from pocketbench.core.report import DEFAULT_METRICS, ConfigReport, Report, ReportOptions, RunPoint
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.report import DEFAULT_METRICS, ConfigReport, Report, ReportOptions, RunPoint
 
 COLUMNS = (
     "campaign", "config_key", "backend", "quant", "model", "device",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pocketbench.core.errors import unknown_choice
-from pocketbench.core.findings import Findings, Table
-from pocketbench.reporters import _common as c
+from pocketbench.core.api.errors import unknown_choice
+from pocketbench.core.analysis.findings import Findings, Table
+from pocketbench.core.results import present as c
+from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
 
@@ -19,7 +20,7 @@ def render_findings(findings: Findings, fmt: str = "markdown") -> str:
         for t in (s.framework_table, *s.quant_tables)
     }
     return (
-        c.environment(kind).get_template(template).render(f=findings, table=lambda t: tables[id(t)])
+        templating.environment(kind).get_template(template).render(f=findings, table=lambda t: tables[id(t)])
     )
 
 

@@ -6,10 +6,11 @@ import base64
 
 from markupsafe import Markup
 
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import ReporterInfo
-from pocketbench.core.report import Report, ReportOptions
-from pocketbench.reporters import _common as c
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.report import Report, ReportOptions
+from pocketbench.core.results import present as c
+from pocketbench.reporters import templating
 
 
 @hookimpl
@@ -35,7 +36,7 @@ def render(report: Report, options: ReportOptions) -> str:
             "runs": _data_uri(plots.runs_chart(report)),
         }
     return (
-        c.environment("html")
+        templating.environment("html")
         .get_template("report.html.j2")
         .render(
             report=report,

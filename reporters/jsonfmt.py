@@ -13,17 +13,17 @@ import json
 import math
 from typing import Any
 
-from pocketbench.core.convert import unstructure
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import ReporterInfo
-from pocketbench.core.report import (
+from pocketbench.core.api.convert import unstructure
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.report import (
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
     ConfigReport,
     Report,
     ReportOptions,
 )
-from pocketbench.reporters._common import plusminus_text
+from pocketbench.core.results.present import plusminus_text
 
 #: Bumped when a key changes meaning or disappears (adding keys does not bump it).
 FORMAT_VERSION = 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import ReporterInfo
-from pocketbench.core.report import Report, ReportOptions
-from pocketbench.reporters import _common as c
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.report import Report, ReportOptions
+from pocketbench.core.results import present as c
+from pocketbench.reporters import templating
 
 
 @hookimpl
@@ -23,4 +24,4 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.md_table(*c.summary_rows(report, options, c.pm_text))
-    return c.render_report("markdown", "report.md.j2", report, options, table)
+    return templating.render_report("markdown", "report.md.j2", report, options, table)

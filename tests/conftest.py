@@ -44,7 +44,7 @@ def example_backend(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def run_bench(tmp_path: Path):
     """Run the installed ``bench`` console script in a subprocess, in ``tmp_path``."""
-    from pocketbench.core.testing.cli import run_bench as run
+    from pocketbench.testing.cli import run_bench as run
 
     return functools.partial(run, cwd=tmp_path)
 
@@ -52,7 +52,7 @@ def run_bench(tmp_path: Path):
 @pytest.fixture
 def registry():
     """A fresh registry of the installed plugins (never one built at import time)."""
-    from pocketbench.core.plugins import Registry
+    from pocketbench.core.engine.plugins import Registry
 
     return Registry.from_entry_points(warn=lambda message: None)
 

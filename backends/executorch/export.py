@@ -23,8 +23,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pocketbench.core.cache import cache_dir
-from pocketbench.core.errors import SetupError
+from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.errors import SetupError
 
 #: Bump when what this backend writes changes, so old cache entries are not reused.
 FORMAT_VERSION = 1

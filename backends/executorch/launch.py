@@ -8,10 +8,10 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.cache import file_digest
+from pocketbench.core.api.cache import file_digest
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import SetupError
-from pocketbench.core.model import Workload
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.model import Workload
 
 from . import export
 from .models import ModelFiles

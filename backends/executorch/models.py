@@ -19,10 +19,10 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.cache import file_digest
-from pocketbench.core.errors import SetupError
-from pocketbench.core.model import Job
-from pocketbench.core.presets import PRESETS, ModelSpec, get_preset
+from pocketbench.core.api.cache import file_digest
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.model import Job
+from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 
 from . import export
 from .schemes import LORA_RANK, PREQ_GROUP_SIZE, Scheme

@@ -8,7 +8,7 @@ or in logcat when a phone's build logs there.  The JSON is read first; the
 block is the fallback.  Older runners print fewer JSON keys; only the ones
 every version since 0.4 prints are needed.
 
-Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.model.Metrics`):
+Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.api.model.Metrics`):
 
 - a run of G new tokens: the first is sampled from the prompt's logits at
   the end of prefill; the runner then makes G - 1 decode steps and reports
@@ -29,8 +29,8 @@ import re
 
 from attrs import frozen
 
-from pocketbench.core.errors import ParseError
-from pocketbench.core.model import Metrics, ProcessResult, Workload
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.model import Metrics, ProcessResult, Workload
 
 _OBSERVER = re.compile(r"PyTorchObserver\s+(\{[^{}]*\})")
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from pocketbench.core.devices.base import Device
-    from pocketbench.core.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+    from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
 
 
 def installed_version() -> str:
@@ -29,8 +29,7 @@ def installed_version() -> str:
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
-    from pocketbench.core.model import BackendInfo
-    from pocketbench.core.presets import PRESETS
+    from pocketbench.core.api.model import BackendInfo
 
     from .schemes import SCHEMES
 
@@ -42,10 +41,6 @@ def pocketbench_backend_info() -> BackendInfo:
         version=installed_version(),
         schemes=tuple(s.quant_scheme() for s in SCHEMES),
         default_scheme="baseline",
-        model_help=(
-            f"a preset ({', '.join(PRESETS)}), a .pte with --tokenizer, or a Meta checkpoint "
-            "directory (consolidated.00.pth, params.json, tokenizer.model)"
-        ),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from pocketbench.core.model import QuantScheme
+from pocketbench.core.api.model import QuantScheme
 
 #: Flags every export gets: KV cache with the SDPA custom op, XNNPACK delegation.
 COMMON_FLAGS: tuple[str, ...] = (

@@ -26,10 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from pocketbench.backends.llamacpp import ui
-from pocketbench.backends.llamacpp.atomic import file_lock
-from pocketbench.core.cache import cache_dir
-from pocketbench.core.errors import SetupError
+from pocketbench.core.api import status as ui
+from pocketbench.core.api.cache import file_lock
+from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.errors import SetupError
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.
 LCP_VERSION = "0.3.36"

@@ -1,4 +1,4 @@
-"""Write a synthetic preset (:class:`~pocketbench.core.presets.ModelSpec`) as an F16 GGUF.
+"""Write a synthetic preset (:class:`~pocketbench.core.api.presets.ModelSpec`) as an F16 GGUF.
 
 Speed depends on shapes, not weight values, so the weights are random.  The
 file is streamed tensor by tensor (memory stays at about one tensor, even for
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketbench.backends.llamacpp import ui
-from pocketbench.backends.llamacpp.atomic import file_lock, temp_beside
-from pocketbench.core.cache import cache_dir
-from pocketbench.core.presets import ModelSpec
+from pocketbench.core.api import status as ui
+from pocketbench.core.api.cache import file_lock, temp_beside
+from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.presets import ModelSpec
 
 #: Bumped whenever the bytes written for a given spec change.
 WRITER_VERSION = 1

@@ -18,9 +18,9 @@ import attrs
 
 from pocketbench.backends.llamacpp import parse
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import ParseError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
 
 
 @hookimpl
@@ -32,7 +32,6 @@ def pocketbench_backend_info() -> BackendInfo:
         version=f"llama-cpp-python {build.LCP_VERSION} source (llama.cpp {build.LLAMACPP_COMMIT})",
         schemes=quantize.schemes(),
         default_scheme="baseline",
-        model_help="a preset (tiny, stories110m, llama-3.2-1b) or the path of a GGUF file",
     )
 
 

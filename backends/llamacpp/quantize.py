@@ -17,12 +17,12 @@ import os
 import subprocess
 from pathlib import Path
 
-from pocketbench.backends.llamacpp import ui
-from pocketbench.backends.llamacpp.atomic import file_lock, temp_beside
+from pocketbench.core.api import status as ui
+from pocketbench.core.api.cache import file_lock, temp_beside
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo
-from pocketbench.core.cache import cache_dir
-from pocketbench.core.errors import SetupError
-from pocketbench.core.model import QuantScheme
+from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.model import QuantScheme
 
 #: scheme name -> (llama-quantize type, description, aliases).
 _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (

@@ -26,8 +26,8 @@ from attrs import frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import ParseError, SetupError
-from pocketbench.core.model import Job
+from pocketbench.core.api.errors import ParseError, SetupError
+from pocketbench.core.api.model import Job
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and

@@ -10,7 +10,7 @@ import subprocess
 import adbutils
 from adbutils.errors import AdbError
 
-from pocketbench.core.errors import DeviceError
+from pocketbench.core.api.errors import DeviceError
 
 DEFAULT_PORT = 5037
 

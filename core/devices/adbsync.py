@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import adbutils
 
-from pocketbench.core import cache
+from pocketbench.core.api import cache
 from pocketbench.core.devices.base import ProgressFn
 
 CHUNK = 64 * 1024  # the protocol's largest DATA block

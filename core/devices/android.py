@@ -14,7 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 
-from pocketbench.core.model import DeviceFacts
+from pocketbench.core.api.model import DeviceFacts
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -305,7 +305,7 @@ def celsius(raw: str) -> float | None:
 
 
 def parse_readings(text: str) -> dict[str, object]:
-    """Fields for :class:`~pocketbench.core.model.Readings` (except ``time``)."""
+    """Fields for :class:`~pocketbench.core.api.model.Readings` (except ``time``)."""
     temps: dict[str, float] = {}
     mem: dict[str, int] = {}
     load = level = None

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from pocketbench.core.model import DeviceFacts, ProcessResult, Readings
+from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 
 #: Called with (bytes done, bytes total) while a file is pushed.
 ProgressFn = Callable[[int, int], None]
@@ -60,7 +60,7 @@ class Device(abc.ABC):
 
         A run past its timeout is killed (with its children) and returned
         with ``timed_out=True``.  Never raises for a failing command; raises
-        :class:`~pocketbench.core.errors.DeviceError` when the device itself
+        :class:`~pocketbench.core.api.errors.DeviceError` when the device itself
         is gone.
         """
 

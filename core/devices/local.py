@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pocketbench.core.devices.base import Device, ProgressFn
-from pocketbench.core.errors import SetupError
-from pocketbench.core.model import DeviceFacts, ProcessResult, Readings
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 
 
 def _read(path: str) -> str | None:

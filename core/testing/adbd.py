@@ -26,8 +26,8 @@ from pathlib import Path
 
 from attrs import define, field
 
-from pocketbench.core.testing.adbservices import DEVICE_TMP, shell_service, sync_service
-from pocketbench.core.testing.adbwire import Link, Stream
+from pocketbench.testing.adbservices import DEVICE_TMP, shell_service, sync_service
+from pocketbench.testing.adbwire import Link, Stream
 
 DEFAULT_PROPS: dict[str, str] = {
     "ro.product.manufacturer": "Pocketbench",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.testing.adbd import Fixture
-from pocketbench.core.testing.adbhost import (
+from pocketbench.testing.adbd import Fixture
+from pocketbench.testing.adbhost import (
     AdbServer,
     LoopbackPhone,
     adb_server,

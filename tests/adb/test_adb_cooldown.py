@@ -7,12 +7,12 @@ import sys
 import pluggy
 import pytest
 
-from pocketbench.core import hookspecs
+from pocketbench.core.api import hookspecs
 from pocketbench.core.devices import open_device
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.hygiene import Hygiene
-from pocketbench.core.model import Job, Prepared, RunRecord
-from pocketbench.core.testing.adbd import Fixture, falling
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.engine.hygiene import Hygiene
+from pocketbench.core.api.model import Job, Prepared, RunRecord
+from pocketbench.testing.adbd import Fixture, falling
 
 pytestmark = pytest.mark.adb
 

@@ -9,8 +9,8 @@ import pytest
 
 from pocketbench.core.devices import open_device
 from pocketbench.core.devices.adb import NO_DEVICE, ensure_server
-from pocketbench.core.errors import DeviceError, ExitCode
-from pocketbench.core.testing.adbd import Fixture
+from pocketbench.core.api.errors import DeviceError, ExitCode
+from pocketbench.testing.adbd import Fixture
 
 pytestmark = pytest.mark.adb
 
@@ -95,7 +95,7 @@ def test_the_adb_server_vanishing(device, phone):
 def test_no_server_and_none_can_be_started(monkeypatch):
     import adbutils
 
-    from pocketbench.core.testing.adbhost import free_port
+    from pocketbench.testing.adbhost import free_port
 
     monkeypatch.setattr(adbutils, "adb_path", lambda: "/nonexistent/adb")
     with pytest.raises(DeviceError) as info:

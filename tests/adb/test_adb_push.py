@@ -10,8 +10,8 @@ import adbutils
 import pytest
 
 from pocketbench.core.devices import open_device
-from pocketbench.core.errors import SetupError
-from pocketbench.core.testing.adbd import Fixture
+from pocketbench.core.api.errors import SetupError
+from pocketbench.testing.adbd import Fixture
 
 pytestmark = pytest.mark.adb
 

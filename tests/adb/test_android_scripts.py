@@ -28,7 +28,7 @@ from pocketbench.core.devices.android import (
     wrapper_script,
 )
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.errors import UsageError
+from pocketbench.core.api.errors import UsageError
 
 NASTY = "\"; rm -rf /; $(reboot) `reboot` 'q' \\ $HOME *\n ünï"
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from pocketbench.core.store import Store
-from pocketbench.core.testing.cli import run_bench, wait_for_runs
+from pocketbench.core.results.store import Store
+from pocketbench.testing.cli import run_bench, wait_for_runs
 
 pytestmark = [pytest.mark.adb, pytest.mark.slow]
 

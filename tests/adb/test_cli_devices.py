@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pocketbench.core.testing.adbd import Fixture
-from pocketbench.core.testing.cli import run_bench
+from pocketbench.testing.adbd import Fixture
+from pocketbench.testing.cli import run_bench
 
 
 @pytest.mark.adb

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from pocketbench.core.errors import ParseError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import BackendInfo, Metrics, Prepared, QuantScheme
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import BackendInfo, Metrics, Prepared, QuantScheme
 
 GOOD = "import time; time.sleep(0.01); print('prompt 8 0.01'); print('gen 16 0.04')"
 

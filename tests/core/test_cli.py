@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.store import SCHEMA_VERSION, Store
-from pocketbench.core.testing.cli import BIN, bench_env, wait_for_runs
+from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.testing.cli import BIN, bench_env, wait_for_runs
 
 
 def test_help_is_instant_and_documents_exit_codes() -> None:
     code = (
         "import sys\n"
-        "from pocketbench.core.cli import main\n"
+        "from pocketbench.core.cli.main import main\n"
         "rc = main(['--help'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'executorch', 'statsmodels', 'matplotlib'})\n"
         "print('HEAVY', heavy, rc)\n"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pocketbench.core.errors import UsageError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.plugins import BACKENDS, REPORTERS, Registry
+from pocketbench.core.api.errors import UsageError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.engine.plugins import BACKENDS, REPORTERS, Registry
 
 from .fakes import ScriptBackend
 
 GOOD_PLUGIN = """
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import BackendInfo, QuantScheme
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import BackendInfo, QuantScheme
 
 @hookimpl
 def pocketbench_backend_info():

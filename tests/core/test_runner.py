@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.errors import SetupError, UsageError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import Job, Workload
-from pocketbench.core.plugins import BACKENDS, Registry
-from pocketbench.core.runner import Runner
-from pocketbench.core.store import Store
+from pocketbench.core.api.errors import SetupError, UsageError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.engine.plugins import BACKENDS, Registry
+from pocketbench.core.engine.runner import Runner
+from pocketbench.core.results.store import Store
 
 from .fakes import GOOD, ScriptBackend
 
@@ -120,7 +120,7 @@ def test_a_plugin_raising_in_any_phase_is_one_line(reg, tmp_path, phase) -> None
 
 def test_target_ci_stops_when_tight_enough(reg, tmp_path) -> None:
     reg.add(BACKENDS, "script", ScriptBackend())
-    from pocketbench.core.session import stop_rule
+    from pocketbench.core.engine.plan import stop_rule
 
     runner = make_runner(reg, tmp_path, stop_rule=stop_rule(50.0), max_runs=10)
     out = runner.run(job(runs=3), LocalDevice())

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from pocketbench.core.errors import StoreError
-from pocketbench.core.model import Job, Metrics, ProcessResult, RunRecord
-from pocketbench.core.store import SCHEMA_VERSION, Store
+from pocketbench.core.api.errors import StoreError
+from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
+from pocketbench.core.results.store import SCHEMA_VERSION, Store
 
 
 def record(i: int, warmup: bool = False, ok: bool = True) -> RunRecord:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pocketbench.core.model import Job, Workload
-from pocketbench.core.store import Store
+from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.results.store import Store
 
 
 def job(quant: str) -> Job:
@@ -11,8 +11,8 @@ def job(quant: str) -> Job:
 
 
 def test_summary_says_when_the_host_was_busy(tmp_path, capsys) -> None:
-    from pocketbench.core.model import DeviceFacts, Metrics, ProcessResult, Readings, RunRecord
-    from pocketbench.core.session import print_summary
+    from pocketbench.core.api.model import DeviceFacts, Metrics, ProcessResult, Readings, RunRecord
+    from pocketbench.core.engine.plan import print_summary
 
     store = Store.open(tmp_path / "r.db")
     store.campaign("c")
@@ -47,7 +47,7 @@ def test_summary_says_when_the_host_was_busy(tmp_path, capsys) -> None:
 
 
 def test_push_progress_lines() -> None:
-    from pocketbench.core.session import push_display
+    from pocketbench.core.engine.plan import push_display
 
     lines: list[str] = []
     start = push_display("adb:X", lines.append)

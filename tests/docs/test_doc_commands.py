@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 import pytest
 
-from pocketbench.core.cli import build_cli
-from pocketbench.core.plugins import Registry
-from pocketbench.core.presets import PRESETS
+from pocketbench.core.cli.main import build_cli
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.api.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -74,7 +74,7 @@ def test_doc_command_parses_and_names_real_things(where: str, command: str) -> N
     elif sub == "report" and params.get("format"):
         assert params["format"] in registry.reporter_names()
     elif sub == "study":
-        from pocketbench.core.study import load_study
+        from pocketbench.core.analysis.study import load_study
 
         load_study(
             REPO / params["file"] if not Path(params["file"]).is_absolute() else params["file"]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import pocketbench.core.hookspecs
+import pocketbench.core.api.hookspecs
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.model import Job, Workload
+from pocketbench.core.api.model import Job, Workload
 
 DATA = Path(__file__).parent / "data"
 HAVE_EXECUTORCH = (
@@ -36,7 +36,7 @@ def make_pm() -> pluggy.PluginManager:
     from pocketbench.backends.executorch import plugin
 
     pm = pluggy.PluginManager("pocketbench")
-    pm.add_hookspecs(pocketbench.core.hookspecs)
+    pm.add_hookspecs(pocketbench.core.api.hookspecs)
     pm.register(plugin)
     pm.check_pending()
     return pm
@@ -181,7 +181,7 @@ def tiny_preq_dir() -> Path:
     from pocketbench.backends.executorch import export
     from pocketbench.backends.executorch.synth import preq_params
     from pocketbench.backends.executorch.tokenizer import write_synthetic_tiktoken
-    from pocketbench.core.presets import get_preset
+    from pocketbench.core.api.presets import get_preset
 
     params = dict(get_preset("tiny").params_json(), hidden_dim=1024)
     params = preq_params(params, group_size=32)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.errors import ParseError, SetupError
+from pocketbench.core.api.errors import ParseError, SetupError
 
 from .conftest import FakePhone, job, needs_executorch
 
@@ -86,7 +86,7 @@ def test_truncated_pte_and_the_runner_that_cannot_load_it(
     pm, tmp_path: Path, tiny_baseline
 ) -> None:
     from pocketbench.backends.executorch.launch import local_runner_argv
-    from pocketbench.core.model import Prepared
+    from pocketbench.core.api.model import Prepared
 
     pte, tok = tiny_baseline
     cut = tmp_path / "cut.pte"
@@ -147,7 +147,7 @@ def test_export_failure_keeps_the_log(pm, tmp_path: Path, monkeypatch) -> None:
     # A cache of its own: the failing export must not wait behind real ones.
     monkeypatch.setenv("POCKETBENCH_CACHE", str(tmp_path / "cache"))
     from pocketbench.backends.executorch.tokenizer import write_synthetic_tiktoken
-    from pocketbench.core.presets import get_preset
+    from pocketbench.core.api.presets import get_preset
 
     d = tmp_path / "Broken-checkpoint"
     d.mkdir()

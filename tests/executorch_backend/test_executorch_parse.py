@@ -7,8 +7,8 @@ import json
 import pytest
 
 from pocketbench.backends.executorch.parse import RunnerReport, metrics_for
-from pocketbench.core.errors import ParseError
-from pocketbench.core.model import ProcessResult, Workload
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.model import ProcessResult, Workload
 
 from .conftest import DATA
 

@@ -10,7 +10,7 @@ import pytest
 
 from pocketbench.backends.executorch.launch import RUNNER_FLAGS, local_runner_argv, runner_args
 from pocketbench.backends.executorch.schemes import get_scheme
-from pocketbench.core.model import Workload
+from pocketbench.core.api.model import Workload
 
 from .conftest import HELP_V04, HELP_V1, needs_executorch
 

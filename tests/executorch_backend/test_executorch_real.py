@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.cache import cache_dir
+from pocketbench.core.api.cache import cache_dir
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.errors import SetupError
+from pocketbench.core.api.errors import SetupError
 
 from .conftest import HELP_V04, HELP_V1, FakePhone, fake_llama_main, job, needs_executorch
 
@@ -30,7 +30,7 @@ def run_once(pm, j, device=None):
 
 def _tiny_takes_spinquant() -> bool:
     from pocketbench.backends.executorch.models import hadamard_ok
-    from pocketbench.core.presets import get_preset
+    from pocketbench.core.api.presets import get_preset
 
     return hadamard_ok(get_preset("tiny").ffn_dim)
 
@@ -89,7 +89,7 @@ def test_a_pte_with_its_tokenizer(pm, tiny_baseline) -> None:
 def _checkpoint_dir(tmp_path: Path, kind: str) -> Path:
     """A Meta-format directory made from the preset's cached checkpoint."""
     from pocketbench.backends.executorch import export
-    from pocketbench.core.presets import get_preset
+    from pocketbench.core.api.presets import get_preset
 
     spec = get_preset("tiny")
     src = export.root() / "presets" / f"tiny-{spec.fingerprint()}"

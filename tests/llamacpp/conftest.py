@@ -11,9 +11,9 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import pocketbench.core.hookspecs
+import pocketbench.core.api.hookspecs
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.model import Job, Workload
+from pocketbench.core.api.model import Job, Workload
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -29,7 +29,7 @@ def pm() -> Iterator[pluggy.PluginManager]:
     from pocketbench.backends.llamacpp import plugin
 
     manager = pluggy.PluginManager("pocketbench")
-    manager.add_hookspecs(pocketbench.core.hookspecs)
+    manager.add_hookspecs(pocketbench.core.api.hookspecs)
     manager.register(plugin)
     manager.check_pending()
     try:

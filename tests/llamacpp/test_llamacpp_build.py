@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.backends.llamacpp import build
-from pocketbench.core.errors import SetupError
+from pocketbench.core.api.errors import SetupError
 
 
 @pytest.fixture

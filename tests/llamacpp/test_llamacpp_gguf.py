@@ -11,8 +11,8 @@ import pytest
 
 from pocketbench.backends.llamacpp import gguf_synth
 from pocketbench.backends.llamacpp.gguf_info import read_gguf_info
-from pocketbench.core.errors import SetupError
-from pocketbench.core.presets import PRESETS, ModelSpec
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.presets import PRESETS, ModelSpec
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pocketbench.backends.llamacpp.parse import (
     bench_figures,
     token_ids,
 )
-from pocketbench.core.errors import ParseError
-from pocketbench.core.model import Metrics
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.model import Metrics
 
 
 @pytest.mark.parametrize("scheme", ["baseline", "q8_0", "q4_0"])

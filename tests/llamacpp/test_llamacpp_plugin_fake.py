@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.errors import ParseError, SetupError
+from pocketbench.core.api.errors import ParseError, SetupError
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

@@ -8,8 +8,8 @@ import pytest
 
 from pocketbench.backends.llamacpp import prompt, quantize
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo
-from pocketbench.core.errors import SetupError
-from pocketbench.core.model import BackendInfo
+from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.model import BackendInfo
 
 
 def words_counter(extra_per_long_word: int = 0):  # noqa: ANN201

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.cache import file_digest
-from pocketbench.core.errors import SetupError
+from pocketbench.core.api.cache import file_digest
+from pocketbench.core.api.errors import SetupError
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +115,7 @@ def test_user_f16_gguf_is_quantized(pm, job, local, built, tmp_path) -> None:
 
 def test_a_type_llama_quantize_rejects(built, tmp_path, monkeypatch) -> None:
     from pocketbench.backends.llamacpp import gguf_synth, quantize
-    from pocketbench.core.presets import PRESETS
+    from pocketbench.core.api.presets import PRESETS
 
     monkeypatch.setenv("POCKETBENCH_CACHE", str(tmp_path))  # keep the failure's log private
     src = gguf_synth.ensure_preset(PRESETS["tiny"])

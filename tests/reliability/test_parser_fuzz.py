@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pocketbench.core.errors import ParseError
-from pocketbench.core.model import Job, Metrics, Prepared, ProcessResult, Workload
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.model import Job, Metrics, Prepared, ProcessResult, Workload
 
 REPO = Path(__file__).resolve().parents[2]
 LLAMA_DATA = REPO / "tests" / "llamacpp" / "data"

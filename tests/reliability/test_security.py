@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from pocketbench.core.model import Job, ProcessResult, RunRecord, Workload
-from pocketbench.core.store import Store
+from pocketbench.core.api.model import Job, ProcessResult, RunRecord, Workload
+from pocketbench.core.results.store import Store
 
 HOSTILE = "x'); DROP TABLE runs; -- \"; rm -rf / $(reboot) `id` 50% \\input{x} _&# <script>"
 

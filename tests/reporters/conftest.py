@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fabricated import fabricate
 
-from pocketbench.core.plugins import Registry
+from pocketbench.core.engine.plugins import Registry
 
 
 @pytest.fixture

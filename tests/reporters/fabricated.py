@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pocketbench.core.model import (
+from pocketbench.core.api.model import (
     DeviceFacts,
     Job,
     Metrics,
@@ -17,8 +17,8 @@ from pocketbench.core.model import (
     RunRecord,
     Workload,
 )
-from pocketbench.core.store import Store
-from pocketbench.core.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
+from pocketbench.core.results.store import Store
+from pocketbench.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
 
 #: A user string that breaks every format that fails to escape it.
 NASTY = r"50% \input{x} _&# <script>alert(1)</script> | $x$ ~^"

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from fabricated import NASTY
 
-from pocketbench.core.compare import (
+from pocketbench.core.analysis.compare import (
     IMPROVEMENT,
     REGRESSION,
     UNCHANGED,
     compare_campaigns,
     format_comparison,
 )
-from pocketbench.core.errors import UsageError
-from pocketbench.core.store import Store
+from pocketbench.core.api.errors import UsageError
+from pocketbench.core.results.store import Store
 
 
 def compare(path: Path, old: str = "old", new: str = "new", **kw: float):  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_unknown_campaign(store_path: Path) -> None:
 
 
 def test_cli_compare(store_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pocketbench.core.cli import main
+    from pocketbench.core.cli.main import main
 
     assert main(["compare", "old", "new", "--db", str(store_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fabricated import NASTY
 
-from pocketbench.core.plugins import Registry
-from pocketbench.core.report import ReportOptions, build_report, render
-from pocketbench.core.store import Store
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.results.report import ReportOptions, build_report, render
+from pocketbench.core.results.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fabricated import NASTY, compile_latex
 
-from pocketbench.core.errors import UsageError
-from pocketbench.core.plugins import Registry
-from pocketbench.core.report import ReportOptions, build_report, render
-from pocketbench.core.store import Store
+from pocketbench.core.api.errors import UsageError
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.results.report import ReportOptions, build_report, render
+from pocketbench.core.results.store import Store
 
 SHIPPED = ("markdown", "latex", "json", "csv", "html")
 
@@ -229,7 +229,7 @@ def test_csv_defuses_formulas() -> None:
 def test_bench_report_cli(
     store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pocketbench.core.cli import main
+    from pocketbench.core.cli.main import main
 
     db = str(store_path)
     assert main(["report", "--db", db, "--list"]) == 0
@@ -249,9 +249,9 @@ def test_bench_report_cli(
 
 def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
     """Runs measured while other processes loaded the CPU carry a note saying so."""
-    from pocketbench.core.model import DeviceFacts, Job, Metrics, ProcessResult, Readings, RunRecord
-    from pocketbench.core.report import ReportOptions, build_report
-    from pocketbench.core.store import Store
+    from pocketbench.core.api.model import DeviceFacts, Job, Metrics, ProcessResult, Readings, RunRecord
+    from pocketbench.core.results.report import ReportOptions, build_report
+    from pocketbench.core.results.store import Store
     from pocketbench.reporters import markdown
 
     facts = DeviceFacts(name="local", kind="local", cores=2)
@@ -287,7 +287,7 @@ def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
 
 def test_latex_long_hashes_stay_on_the_page(tmp_path: Path) -> None:
     """A sha256 in the tool list has break points, so pdflatex keeps it within the margin."""
-    from pocketbench.reporters._common import latex_breakable
+    from pocketbench.core.results.present import latex_breakable
 
     digest = "638abf162dbbf0e838c3f13d8b7b2e9265189a2cfd834cb8a25cb0b0387fab31"
     line = latex_breakable(f"model_sha256 {digest}")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pocketbench.core import stats
+from pocketbench.core.results import stats
 
 # R's documented example, ``t.test(extra ~ group, data = sleep)`` (Welch):
 #   t = -1.8608, df = 17.776, p-value = 0.07939

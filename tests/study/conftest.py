@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fakebackends import SEED_STUDY, make_registry
 
-from pocketbench.core.plugins import Registry
+from pocketbench.core.engine.plugins import Registry
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import sys
 
-from pocketbench.core.errors import ParseError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import BackendInfo, Metrics, Prepared, QuantScheme
-from pocketbench.core.plugins import BACKENDS, Registry
-from pocketbench.core.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
+from pocketbench.core.api.errors import ParseError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import BackendInfo, Metrics, Prepared, QuantScheme
+from pocketbench.core.engine.plugins import BACKENDS, Registry
+from pocketbench.testing.latex import compile_latex  # noqa: F401 - re-exported for the tests
 
 # The child process: prints llama.cpp-like timing lines for the asked speeds.
 CHILD = r"""

@@ -10,10 +10,10 @@ import pytest
 from fakebackends import FakeBackend, compile_latex
 
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.findings import build_findings
-from pocketbench.core.plugins import BACKENDS, Registry
-from pocketbench.core.store import Store
-from pocketbench.core.study import load_study, run_study
+from pocketbench.core.analysis.findings import build_findings
+from pocketbench.core.engine.plugins import BACKENDS, Registry
+from pocketbench.core.results.store import Store
+from pocketbench.core.analysis.study import load_study, run_study
 from pocketbench.reporters.findings import render_findings
 
 TABLES = (
@@ -155,7 +155,7 @@ def test_failed_runs_become_caveats(
 def bench(registry: Registry, *args: str) -> int:
     import click
 
-    from pocketbench.core.cli import build_cli
+    from pocketbench.core.cli.main import build_cli
 
     try:
         result = build_cli().main(
@@ -230,7 +230,7 @@ def test_bench_study_reports_failed_runs_in_its_exit_code(
 def test_bench_study_bad_file_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pocketbench.core.cli import main
+    from pocketbench.core.cli.main import main
 
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -251,7 +251,7 @@ def test_bench_report_from_a_study(fake_registry: Registry, measured, tmp_path: 
 
 
 def test_several_models_get_a_section_each(fake_registry: Registry, tmp_path: Path) -> None:
-    from pocketbench.core.study import parse_study
+    from pocketbench.core.analysis.study import parse_study
 
     study = parse_study(
         {
@@ -284,7 +284,7 @@ def test_several_models_get_a_section_each(fake_registry: Registry, tmp_path: Pa
 def test_findings_of_a_partly_measured_study(
     fake_registry: Registry, seed_study: Path, tmp_path: Path
 ) -> None:
-    from pocketbench.core.study import parse_study
+    from pocketbench.core.analysis.study import parse_study
 
     with Store.open(tmp_path / "r.db") as store:
         run_study(seed_study, registry=fake_registry, store=store, devices={"local": LocalDevice()})

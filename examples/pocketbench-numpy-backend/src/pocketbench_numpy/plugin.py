@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import sys
 
-from pocketbench.core.errors import ParseError, SetupError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import BackendInfo, Metrics, Prepared, QuantScheme
-from pocketbench.core.presets import get_preset
+from pocketbench.core.api.errors import ParseError, SetupError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import BackendInfo, Metrics, Prepared, QuantScheme
+from pocketbench.core.api.presets import get_preset
 
 SCHEMES = (
     QuantScheme(name="fp32", description="float32 weights", produced_by="numpy random"),
@@ -31,7 +31,6 @@ def pocketbench_backend_info():
         version="0.1.0",
         schemes=SCHEMES,
         default_scheme="fp32",
-        model_help="a preset name (tiny, stories110m, llama-3.2-1b)",
     )
 
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from pocketbench.core.presets import get_preset
+from pocketbench.core.api.presets import get_preset
 
 
 def main() -> None:

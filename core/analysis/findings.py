@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import frozen
 
-from pocketbench.core.errors import UsageError
-from pocketbench.core.model import hash_text
-from pocketbench.core.presets import PRESETS
-from pocketbench.core.report import (
+from pocketbench.core.api.errors import UsageError
+from pocketbench.core.api.model import hash_text
+from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.results.report import (
     CORE_METRICS,
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
@@ -31,11 +31,11 @@ from pocketbench.core.report import (
     facts_lines,
     metric_spec,
 )
-from pocketbench.core.stats import Ratio, Welch, adjust_pvalues, ratio, welch
+from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
-    from pocketbench.core.store import Store, StoredConfig
-    from pocketbench.core.study import Study, StudyConfig
+    from pocketbench.core.results.store import Store, StoredConfig
+    from pocketbench.core.analysis.study import Study, StudyConfig
 
 CORRECTION_NAMES = {
     "holm": "Holm",
@@ -399,7 +399,7 @@ def _method(study: Study, present: list[ConfigReport]) -> tuple[str, ...]:
 
 
 def _statistics(study: Study, plusminus: str, family: int) -> tuple[str, ...]:
-    from pocketbench.core.report import PLUSMINUS_TEXT
+    from pocketbench.core.results.report import PLUSMINUS_TEXT
 
     corr = CORRECTION_NAMES.get(study.correction, study.correction)
     correction = (
@@ -497,7 +497,7 @@ def _caveats(
 
 
 def _version() -> str:
-    from pocketbench.core.report import _version as v
+    from pocketbench.core.results.report import _version as v
 
     return v()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pluggy
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import DeviceError, ParseError
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import Job, Metrics, Prepared, ProcessResult, RunRecord
+from pocketbench.core.api.errors import DeviceError, ParseError
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import Job, Metrics, Prepared, ProcessResult, RunRecord
 
 
 def describe_failure(result: ProcessResult) -> str | None:

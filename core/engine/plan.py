@@ -7,10 +7,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pocketbench.core.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
-from pocketbench.core.model import METRIC_LABELS, Job, Workload
-from pocketbench.core.plugins import Registry
-from pocketbench.core.presets import PRESETS
+from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
+from pocketbench.core.api.model import METRIC_LABELS, Job, Workload
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.api.presets import PRESETS
 
 Echo = Callable[[str], None]
 
@@ -41,7 +41,7 @@ def make_workload(kw: dict[str, Any], threads: int) -> Workload:
 
 
 def backend_options(kw: dict[str, Any]) -> dict[str, str]:
-    from pocketbench.core.cli import _parse_options
+    from pocketbench.core.cli.main import _parse_options
 
     options = _parse_options(kw.get("extra_options") or ())
     for key in ("llamacpp_bin", "llama_main", "tokenizer"):
@@ -96,11 +96,11 @@ def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int,
 
 
 def make_wrappers(kw: dict[str, Any], echo: Echo) -> list[Any]:
-    from pocketbench.core.progress import Progress
+    from pocketbench.core.engine.progress import Progress
 
     wrappers: list[Any] = [Progress(echo)]
     try:
-        from pocketbench.core.hygiene import Hygiene
+        from pocketbench.core.engine.hygiene import Hygiene
     except ImportError:  # pragma: no cover - hygiene lands with the adb work
         return wrappers
     wrappers.insert(0, Hygiene(cooldown=_cooldown(kw.get("cooldown", "auto")), echo=echo))
@@ -125,7 +125,7 @@ def stop_rule(target_pct: float | None) -> Any:
         return None
     if target_pct <= 0:
         raise UsageError("--target-ci must be a positive percentage")
-    from pocketbench.core.stats import ci_within
+    from pocketbench.core.results.stats import ci_within
 
     def rule(records: Sequence[Any]) -> bool:
         return ci_within([r.metrics.generation_tps for r in records if r.metrics], target_pct)
@@ -135,8 +135,8 @@ def stop_rule(target_pct: float | None) -> Any:
 
 def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: Echo) -> ExitCode:
     """Validate everything, then measure; returns the exit code."""
-    from pocketbench.core.runner import Runner, run_on_devices
-    from pocketbench.core.store import Store
+    from pocketbench.core.engine.runner import Runner, run_on_devices
+    from pocketbench.core.results.store import Store
 
     if kw["runs"] < 1:
         raise UsageError(f"--runs must be at least 1 (got {kw['runs']})")
@@ -231,7 +231,7 @@ def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
     """The seed's table: metrics as rows, configurations as columns, mean ± sd."""
     import click
 
-    from pocketbench.core.stats import summarize
+    from pocketbench.core.results.stats import summarize
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from pocketbench.core.errors import ExitCode, PocketbenchError, UsageError
+from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 
 DEFAULT_DB = "pocketbench.db"
 Echo = Callable[[str], None]
@@ -29,7 +29,7 @@ def _echo_err(message: str) -> None:
 def _registry(ctx: click.Context) -> Any:
     # One registry per command line, made by the main group's rules (--no-plugins,
     # POCKETBENCH_DISABLE_PLUGINS).
-    from pocketbench.core.cli import _registry as registry_of
+    from pocketbench.core.cli.main import _registry as registry_of
 
     return registry_of(ctx)
 
@@ -41,7 +41,7 @@ class ReporterName(click.ParamType):
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         try:
-            from pocketbench.core.plugins import Registry
+            from pocketbench.core.engine.plugins import Registry
 
             names = Registry.from_entry_points(warn=lambda message: None).reporter_names()
         except Exception:  # help must never fail because of a plugin
@@ -76,7 +76,7 @@ def _format_for(registry: Any, fmt: str | None, output: str | None) -> str:
     names = registry.reporter_names()
     if fmt is not None:
         if fmt not in names:
-            from pocketbench.core.errors import unknown_choice
+            from pocketbench.core.api.errors import unknown_choice
 
             raise unknown_choice("report format", fmt, names)
         return fmt
@@ -93,9 +93,9 @@ def _format_for(registry: Any, fmt: str | None, output: str | None) -> str:
 
 def _default_wrappers(kw: dict[str, Any], echo: Echo) -> list[Any]:
     try:
-        from pocketbench.core.session import make_wrappers
+        from pocketbench.core.engine.plan import make_wrappers
     except ImportError:  # pragma: no cover - the session module is the lead's
-        from pocketbench.core.progress import Progress
+        from pocketbench.core.engine.progress import Progress
 
         return [Progress(echo)]
     return list(make_wrappers(kw, echo))
@@ -144,8 +144,8 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         list_campaigns: bool,
     ) -> None:
         """Render stored results (markdown, LaTeX, JSON, CSV, HTML, or a plugin's format)."""
-        from pocketbench.core.report import ReportOptions, build_report, render
-        from pocketbench.core.store import Store
+        from pocketbench.core.results.report import ReportOptions, build_report, render
+        from pocketbench.core.results.store import Store
 
         registry = _registry(ctx)
         with Store.open(db, create=False) as store:
@@ -215,9 +215,9 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         """Run a study file (resuming what is stored) and write its findings document."""
         import attrs
 
-        from pocketbench.core.findings import build_findings
-        from pocketbench.core.store import Store
-        from pocketbench.core.study import load_study, run_study
+        from pocketbench.core.analysis.findings import build_findings
+        from pocketbench.core.results.store import Store
+        from pocketbench.core.analysis.study import load_study, run_study
         from pocketbench.reporters.findings import render_findings
 
         study = load_study(file)  # a bad file fails before anything opens
@@ -231,7 +231,7 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         with Store.open(db) as store:
             try:
                 if not no_run:
-                    from pocketbench.core.session import open_devices
+                    from pocketbench.core.engine.plan import open_devices
 
                     opened = open_devices(study.devices, _echo_err)
                 result = run_study(
@@ -297,8 +297,8 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         old: str, new: str, db: str, threshold: float, alpha: float, as_json: bool
     ) -> None:
         """Compare two stored campaigns: regressions and improvements beyond noise."""
-        from pocketbench.core.compare import compare_campaigns, format_comparison
-        from pocketbench.core.store import Store
+        from pocketbench.core.analysis.compare import compare_campaigns, format_comparison
+        from pocketbench.core.results.store import Store
 
         if not 0 < alpha < 1:
             raise UsageError(f"--alpha must be between 0 and 1 (got {alpha})")

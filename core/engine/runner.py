@@ -16,10 +16,10 @@ import attrs
 from attrs import define, frozen
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
-from pocketbench.core.model import Job, RunRecord
-from pocketbench.core.plugins import Registry
-from pocketbench.core.store import Store
+from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
+from pocketbench.core.api.model import Job, RunRecord
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.results.store import Store
 
 
 @frozen(kw_only=True)

@@ -43,11 +43,11 @@ import attrs
 from attrs import define, field, frozen
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.errors import PocketbenchError, UsageError
-from pocketbench.core.model import Job, Workload
-from pocketbench.core.plugins import Registry
-from pocketbench.core.runner import JobOutcome, Runner, run_on_devices
-from pocketbench.core.store import Store
+from pocketbench.core.api.errors import PocketbenchError, UsageError
+from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
+from pocketbench.core.results.store import Store
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -241,7 +241,7 @@ def _converter() -> Any:
     """The project's converter, made strict: TOML has types, a study must use them."""
     from cattrs.cols import list_structure_factory, mapping_structure_factory
 
-    from pocketbench.core.convert import converter
+    from pocketbench.core.api.convert import converter
 
     c = converter().copy()
 

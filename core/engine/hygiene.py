@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from pocketbench.core.errors import DeviceError, UsageError
-from pocketbench.core.hookspecs import hookimpl
+from pocketbench.core.api.errors import DeviceError, UsageError
+from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from pocketbench.core.devices.base import Device
-    from pocketbench.core.model import Job, Prepared, Readings, RunRecord
+    from pocketbench.core.api.model import Job, Prepared, Readings, RunRecord
 
 _log = logging.getLogger("pocketbench.hygiene")
 

@@ -1,9 +1,9 @@
-"""Shared by the built-in reporters: escaping, number formatting, Jinja environments.
+"""Presentation helpers for every reporter: escaping, numbers, ± text, tables.
 
-Every template environment escapes by default: markdown and LaTeX through
-Jinja's ``finalize`` (each ``{{ value }}`` is escaped unless it is a
-:class:`markupsafe.Markup` produced by a trusted filter), HTML through
-Jinja's autoescape.  A template cannot forget to escape a model name.
+Public through :mod:`pocketbench.plugin`, so a third-party reporter formats a
+figure, escapes a model name or lays out the summary table exactly as the
+built-in ones do.  Escapers return :class:`markupsafe.Markup` or plain text;
+a value that reaches markdown, LaTeX or HTML goes through one of them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pocketbench.core.report import (
+from pocketbench.core.results.report import (
     PLUSMINUS_TEXT,
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
@@ -27,7 +27,7 @@ from pocketbench.core.report import (
     facts_lines,
     metric_spec,
 )
-from pocketbench.core.stats import Summary
+from pocketbench.core.results.stats import Summary
 
 # -- escaping -------------------------------------------------------------------
 
@@ -224,68 +224,7 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
 DEFINITIONS = (TOTAL_DEFINITION, RUNNER_TOTAL_NOTE)
 
 
-# -- Jinja ----------------------------------------------------------------------
-
-
-def _finalizer(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
-    def finalize(value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, Markup):
-            return value
-        return escape(value)
-
-    return finalize
-
-
-COMMON_GLOBALS: dict[str, Any] = {
-    "metric_spec": metric_spec,
-    "num": num,
-    "pvalue": pvalue,
-    "when": when,
-    "facts_lines": facts_lines,
-    "workload_text": workload_text,
-    "notes": notes,
-    "TOTAL_DEFINITION": TOTAL_DEFINITION,
-    "RUNNER_TOTAL_NOTE": RUNNER_TOTAL_NOTE,
-}
-
-
-@functools.cache
-def environment(kind: str) -> Any:
-    """The Jinja environment of one output kind: "markdown", "latex" or "html"."""
-    import jinja2
-
-    loader = jinja2.PackageLoader("pocketbench.reporters", "templates")
-    common = dict(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    if kind == "markdown":
-        env = jinja2.Environment(autoescape=False, finalize=_finalizer(md_escape), **common)
-    elif kind == "latex":
-        # LaTeX is full of {{ }} and {% %}: use delimiters that never occur in it.
-        env = jinja2.Environment(
-            autoescape=False,
-            finalize=_finalizer(latex_escape),
-            block_start_string="((*",
-            block_end_string="*))",
-            variable_start_string="(((",
-            variable_end_string=")))",
-            comment_start_string="((=",
-            comment_end_string="=))",
-            **common,
-        )
-        env.filters["tt"] = latex_breakable
-    elif kind == "html":
-        env = jinja2.Environment(autoescape=True, **common)
-    else:  # pragma: no cover - programming error
-        raise ValueError(kind)
-    env.globals.update(COMMON_GLOBALS)
-    return env
+# -- tables ---------------------------------------------------------------------
 
 
 def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
@@ -359,20 +298,3 @@ def summary_rows(
     ]
     rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
     return header, rows
-
-
-def render_report(
-    kind: str, template: str, report: Report, options: ReportOptions, table: str
-) -> str:
-    """Render a report template of ``kind`` ("markdown", "latex") around its summary table."""
-    return (
-        environment(kind)
-        .get_template(template)
-        .render(
-            report=report,
-            options=options,
-            title=options.title or report.title,
-            table=table,
-            plusminus_text=plusminus_text(options),
-        )
-    )

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import frozen
 
-from pocketbench.core.errors import UsageError, unknown_choice
-from pocketbench.core.report import CORE_METRICS, ConfigReport, config_report, metric_spec
-from pocketbench.core.stats import Ratio, Summary, Welch, adjust_pvalues, ratio, summarize, welch
+from pocketbench.core.api.errors import UsageError, unknown_choice
+from pocketbench.core.results.report import CORE_METRICS, ConfigReport, config_report, metric_spec
+from pocketbench.core.results.stats import Ratio, Summary, Welch, adjust_pvalues, ratio, summarize, welch
 
 if TYPE_CHECKING:
-    from pocketbench.core.store import Store
+    from pocketbench.core.results.store import Store
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"

@@ -3,11 +3,12 @@
 Configuration classes are ``define(kw_only=True)``; results are ``frozen``.
 Nothing here knows a runner's output format: parsers are named constructors
 in the backends (``Metrics`` is built by them), and (de)serialisation goes
-through the one converter in :mod:`pocketbench.core.convert`.
+through the one converter in :mod:`pocketbench.core.api.convert`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -51,6 +52,50 @@ class QuantScheme:
     #: How the scheme is produced, e.g. "llama-quantize IN OUT Q4_0".
     produced_by: str = ""
     aliases: tuple[str, ...] = ()
+    #: How reports name it ("SpinQuant", "Q4\\_0" is escaped by the reporter); default: ``name``.
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+@frozen(kw_only=True)
+class OptionInfo:
+    """An option a backend takes: ``-O NAME=VALUE``, or its own ``flag`` on ``bench run``.
+
+    Options are part of a configuration's identity (two option sets are two
+    configurations).  ``check`` turns the text the user gave into the value
+    stored in :attr:`Job.options`, or raises ``ValueError`` with a message
+    that says what is wrong; it runs before anything is measured.
+    """
+
+    name: str
+    help: str
+    #: A dedicated command-line flag, e.g. "--llamacpp-bin" (always also ``-O name=...``).
+    flag: str | None = None
+    #: A switch without a value (stored as "1" when given).
+    is_flag: bool = False
+    #: The allowed values, when the option is a choice.
+    choices: tuple[str, ...] = ()
+    check: Callable[[str], str] | None = None
+
+    def validate(self, value: str) -> str:
+        if self.choices and value not in self.choices:
+            raise ValueError(f"use one of: {', '.join(self.choices)}")
+        return self.check(value) if self.check is not None else value
+
+
+@frozen(kw_only=True)
+class MetricInfo:
+    """A figure a backend adds to :attr:`Metrics.extra`, rendered by every reporter."""
+
+    name: str
+    label: str
+    #: "tokens/s", "ms", ... (shown after the label).
+    unit: str = ""
+    #: One sentence a report prints under its tables.
+    note: str = ""
 
 
 @frozen(kw_only=True)
@@ -62,8 +107,10 @@ class BackendInfo:
     schemes: tuple[QuantScheme, ...]
     #: The scheme used when the user gives no ``--quant``.
     default_scheme: str = "baseline"
-    #: Presets and file kinds this backend accepts for ``--model``.
-    model_help: str = ""
+    #: Options the backend takes (``bench plugins`` and ``bench run --help`` list them).
+    options: tuple[OptionInfo, ...] = ()
+    #: Figures the backend adds to :attr:`Metrics.extra`, with their labels.
+    metrics: tuple[MetricInfo, ...] = ()
 
     def scheme(self, name: str) -> QuantScheme | None:
         key = name.lower()
@@ -75,6 +122,9 @@ class BackendInfo:
     def scheme_names(self) -> list[str]:
         return [s.name for s in self.schemes]
 
+    def option(self, name: str) -> OptionInfo | None:
+        return next((o for o in self.options if o.name == name), None)
+
 
 @frozen(kw_only=True)
 class ReporterInfo:
@@ -83,8 +133,6 @@ class ReporterInfo:
     description: str
     #: File name extension of its output, without the dot.
     extension: str
-    #: True when the output is bytes rather than text.
-    binary: bool = False
 
 
 @define(kw_only=True)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from pocketbench.core.errors import UsageError
+from pocketbench.core.api.errors import UsageError
 
 T = TypeVar("T")
 

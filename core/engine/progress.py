@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pocketbench.core.devices.base import Device
-from pocketbench.core.hookspecs import hookimpl
-from pocketbench.core.model import Job, Prepared, RunRecord
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import Job, Prepared, RunRecord
 
 Echo = Callable[[str], None]
 

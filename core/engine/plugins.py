@@ -21,10 +21,10 @@ from typing import Any
 import attrs
 import pluggy
 
-from pocketbench.core import hookspecs
-from pocketbench.core.errors import UsageError, unknown_choice
-from pocketbench.core.hookspecs import PROJECT
-from pocketbench.core.model import BackendInfo, ReporterInfo
+from pocketbench.core.api import hookspecs
+from pocketbench.core.api.errors import UsageError, unknown_choice
+from pocketbench.core.api.hookspecs import PROJECT
+from pocketbench.core.api.model import BackendInfo, ReporterInfo
 
 BACKENDS = "pocketbench.backends"
 REPORTERS = "pocketbench.reporters"
@@ -150,7 +150,7 @@ class Registry:
 
     def backend_manager(self, name: str, extra: Iterable[Any] = ()) -> pluggy.PluginManager:
         """A fresh manager with exactly the backend ``name`` and the core's plugins."""
-        from pocketbench.core.builtin import CorePlugin
+        from pocketbench.core.engine.builtin import CorePlugin
 
         pm = new_manager()
         plugin = self.load(BACKENDS, name)

@@ -25,7 +25,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pocketbench.core.devices.base import Device
-    from pocketbench.core.model import (
+    from pocketbench.core.api.model import (
         BackendInfo,
         Job,
         Metrics,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         ReporterInfo,
         RunRecord,
     )
-    from pocketbench.core.report import Report, ReportOptions
+    from pocketbench.core.results.report import Report, ReportOptions
 
 PROJECT = "pocketbench"
 
@@ -54,7 +54,7 @@ def pocketbench_backend_info() -> BackendInfo:
     list of :attr:`BackendInfo.schemes`).  Must be cheap: no runtime imports,
     no builds.
 
-    :return: a :class:`~pocketbench.core.model.BackendInfo`.  First non-None
+    :return: a :class:`~pocketbench.core.api.model.BackendInfo`.  First non-None
         result wins.
     """
 
@@ -70,7 +70,7 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
 
     :param job: the configuration (``job.quant`` is the canonical scheme name).
     :param device: where the runs happen; talk to it only through its interface.
-    :return: a :class:`~pocketbench.core.model.Prepared`; its ``describe``
+    :return: a :class:`~pocketbench.core.api.model.Prepared`; its ``describe``
         (tool versions, build commit, model hash, actual quantization type)
         is stored with the job.  First non-None result wins.
     :raises SetupError: with one line saying what is missing and what to do.
@@ -85,7 +85,7 @@ def pocketbench_warmup(job: Job, device: Device, prepared: Prepared, index: int)
     when a runtime warms up differently.
 
     :param index: 0-based warm-up number.
-    :return: the :class:`~pocketbench.core.model.ProcessResult`.  First non-None
+    :return: the :class:`~pocketbench.core.api.model.ProcessResult`.  First non-None
         result wins.
     """
 
@@ -101,7 +101,7 @@ def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) ->
     stores it with its raw output.
 
     :param index: 0-based run number.
-    :return: the :class:`~pocketbench.core.model.ProcessResult` from
+    :return: the :class:`~pocketbench.core.api.model.ProcessResult` from
         :meth:`Device.run`.  First non-None result wins.
     """
 
@@ -112,7 +112,7 @@ def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Me
 
     Called for warm-ups and measured runs whose process exited normally.
 
-    :return: :class:`~pocketbench.core.model.Metrics` with the rates defined
+    :return: :class:`~pocketbench.core.api.model.Metrics` with the rates defined
         in that class.  First non-None result wins.
     :raises ParseError: when the output holds no usable timing figures.
     """
@@ -129,7 +129,7 @@ def pocketbench_execute(
     around it, progress display after it.  Wrappers may return an evolved
     record (for instance with readings attached).
 
-    :return: a :class:`~pocketbench.core.model.RunRecord`.
+    :return: a :class:`~pocketbench.core.api.model.RunRecord`.
     """
 
 
@@ -140,7 +140,7 @@ def pocketbench_execute(
 def pocketbench_reporter_info() -> ReporterInfo:
     """Describe the reporter: what it writes and the file extension.
 
-    :return: a :class:`~pocketbench.core.model.ReporterInfo`.  First non-None
+    :return: a :class:`~pocketbench.core.api.model.ReporterInfo`.  First non-None
         result wins.
     """
 
@@ -150,7 +150,7 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str | bytes:
     """Render stored results.
 
     :param report: the configurations with their statistics, built from the
-        store by :func:`pocketbench.core.report.build_report`.
+        store by :func:`pocketbench.core.results.report.build_report`.
     :param options: presentation choices (which ± to print, title).
     :return: the document as text (or bytes for binary formats).  First
         non-None result wins.

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pocketbench.core.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
+from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
 
 DEFAULT_BACKEND = "llamacpp"
 DEFAULT_MODEL = "stories110m"
@@ -39,7 +39,7 @@ def _echo_err(message: str) -> None:
 def _registry(ctx: click.Context) -> Any:
     obj = ctx.ensure_object(dict)
     if "registry" not in obj:
-        from pocketbench.core.plugins import Registry
+        from pocketbench.core.engine.plugins import Registry
 
         obj["registry"] = Registry.from_entry_points(
             third_party=False if obj.get("no_plugins") else None, warn=_echo_err
@@ -178,7 +178,7 @@ def build_cli() -> click.Group:
     @click.pass_context
     def run_cmd(ctx: click.Context, **kw: Any) -> None:
         """Run one configuration on one or more devices and print mean ± sd."""
-        from pocketbench.core.session import run_command
+        from pocketbench.core.engine.plan import run_command
 
         code = run_command(_registry(ctx), kw, command=shlex.join(sys.argv[1:]), echo=_echo_err)
         ctx.exit(int(code))
@@ -188,7 +188,7 @@ def build_cli() -> click.Group:
     @click.pass_context
     def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
         """List backends with their quantization schemes, reporters, and broken plugins."""
-        from pocketbench.core.plugins import BACKENDS, REPORTERS
+        from pocketbench.core.engine.plugins import BACKENDS, REPORTERS
 
         registry = _registry(ctx)
         registry.warn = lambda message: None  # failures are part of the listing
@@ -267,13 +267,13 @@ def build_cli() -> click.Group:
                 click.echo(f"  {f['group']} {f['name']} ({f['distribution']}): {f['error']}")
 
     try:
-        from pocketbench.core.cli_report import add_commands
+        from pocketbench.core.cli.report import add_commands
     except ImportError:  # pragma: no cover - while the reporting module is absent
         pass
     else:
         add_commands(cli)
     try:
-        from pocketbench.core.cli_devices import add_commands as add_device_commands
+        from pocketbench.core.cli.devices import add_commands as add_device_commands
     except ImportError:  # pragma: no cover
         pass
     else:

@@ -1,7 +1,7 @@
 """What reporters render: stored configurations with their statistics.
 
 :func:`build_report` reads the store once and computes every statistic
-(:mod:`pocketbench.core.stats`), so reporter plugins only format.  The data
+(:mod:`pocketbench.core.results.stats`), so reporter plugins only format.  The data
 here is plain attrs classes; reporters never touch the store.
 """
 
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, field, frozen
 
-from pocketbench.core.errors import UsageError
-from pocketbench.core.model import DeviceFacts, RunRecord, Workload
-from pocketbench.core.stats import Summary, Trend, summarize, trend
+from pocketbench.core.api.errors import UsageError
+from pocketbench.core.api.model import DeviceFacts, RunRecord, Workload
+from pocketbench.core.results.stats import Summary, Trend, summarize, trend
 
 if TYPE_CHECKING:
-    from pocketbench.core.plugins import Registry
-    from pocketbench.core.store import Store, StoredConfig
+    from pocketbench.core.engine.plugins import Registry
+    from pocketbench.core.results.store import Store, StoredConfig
 
 #: Said in every report, because "total tokens/s" means different things to different runners.
 TOTAL_DEFINITION = (

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pocketbench.core.errors import DeviceError
+from pocketbench.core.api.errors import DeviceError
 
 
 def _fmt_facts(f: Any) -> str:
@@ -28,7 +28,7 @@ def add_commands(group: click.Group) -> None:
     )
     def devices_cmd(as_json: bool, adb_server: str | None) -> None:
         """List devices (the local host and attached phones) with their facts."""
-        from pocketbench.core.convert import unstructure
+        from pocketbench.core.api.convert import unstructure
         from pocketbench.core.devices.adb import describe_attached
         from pocketbench.core.devices.local import LocalDevice
 

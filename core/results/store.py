@@ -19,9 +19,9 @@ from typing import Any
 
 from attrs import frozen
 
-from pocketbench.core.convert import dumps, loads, unstructure
-from pocketbench.core.errors import StoreError
-from pocketbench.core.model import (
+from pocketbench.core.api.convert import dumps, loads, unstructure
+from pocketbench.core.api.errors import StoreError
+from pocketbench.core.api.model import (
     DeviceFacts,
     Job,
     Metrics,
@@ -371,7 +371,7 @@ class Store:
         if campaign is not None:
             known = {c["name"] for c in self.campaigns()}
             if campaign not in known:
-                from pocketbench.core.errors import unknown_choice
+                from pocketbench.core.api.errors import unknown_choice
 
                 raise unknown_choice("campaign", campaign, sorted(known))
             where = "WHERE c.name = ?"

@@ -1,0 +1,118 @@
+"""The public API for plugin authors: everything a backend or a reporter needs.
+
+A plugin imports from here (and, in its tests, from :mod:`pocketbench.testing`)
+and never from ``pocketbench.core``: what is named here is kept stable, the
+core's own modules are not.  docs/plugins.md is written against this module.
+
+Backends implement the phase hooks (:func:`hookimpl` on methods named like
+the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
+``pocketbench_run``, ``pocketbench_parse``, ...); reporters implement
+``pocketbench_reporter_info`` and ``pocketbench_render``.
+"""
+
+from __future__ import annotations
+
+from pocketbench.core.api.cache import (
+    cache_dir,
+    file_digest,
+    file_lock,
+    temp_beside,
+    write_atomic,
+)
+from pocketbench.core.api.errors import (
+    DeviceError,
+    ExitCode,
+    ParseError,
+    PocketbenchError,
+    SetupError,
+    UsageError,
+    unknown_choice,
+)
+from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.model import (
+    BackendInfo,
+    DeviceFacts,
+    Job,
+    MetricInfo,
+    Metrics,
+    OptionInfo,
+    Prepared,
+    ProcessResult,
+    QuantScheme,
+    Readings,
+    ReporterInfo,
+    RunRecord,
+    Workload,
+    hash_text,
+)
+from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
+from pocketbench.core.api.status import status
+from pocketbench.core.devices.base import Device
+from pocketbench.core.results.present import (
+    latex_breakable,
+    latex_escape,
+    latex_table,
+    md_escape,
+    md_table,
+    num,
+    pm_text,
+    pvalue,
+    summary_rows,
+)
+from pocketbench.core.results.report import ConfigReport, Report, ReportOptions, RunPoint
+from pocketbench.core.results.stats import Summary
+
+__all__ = [
+    # hooks
+    "hookimpl",
+    # what a backend declares and receives
+    "BackendInfo",
+    "QuantScheme",
+    "OptionInfo",
+    "MetricInfo",
+    "Job",
+    "Workload",
+    "Prepared",
+    "ProcessResult",
+    "Metrics",
+    "RunRecord",
+    "Readings",
+    "DeviceFacts",
+    "Device",
+    "hash_text",
+    # errors
+    "PocketbenchError",
+    "UsageError",
+    "SetupError",
+    "DeviceError",
+    "ParseError",
+    "ExitCode",
+    "unknown_choice",
+    # synthetic models
+    "ModelSpec",
+    "PRESETS",
+    "get_preset",
+    # the cache and files
+    "cache_dir",
+    "file_digest",
+    "file_lock",
+    "temp_beside",
+    "write_atomic",
+    "status",
+    # reporters
+    "ReporterInfo",
+    "Report",
+    "ReportOptions",
+    "ConfigReport",
+    "RunPoint",
+    "Summary",
+    "md_escape",
+    "md_table",
+    "latex_escape",
+    "latex_breakable",
+    "latex_table",
+    "num",
+    "pm_text",
+    "pvalue",
+    "summary_rows",
+]
