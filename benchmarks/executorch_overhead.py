@@ -45,8 +45,8 @@ def build(args: argparse.Namespace):
 
     import pocketbench.core.api.hookspecs as hs
     from pocketbench.backends.executorch import plugin
-    from pocketbench.core.devices.local import LocalDevice
     from pocketbench.core.api.model import Job, Workload
+    from pocketbench.core.devices.local import LocalDevice
 
     pm = pluggy.PluginManager("pocketbench")
     pm.add_hookspecs(hs)

@@ -56,8 +56,8 @@ def setup(args: argparse.Namespace):  # noqa: ANN201
 
     import pocketbench.core.api.hookspecs as hs
     from pocketbench.backends.llamacpp import plugin
-    from pocketbench.core.devices.local import LocalDevice
     from pocketbench.core.api.model import Job, Workload
+    from pocketbench.core.devices.local import LocalDevice
 
     pm = pluggy.PluginManager("pocketbench")
     pm.add_hookspecs(hs)

@@ -8,7 +8,13 @@ from typing import Any
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results.report import DEFAULT_METRICS, ConfigReport, Report, ReportOptions, RunPoint
+from pocketbench.core.results.report import (
+    DEFAULT_METRICS,
+    ConfigReport,
+    Report,
+    ReportOptions,
+    RunPoint,
+)
 
 COLUMNS = (
     "campaign", "config_key", "backend", "quant", "model", "device",

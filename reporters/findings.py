@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pocketbench.core.api.errors import unknown_choice
 from pocketbench.core.analysis.findings import Findings, Table
+from pocketbench.core.api.errors import unknown_choice
 from pocketbench.core.results import present as c
 from pocketbench.reporters import templating
 
@@ -20,7 +20,9 @@ def render_findings(findings: Findings, fmt: str = "markdown") -> str:
         for t in (s.framework_table, *s.quant_tables)
     }
     return (
-        templating.environment(kind).get_template(template).render(f=findings, table=lambda t: tables[id(t)])
+        templating.environment(kind)
+        .get_template(template)
+        .render(f=findings, table=lambda t: tables[id(t)])
     )
 
 

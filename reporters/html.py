@@ -8,8 +8,8 @@ from markupsafe import Markup
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.core.results import present as c
+from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
 
 

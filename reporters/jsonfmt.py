@@ -16,6 +16,7 @@ from typing import Any
 from pocketbench.core.api.convert import unstructure
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.present import plusminus_text
 from pocketbench.core.results.report import (
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
@@ -23,7 +24,6 @@ from pocketbench.core.results.report import (
     Report,
     ReportOptions,
 )
-from pocketbench.core.results.present import plusminus_text
 
 #: Bumped when a key changes meaning or disappears (adding keys does not bump it).
 FORMAT_VERSION = 1

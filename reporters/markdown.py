@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.core.results import present as c
+from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from pocketbench.core.devices.base import Device
     from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+    from pocketbench.core.devices.base import Device
 
 
 def installed_version() -> str:

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import file_lock
-from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.cache import cache_dir, file_lock
 from pocketbench.core.api.errors import SetupError
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import file_lock, temp_beside
-from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
 from pocketbench.core.api.presets import ModelSpec
 
 #: Bumped whenever the bytes written for a given spec change.

@@ -17,10 +17,10 @@ from __future__ import annotations
 import attrs
 
 from pocketbench.backends.llamacpp import parse
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.errors import ParseError
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+from pocketbench.core.devices.base import Device
 
 
 @hookimpl

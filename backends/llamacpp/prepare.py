@@ -16,13 +16,12 @@ from pathlib import Path
 from attrs import define, field
 
 from pocketbench.backends.llamacpp import parse, prompt, quantize, tools
-from pocketbench.core.api.cache import write_atomic
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo, read_gguf_info
-from pocketbench.core.api.cache import cache_dir, file_digest
-from pocketbench.core.devices.base import Device
+from pocketbench.core.api.cache import cache_dir, file_digest, write_atomic
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import Job, Prepared, ProcessResult, Workload, hash_text
 from pocketbench.core.api.presets import PRESETS, get_preset
+from pocketbench.core.devices.base import Device
 
 #: Context slack beyond prompt + generated tokens: llama-completion refuses
 #: prompts longer than n_ctx - 4 and shifts the context when it is full.

@@ -17,10 +17,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import file_lock, temp_beside
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo
-from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.api import status as ui
+from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import QuantScheme
 

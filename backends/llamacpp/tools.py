@@ -25,9 +25,9 @@ from pathlib import Path
 from attrs import frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.errors import ParseError, SetupError
 from pocketbench.core.api.model import Job
+from pocketbench.core.devices.base import Device
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and

@@ -19,7 +19,15 @@ from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError, unknown_choice
 from pocketbench.core.results.report import CORE_METRICS, ConfigReport, config_report, metric_spec
-from pocketbench.core.results.stats import Ratio, Summary, Welch, adjust_pvalues, ratio, summarize, welch
+from pocketbench.core.results.stats import (
+    Ratio,
+    Summary,
+    Welch,
+    adjust_pvalues,
+    ratio,
+    summarize,
+    welch,
+)
 
 if TYPE_CHECKING:
     from pocketbench.core.results.store import Store

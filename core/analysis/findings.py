@@ -34,8 +34,8 @@ from pocketbench.core.results.report import (
 from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
-    from pocketbench.core.results.store import Store, StoredConfig
     from pocketbench.core.analysis.study import Study, StudyConfig
+    from pocketbench.core.results.store import Store, StoredConfig
 
 CORRECTION_NAMES = {
     "holm": "Holm",

@@ -42,9 +42,9 @@ from typing import Any, get_args, get_origin
 import attrs
 from attrs import define, field, frozen
 
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.errors import PocketbenchError, UsageError
 from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
 from pocketbench.core.results.store import Store

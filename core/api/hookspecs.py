@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from pocketbench.core.devices.base import Device
     from pocketbench.core.api.model import (
         BackendInfo,
         Job,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
         ReporterInfo,
         RunRecord,
     )
+    from pocketbench.core.devices.base import Device
     from pocketbench.core.results.report import Report, ReportOptions
 
 PROJECT = "pocketbench"

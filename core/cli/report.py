@@ -216,8 +216,8 @@ def add_commands(group: click.Group, *, wrappers: WrappersFactory | None = None)
         import attrs
 
         from pocketbench.core.analysis.findings import build_findings
-        from pocketbench.core.results.store import Store
         from pocketbench.core.analysis.study import load_study, run_study
+        from pocketbench.core.results.store import Store
         from pocketbench.reporters.findings import render_findings
 
         study = load_study(file)  # a bad file fails before anything opens

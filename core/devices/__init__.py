@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.errors import UsageError, unknown_choice
+from pocketbench.core.devices.base import Device
 
 __all__ = ["DEVICE_FORMS", "Device", "open_device", "parse_device"]
 

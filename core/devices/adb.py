@@ -29,6 +29,8 @@ import attrs
 from adbutils.errors import AdbError
 
 from pocketbench.core.api import cache
+from pocketbench.core.api.errors import DeviceError, SetupError
+from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 from pocketbench.core.devices import adbsync, android
 from pocketbench.core.devices.adbserver import (
     DEFAULT_PORT,
@@ -39,8 +41,6 @@ from pocketbench.core.devices.adbserver import (
     state_problem,
 )
 from pocketbench.core.devices.base import Device, ProgressFn
-from pocketbench.core.api.errors import DeviceError, SetupError
-from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 
 WORKDIR = "/data/local/tmp/pocketbench"
 #: Shell text longer than this is pushed as a script file instead of sent in the OPEN.

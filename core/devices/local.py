@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
+from pocketbench.core.devices.base import Device, ProgressFn
 
 
 def _read(path: str) -> str | None:

@@ -24,8 +24,8 @@ from pocketbench.core.api.errors import DeviceError, UsageError
 from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from pocketbench.core.devices.base import Device
     from pocketbench.core.api.model import Job, Prepared, Readings, RunRecord
+    from pocketbench.core.devices.base import Device
 
 _log = logging.getLogger("pocketbench.hygiene")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
 from pocketbench.core.api.model import METRIC_LABELS, Job, Workload
-from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.engine.plugins import Registry
 
 Echo = Callable[[str], None]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import Job, Prepared, RunRecord
+from pocketbench.core.devices.base import Device
 
 Echo = Callable[[str], None]
 

@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 from attrs import define, frozen
 
-from pocketbench.core.devices.base import Device
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
 from pocketbench.core.api.model import Job, RunRecord
+from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.store import Store
 

@@ -9,7 +9,6 @@ a value that reaches markdown, LaTeX or HTML goes through one of them.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -24,7 +23,6 @@ from pocketbench.core.results.report import (
     ConfigReport,
     Report,
     ReportOptions,
-    facts_lines,
     metric_spec,
 )
 from pocketbench.core.results.stats import Summary

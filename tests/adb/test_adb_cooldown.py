@@ -8,10 +8,10 @@ import pluggy
 import pytest
 
 from pocketbench.core.api import hookspecs
-from pocketbench.core.devices import open_device
 from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.engine.hygiene import Hygiene
 from pocketbench.core.api.model import Job, Prepared, RunRecord
+from pocketbench.core.devices import open_device
+from pocketbench.core.engine.hygiene import Hygiene
 from pocketbench.testing.adbd import Fixture, falling
 
 pytestmark = pytest.mark.adb

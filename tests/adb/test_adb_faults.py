@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from pocketbench.core.api.errors import DeviceError, ExitCode
 from pocketbench.core.devices import open_device
 from pocketbench.core.devices.adb import NO_DEVICE, ensure_server
-from pocketbench.core.api.errors import DeviceError, ExitCode
 from pocketbench.testing.adbd import Fixture
 
 pytestmark = pytest.mark.adb

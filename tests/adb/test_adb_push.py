@@ -9,8 +9,8 @@ from pathlib import Path
 import adbutils
 import pytest
 
-from pocketbench.core.devices import open_device
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.devices import open_device
 from pocketbench.testing.adbd import Fixture
 
 pytestmark = pytest.mark.adb

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.api.errors import UsageError
 from pocketbench.core.devices import DEVICE_FORMS, open_device, parse_device
 from pocketbench.core.devices.android import (
     celsius,
@@ -28,7 +29,6 @@ from pocketbench.core.devices.android import (
     wrapper_script,
 )
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.api.errors import UsageError
 
 NASTY = "\"; rm -rf /; $(reboot) `reboot` 'q' \\ $HOME *\n ünï"
 

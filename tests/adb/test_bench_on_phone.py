@@ -178,4 +178,6 @@ def test_pushes_show_progress_and_skips(attach, server, tmp_path, host_build) ->
     assert first.returncode == 0, first.stderr
     assert re.search(rf"pushing \S+\.gguf to adb:{phone.serial}: 100% of", first.stderr)
     second = run_bench(*args, cwd=tmp_path, **env)
-    assert re.search(rf"\S+\.gguf: already on adb:{phone.serial} .* not pushed again", second.stderr)
+    assert re.search(
+        rf"\S+\.gguf: already on adb:{phone.serial} .* not pushed again", second.stderr
+    )

@@ -8,12 +8,12 @@ import pluggy
 import pytest
 
 from pocketbench.core.api import hookspecs
-from pocketbench.core.devices.base import Device
-from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.errors import DeviceError, UsageError
 from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.engine.hygiene import Hygiene, parse_cooldown
 from pocketbench.core.api.model import Job, Prepared, ProcessResult, Readings, RunRecord
+from pocketbench.core.devices.base import Device
+from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.engine.hygiene import Hygiene, parse_cooldown
 
 
 class ScriptedDevice(Device):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.errors import SetupError, UsageError
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.core.engine.runner import Runner
 from pocketbench.core.results.store import Store

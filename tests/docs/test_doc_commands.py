@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 import pytest
 
+from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.cli.main import build_cli
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.api.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.errors import ParseError, SetupError
+from pocketbench.core.devices.local import LocalDevice
 
 from .conftest import FakePhone, job, needs_executorch
 

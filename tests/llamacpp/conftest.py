@@ -12,8 +12,8 @@ import pluggy
 import pytest
 
 import pocketbench.core.api.hookspecs
-from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.model import Job, Workload
+from pocketbench.core.devices.local import LocalDevice
 
 DATA = Path(__file__).resolve().parent / "data"
 

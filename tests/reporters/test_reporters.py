@@ -249,7 +249,14 @@ def test_bench_report_cli(
 
 def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
     """Runs measured while other processes loaded the CPU carry a note saying so."""
-    from pocketbench.core.api.model import DeviceFacts, Job, Metrics, ProcessResult, Readings, RunRecord
+    from pocketbench.core.api.model import (
+        DeviceFacts,
+        Job,
+        Metrics,
+        ProcessResult,
+        Readings,
+        RunRecord,
+    )
     from pocketbench.core.results.report import ReportOptions, build_report
     from pocketbench.core.results.store import Store
     from pocketbench.reporters import markdown

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from fakebackends import FakeBackend, compile_latex
 
-from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.analysis.findings import build_findings
+from pocketbench.core.analysis.study import load_study, run_study
+from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.core.results.store import Store
-from pocketbench.core.analysis.study import load_study, run_study
 from pocketbench.reporters.findings import render_findings
 
 TABLES = (

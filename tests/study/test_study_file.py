@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pocketbench.core.api.errors import UsageError
 from pocketbench.core.analysis.study import load_study, parse_study, study_configs
+from pocketbench.core.api.errors import UsageError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE: dict[str, Any] = {
