@@ -46,8 +46,9 @@ from pocketbench.core.api.model import (
     hash_text,
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
-from pocketbench.core.api.status import status
-from pocketbench.core.devices.base import Device
+from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
@@ -79,6 +80,8 @@ __all__ = [
     "Readings",
     "DeviceFacts",
     "Device",
+    "LocalDevice",
+    "ProgressFn",
     "hash_text",
     # errors
     "PocketbenchError",
@@ -99,6 +102,8 @@ __all__ = [
     "temp_beside",
     "write_atomic",
     "status",
+    "Status",
+    "say",
     # reporters
     "ReporterInfo",
     "Report",
