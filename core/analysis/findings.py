@@ -168,7 +168,7 @@ def _label(sc: StudyConfig, study: Study) -> str:
 
 #: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
 _TOOL_KEYS = re.compile(
-    r"version|commit|^tool$|tool_source|built_with|runner$|^executorch$|^torch$|quant_type|"
+    r"version|commit|^tool$|tool_source|built_with|runner$|quant_type|"
     r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256"
 )
 _MAX_VALUE = 160

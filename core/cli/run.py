@@ -1,8 +1,7 @@
 """``bench run``: one configuration on one or more devices, stored and summarised.
 
 The command's own options are the core's; the selected backend adds its
-flags (``--llamacpp-bin``, ``--llama-main``, ...) from the options it
-declares, so ``bench --backend X run --help`` lists exactly X's options.
+flags from the options it declares, so ``bench --backend X run --help`` lists exactly X's options.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import click
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import Echo, cooldown_option, db_option, echo_err, registry
 
-DEFAULT_BACKEND = "llamacpp"
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.
 BACKEND_FLAG = "backend_flag__"
@@ -28,8 +26,9 @@ class RunCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         self.params = [p for p in self.params if not (p.name or "").startswith(BACKEND_FLAG)]
+        reg = registry(ctx)
         try:
-            info = registry(ctx).backend_info(_peek_backend(args))
+            info = reg.backend_info(_peek_backend(args) or reg.default_backend())
         except PocketbenchError:
             info = None  # an unknown or broken backend is reported when the command runs
         for option in info.options if info is not None else ():
@@ -45,7 +44,7 @@ class RunCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def _peek_backend(args: Sequence[str]) -> str:
+def _peek_backend(args: Sequence[str]) -> str | None:
     for i, arg in enumerate(args):
         if arg in ("--backend", "-b") and i + 1 < len(args):
             return args[i + 1]
@@ -53,7 +52,7 @@ def _peek_backend(args: Sequence[str]) -> str:
             return arg.split("=", 1)[1]
         if arg.startswith("-b") and len(arg) > 2 and not arg.startswith("--"):
             return arg[2:]
-    return DEFAULT_BACKEND
+    return None
 
 
 def parse_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -72,9 +71,9 @@ def add_commands(group: click.Group, epilog: str) -> None:
     @click.option(
         "--backend",
         "-b",
-        default=DEFAULT_BACKEND,
-        show_default=True,
-        help="Backend plugin (`bench plugins` lists them).",
+        default=None,
+        help="Backend plugin (`bench plugins` lists them) [default: $POCKETBENCH_BACKEND,"
+        " else the first one pocketbench ships].",
     )
     @click.option(
         "--quant",
@@ -157,7 +156,9 @@ def add_commands(group: click.Group, epilog: str) -> None:
     @click.pass_context
     def run_cmd(ctx: click.Context, **kw: Any) -> None:
         """Run one configuration on one or more devices and print mean ± sd."""
-        code = run_command(registry(ctx), kw, command=shlex.join(sys.argv[1:]), echo=echo_err)
+        reg = registry(ctx)
+        kw["backend"] = kw["backend"] or reg.default_backend()
+        code = run_command(reg, kw, command=shlex.join(sys.argv[1:]), echo=echo_err)
         ctx.exit(int(code))
 
 

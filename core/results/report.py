@@ -121,7 +121,7 @@ class Vocabulary:
     renders (with raw names).
     """
 
-    #: (backend, canonical scheme) -> label, e.g. ("executorch", "qat-lora") -> "QAT+LoRA".
+    #: (backend, canonical scheme) -> the label the backend declares for it.
     scheme_labels: dict[tuple[str, str], str] = field(factory=dict)
     #: Figures backends add to ``Metrics.extra``, by name.
     metrics: dict[str, MetricInfo] = field(factory=dict)
