@@ -278,6 +278,12 @@ def build_cli() -> click.Group:
         pass
     else:
         add_device_commands(cli)
+    try:
+        from pocketbench.core.cli.importing import add_commands as add_import_commands
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        add_import_commands(cli)
     return cli
 
 

@@ -17,7 +17,13 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import DeviceFacts, RunRecord, Workload
-from pocketbench.core.results.stats import Summary, Trend, summarize, trend
+from pocketbench.core.results.stats import (
+    Summary,
+    Trend,
+    summarize,
+    summary_from_stats,
+    trend,
+)
 
 if TYPE_CHECKING:
     from pocketbench.core.engine.plugins import Registry
@@ -304,6 +310,13 @@ def config_report(config: StoredConfig, metrics: Sequence[str] = DEFAULT_METRICS
         summaries[m] = summarize([v for _, v in pairs])
         if m in SPEED_METRICS:
             trends[m] = trend([v for _, v in pairs], index=[i for i, _ in pairs])
+    for s in config.summaries:  # imported mean ± sd without samples: shown, never resampled
+        if s.metric in metrics and s.metric not in summaries:
+            summaries[s.metric] = summary_from_stats(s.n, s.mean, s.stdev)
+    describe = dict(config.describe)
+    if config.imported is not None:
+        describe.setdefault("imported_from", config.imported["path"])
+        describe.setdefault("source_sha256", config.imported["sha256"])
     return ConfigReport(
         campaign=config.campaign,
         config_key=config.config_key,
@@ -313,7 +326,7 @@ def config_report(config: StoredConfig, metrics: Sequence[str] = DEFAULT_METRICS
         device=config.device,
         workload=config.workload,
         facts=config.facts,
-        describe=dict(config.describe),
+        describe=describe,
         runs=runs,
         warmup_runs=warmups,
         summaries=summaries,

@@ -92,6 +92,20 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
     )
 
 
+def summary_from_stats(n: int, mean: float, stdev: float, confidence: float = 0.95) -> Summary:
+    """A Summary of a figure known only as mean ± sample sd over ``n`` runs (no samples).
+
+    The interval is Student's t from the same three numbers, so it equals the
+    one the samples would have given.
+    """
+    if n < 2 or not math.isfinite(stdev):
+        return Summary(n=n, mean=mean, stdev=math.nan, ci95=(math.nan, math.nan))
+    from scipy import stats as sps
+
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * stdev / math.sqrt(n)
+    return Summary(n=n, mean=mean, stdev=stdev, ci95=(mean - half, mean + half))
+
+
 def outliers(samples: Sequence[float], k: float = TUKEY_K) -> tuple[int, ...]:
     """Indices of values outside Tukey's fences (needs at least 4 values)."""
     import numpy as np
