@@ -73,6 +73,8 @@ class RunTimings:
     total_ms: float | None = None
     #: The count on the total line (prompt tokens + eval runs), when printed.
     total_tokens: int | None = None
+    #: Where the block's lines are in the text it was read from (start, end offsets).
+    span: tuple[int, int] = (0, 0)
 
     @property
     def generated_tokens(self) -> int:
@@ -104,20 +106,25 @@ class RunTimings:
         """
         out: list[RunTimings] = []
         found: dict[str, tuple[str, float, int | None]] = {}
+        span = [0, 0]
         for m in _TIMING.finditer(text):
             what = m["what"].lower()
             if what in found and (what != "total" or "eval" not in found):
                 # A line seen twice before the block completed: a new block began.
                 if "prompt eval" in found and "eval" in found:
-                    out.append(cls._from_found(found))
+                    out.append(cls._from_found(found, span))
                 found = {}
+            if not found:
+                span[0] = text.rfind("\n", 0, m.start()) + 1
             n = int(m["n"]) if m["n"] is not None else None
             found[what] = (m["func"], number(m["ms"]), n)
+            end = text.find("\n", m.end())
+            span[1] = len(text) if end < 0 else end
             if what == "total" and "prompt eval" in found and "eval" in found:
-                out.append(cls._from_found(found))
+                out.append(cls._from_found(found, span))
                 found = {}
         if "prompt eval" in found and "eval" in found:
-            out.append(cls._from_found(found))
+            out.append(cls._from_found(found, span))
         return out
 
     @staticmethod
@@ -131,7 +138,9 @@ class RunTimings:
         )
 
     @classmethod
-    def _from_found(cls, found: dict[str, tuple[str, float, int | None]]) -> RunTimings:
+    def _from_found(
+        cls, found: dict[str, tuple[str, float, int | None]], span: list[int]
+    ) -> RunTimings:
         p_func, p_ms, p_n = found["prompt eval"]
         _, e_ms, e_n = found["eval"]
         if p_n is None or e_n is None:
@@ -147,6 +156,7 @@ class RunTimings:
             sampling_ms=sampling[1] if sampling else None,
             total_ms=found["total"][1] if "total" in found else None,
             total_tokens=found["total"][2] if "total" in found else None,
+            span=(span[0], span[1]),
         )
 
     def impossible(self) -> str | None:

@@ -19,20 +19,30 @@ import attrs
 from pocketbench.backends.llamacpp import parse
 from pocketbench.core.api.errors import ParseError
 from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.imported import ImportedResults
 from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
 from pocketbench.core.devices.base import Device
 
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
-    from pocketbench.backends.llamacpp import build, quantize
+    from pocketbench.backends.llamacpp import build, importers, quantize
 
     return BackendInfo(
         description="llama.cpp command-line tools (llama-completion; llama-bench cross-check)",
         version=f"llama-cpp-python {build.LCP_VERSION} source (llama.cpp {build.LLAMACPP_COMMIT})",
         schemes=quantize.schemes(),
         default_scheme="baseline",
+        imports=importers.FORMATS,
     )
+
+
+@hookimpl
+def pocketbench_import(path: str, text: str) -> ImportedResults | None:
+    """llama-bench output (every ``-o`` format) and llama.cpp run logs; see :mod:`.importers`."""
+    from pocketbench.backends.llamacpp import importers
+
+    return importers.read(path, text)
 
 
 @hookimpl

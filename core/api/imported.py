@@ -61,7 +61,12 @@ class ImportedRun:
 
 @frozen(kw_only=True)
 class ImportedSummary:
-    """A metric the file holds only as mean ± sample standard deviation over ``n`` repetitions."""
+    """A metric the file holds only as mean ± sample standard deviation over ``n`` repetitions.
+
+    ``n`` is 0 when the file does not say how many repetitions there were
+    (llama-bench's md, csv and sql output): the mean and sd are shown, no
+    confidence interval is claimed.
+    """
 
     metric: str
     n: int
@@ -70,9 +75,14 @@ class ImportedSummary:
     line: int = 0
 
     def __attrs_post_init__(self) -> None:
-        if not (math.isfinite(self.mean) and self.mean >= 0 and self.n >= 1):
+        if not (math.isfinite(self.mean) and self.mean > 0 and self.n >= 0):
             raise ImportFormatError(
-                f"{self.metric}: {self.mean:g} over {self.n} repetitions is impossible",
+                f"{self.metric} = {self.mean:g} is impossible",
+                line=self.line,
+            )
+        if not (math.isnan(self.stdev) or (math.isfinite(self.stdev) and self.stdev >= 0)):
+            raise ImportFormatError(
+                f"standard deviation of {self.metric} = {self.stdev:g} is impossible",
                 line=self.line,
             )
 

@@ -29,6 +29,13 @@ from pocketbench.core.api.errors import (
     unknown_choice,
 )
 from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.imported import (
+    ImportedConfig,
+    ImportedResults,
+    ImportedRun,
+    ImportedSummary,
+    ImportFormatError,
+)
 from pocketbench.core.api.model import (
     BackendInfo,
     DeviceFacts,
@@ -80,6 +87,12 @@ __all__ = [
     "DeviceFacts",
     "Device",
     "hash_text",
+    # bench import
+    "ImportedResults",
+    "ImportedConfig",
+    "ImportedRun",
+    "ImportedSummary",
+    "ImportFormatError",
     # errors
     "PocketbenchError",
     "UsageError",

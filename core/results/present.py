@@ -137,7 +137,7 @@ def spread(summary: Summary, plusminus: str) -> float:
 def pm_parts(summary: Summary, metric: str, plusminus: str) -> tuple[str, str | None]:
     """(mean, spread) formatted for ``metric``; spread None when undefined."""
     spec = metric_spec(metric)
-    if summary.n == 0:
+    if summary.n == 0 and math.isnan(summary.mean):  # n = 0 with a mean: imported, n unknown
         return "n/a", None
     mean = num(summary.mean * spec.scale, spec.decimals)
     s = spread(summary, plusminus)

@@ -99,7 +99,9 @@ def summary_from_stats(n: int, mean: float, stdev: float, confidence: float = 0.
     one the samples would have given.
     """
     if n < 2 or not math.isfinite(stdev):
-        return Summary(n=n, mean=mean, stdev=math.nan, ci95=(math.nan, math.nan))
+        # n = 0: the file did not say how many runs; the sd is shown, no interval claimed.
+        sd = stdev if n == 0 else math.nan
+        return Summary(n=n, mean=mean, stdev=sd, ci95=(math.nan, math.nan))
     from scipy import stats as sps
 
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * stdev / math.sqrt(n)
