@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
     from pocketbench.core.devices.base import Device
 
@@ -31,6 +32,7 @@ def installed_version() -> str:
 def pocketbench_backend_info() -> BackendInfo:
     from pocketbench.core.api.model import BackendInfo
 
+    from .importers import FORMATS
     from .schemes import SCHEMES
 
     return BackendInfo(
@@ -41,7 +43,16 @@ def pocketbench_backend_info() -> BackendInfo:
         version=installed_version(),
         schemes=tuple(s.quant_scheme() for s in SCHEMES),
         default_scheme="baseline",
+        imports=FORMATS,
     )
+
+
+@hookimpl
+def pocketbench_import(path: str, text: str) -> ImportedResults | None:
+    """llama_main logs and the benchmark app's JSON; see :mod:`.importers`."""
+    from .importers import read
+
+    return read(path, text)
 
 
 @hookimpl

@@ -279,6 +279,16 @@ def _store_file(
         job_id = cur.lastrowid
         for index, run in enumerate(cfg.runs):
             ok = run.metrics is not None and run.error is None
+            if run.metrics is not None and run.metrics.prompt_tokens == run.metrics.gen_tokens == 0:
+                # The file held rates without counts; the counts are the workload's.
+                run = evolve(
+                    run,
+                    metrics=evolve(
+                        run.metrics,
+                        prompt_tokens=workload.prompt_tokens,
+                        gen_tokens=workload.gen_tokens,
+                    ),
+                )
             conn.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
                 " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at)"
