@@ -1,4 +1,4 @@
-"""Parsers for what llama.cpp tools print: timing lines, llama-bench JSON, versions, token ids.
+"""Parsers for what llama.cpp tools print: timing lines, versions, token ids.
 
 Pure functions and named constructors over text; nothing here runs a tool.
 Three generations of llama.cpp timing output are understood::
@@ -16,10 +16,8 @@ a run that generates G tokens reports G - 1 eval runs.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from typing import Any
 
 from attrs import frozen
 
@@ -254,30 +252,6 @@ class RunTimings:
             ttft_ms=self.prompt_ms + first_sample,
             peak_rss_bytes=peak_rss_bytes,
         )
-
-
-def bench_figures(text: str) -> dict[str, float]:
-    """llama-bench ``-o json`` output as ``llamabench_{pp,tg}_{tps,stddev_tps}`` figures.
-
-    :raises ParseError: when the text holds no llama-bench JSON results.
-    """
-    start, end = text.find("["), text.rfind("]")
-    if start < 0 or end < start:
-        raise ParseError("no llama-bench JSON in the output" + _tail(text))
-    try:
-        rows: Any = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"llama-bench JSON does not parse ({exc.msg})") from None
-    out: dict[str, float] = {}
-    for row in rows if isinstance(rows, list) else []:
-        if not isinstance(row, dict) or "avg_ts" not in row:
-            continue
-        kind = "tg" if row.get("n_gen", 0) and not row.get("n_prompt", 0) else "pp"
-        out[f"llamabench_{kind}_tps"] = float(row["avg_ts"])
-        out[f"llamabench_{kind}_stddev_tps"] = float(row.get("stddev_ts", 0.0))
-    if not out:
-        raise ParseError("llama-bench JSON has no results")
-    return out
 
 
 def _tail(text: str) -> str:
