@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "tg_empty": f"llama-bench tg{w.gen_tokens} (empty context) / generation_tps",
         "pp": f"llama-bench pp{w.prompt_tokens} / prompt_tps",
     }
-    print(f"{args.model} {args.quant}, {args.threads} threads, {args.rounds} rounds x {args.runs} runs")
+    print(
+        f"{args.model} {args.quant}, {args.threads} threads, {args.rounds} rounds x {args.runs} runs"
+    )
     for name, s in summary.items():
         print(f"  {labels[name]}: median {s['median']:.3f} (range {s['min']:.3f}-{s['max']:.3f})")
     return 0
