@@ -156,16 +156,21 @@ def read_files(
 
 
 def workload_of(cfg: ImportedConfig, hints: WorkloadHints, path: str) -> Workload:
-    """The configuration's workload: the file's values, else the user's hints."""
+    """The configuration's workload: the file's values, else the user's hints (never against them)."""
     values: dict[str, int] = {}
     for name, flag in (
         ("prompt_tokens", "--prompt-tokens"),
         ("gen_tokens", "--gen-tokens"),
         ("threads", "--threads"),
     ):
-        value = getattr(cfg, name)
+        value, hint = getattr(cfg, name), getattr(hints, name)
+        if value is not None and hint is not None and hint != value:
+            raise UsageError(
+                f"{path}:{cfg.line or 1}: the file says {name.replace('_', ' ')} = {value},"
+                f" {flag} says {hint}"
+            )
         if value is None:
-            value = getattr(hints, name)
+            value = hint
         if value is None:
             raise UsageError(
                 f"{path}:{cfg.line or 1}: the file does not say {name.replace('_', ' ')} for"

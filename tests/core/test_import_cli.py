@@ -120,6 +120,14 @@ def test_app_json_without_a_workload_asks_for_it(run_bench, tmp_path: Path) -> N
     assert not (tmp_path / "pocketbench.db").exists() or counts(tmp_path / "pocketbench.db")[2] == 0
 
 
+def test_a_flag_that_contradicts_the_file_is_refused(run_bench, tmp_path: Path) -> None:
+    path = LLAMA / "completion_three_runs.stderr"
+    r = run_bench("import", str(path), "--gen-tokens", "32")
+    assert r.returncode == 2
+    line = only_line(r.stderr)
+    assert "the file says gen tokens = 64, --gen-tokens says 32" in line and str(path) in line
+
+
 def test_importing_twice_adds_nothing(run_bench, tmp_path: Path) -> None:
     db = tmp_path / "pocketbench.db"
     assert run_bench("import", str(CAPTURED.with_suffix(".json"))).returncode == 0
