@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/crosscheck_agreement.py [--model stories110m] [--quant q4_0]
         [--rounds 7] [--runs 5] [--prompt-tokens 64] [--gen-tokens 64] [--threads 2] [--json]
 
-Each round is what one ``bench run --crosscheck`` does: the first measured
-run is followed by llama-bench (``-p P -n G -d 0,P``), then the other runs.
+Each round is what one ``bench run --crosscheck`` does: measured runs, one
+of them (mid-round here) followed by llama-bench (``-p P -n G -d 0,P``).
 Per round, llama-bench's figure is divided by the median of that round's
 runs:
 
@@ -61,11 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     rounds = []
     for r in range(args.rounds):
         prepared.state.crosscheck_done = False  # one cross-check per round, as per bench run
+        # Run 0 is followed by llama-bench; put it mid-round, so the round's runs
+        # surround the cross-check in time (the host's load drifts).
+        half = args.runs // 2
+        order = [*range(1, half + 1), 0, *range(half + 1, args.runs)]
         metrics = []
-        for i in range(args.runs):
+        for i in order:
             result = pm.hook.pocketbench_run(job=job, device=device, prepared=prepared, index=i)
             metrics.append(pm.hook.pocketbench_parse(job=job, prepared=prepared, result=result))
-        extra = metrics[0].extra
+        extra = next(m.extra for m in metrics if "llamabench_tg_tps" in m.extra)
         gen = statistics.median(m.generation_tps for m in metrics)
         prompt = statistics.median(m.prompt_tps for m in metrics)
         row = {
