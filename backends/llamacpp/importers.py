@@ -297,7 +297,13 @@ _LLAMA_LOG = re.compile(
 
 def read_log(text: str) -> ImportedResults | None:
     """A llama.cpp run log: one run per timing block; None when it is not such a log."""
-    blocks = RunTimings.all_from_log(text)
+    try:
+        blocks = RunTimings.all_from_log(text)
+    except ParseError as exc:  # a block whose lines lack their token counts
+        at = re.search(r"prompt eval time", text)
+        raise ImportFormatError(
+            f"a llama.cpp log, but {exc}", line=_line(text, at.start()) if at else 1
+        ) from None
     if not blocks:
         try:
             RunTimings.from_log(text)
