@@ -294,5 +294,13 @@ def summary_rows(
         ]
         for m in report.metrics
     ]
-    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
+    rows.append(["Measured runs (n)", *(_runs_text(cfg) for cfg in report.configs)])
     return header, rows
+
+
+def _runs_text(cfg: ConfigReport) -> str:
+    """The run count; an imported mean ± sd over an unstated number of runs says so."""
+    imported_summary = any(s.n == 0 and not math.isnan(s.mean) for s in cfg.summaries.values())
+    if cfg.n_ok == 0 and imported_summary:
+        return "unknown (imported mean ± sd)"
+    return str(cfg.n_ok)

@@ -79,6 +79,7 @@ def test_llama_bench_summaries_are_stored_as_summaries(run_bench, tmp_path: Path
     report = run_bench("report", "--campaign", "laptop")
     assert report.returncode == 0, report.stderr
     text = CAPTURED.with_suffix(f".{fmt}").read_text()
+    assert "unknown (imported mean ± sd)" in report.stdout  # not "0 runs", not invented ones
     for c in configs:
         for s in c.summaries:
             assert f"{s.mean:.2f} ± {s.stdev:.2f}" in report.stdout
