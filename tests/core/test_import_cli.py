@@ -91,6 +91,7 @@ def test_llama_bench_summaries_are_stored_as_summaries(run_bench, tmp_path: Path
     [
         (LLAMA / "completion_three_runs.stderr", "llama.cpp log", 3, ()),
         (LLAMA / "timings_2023-11_de_DE_decimal_comma.txt", "llama.cpp log", 1, ()),
+        (LLAMA / "simple_2025_galaxy_a25.txt", "llama.cpp log", 1, ("--threads", "4")),
         (ET / "llama_main_v1_stats_then_observer.txt", "llama_main log", 1, ()),
         (ET / "runner_three_runs.txt", "llama_main log", 3, ("--threads", "2")),
         (

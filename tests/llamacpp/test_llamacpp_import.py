@@ -153,6 +153,14 @@ def test_historical_logs(
     assert f"{run.metrics.generation_tps:.2f}" in text
 
 
+def test_llama_simple_log_without_threads() -> None:
+    # llama-simple prints no system_info line: the thread count is not in the file.
+    (config,) = read("simple_2025_galaxy_a25.txt").configs
+    assert (config.prompt_tokens, config.gen_tokens, config.threads) == (16, 32, None)
+    assert config.model == "Llama-3.2-1B-Instruct-Q4_0.gguf" and config.quant == "q4_0"
+    assert config.runs[0].metrics.generation_tps == pytest.approx(31 / 2.17526)
+
+
 def test_decimal_comma_figures() -> None:
     t = RunTimings.from_log((IMPORT / "timings_2023-11_de_DE_decimal_comma.txt").read_text())
     assert (t.prompt_ms, t.eval_ms, t.sampling_ms, t.load_ms) == (285.92, 4915.67, 11.58, 812.33)
