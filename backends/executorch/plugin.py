@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from pocketbench.core.api.imported import ImportedResults
-    from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
-    from pocketbench.core.devices.base import Device
+    from pocketbench.plugin import (
+        BackendInfo,
+        Device,
+        ImportedResults,
+        Job,
+        Metrics,
+        Prepared,
+        ProcessResult,
+    )
 
 
 def installed_version() -> str:
@@ -30,9 +36,11 @@ def installed_version() -> str:
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
-    from pocketbench.core.api.model import BackendInfo
+    from pocketbench.plugin import BackendInfo
 
     from .importers import FORMATS
+    from .options import OPTIONS
+    from .parse import METRICS
     from .schemes import SCHEMES
 
     return BackendInfo(
@@ -44,6 +52,8 @@ def pocketbench_backend_info() -> BackendInfo:
         schemes=tuple(s.quant_scheme() for s in SCHEMES),
         default_scheme="baseline",
         imports=FORMATS,
+        options=OPTIONS,
+        metrics=METRICS,
     )
 
 

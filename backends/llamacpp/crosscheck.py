@@ -28,10 +28,25 @@ from typing import Any
 from attrs import frozen
 
 from pocketbench.backends.llamacpp.tools import has_flag
-from pocketbench.plugin import ParseError, Workload
+from pocketbench.plugin import MetricInfo, ParseError, Workload
 
 #: Repetitions of each llama-bench test.
 REPETITIONS = 3
+
+_SEE = "the configuration's crosscheck_pairing says which of the run's figures it pairs with"
+#: The figures the cross-check adds to the first measured run's Metrics.extra.
+METRICS = (
+    MetricInfo(name="llamabench_pp_tps", label="llama-bench ppP (empty context)", unit="tokens/s",
+               note=f"llama-bench's prompt processing of the same P tokens; {_SEE}."),
+    MetricInfo(name="llamabench_tg_tps", label="llama-bench tgG @ dP", unit="tokens/s",
+               note="llama-bench's generation after a P-token context: the same decode as a run."),
+    MetricInfo(name="llamabench_tg_empty_tps", label="llama-bench tgG (empty context)",
+               unit="tokens/s",
+               note="llama-bench's default generation test, from an empty context: reads higher"
+                    " than a run's generation, which decodes after its prompt."),
+    MetricInfo(name="llamabench_pg_tps", label="llama-bench ppP+tgG", unit="tokens/s",
+               note=f"llama-bench's prompt then generation, (P + G) / time; {_SEE}."),
+)  # fmt: skip
 
 _PAIRING = {
     "depth": (

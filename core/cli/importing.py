@@ -14,11 +14,7 @@ from typing import Any
 
 import click
 
-DEFAULT_DB = "pocketbench.db"
-
-
-def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
+from pocketbench.core.cli.common import db_option, echo_err, registry
 
 
 def add_commands(cli: click.Group) -> None:
@@ -26,7 +22,7 @@ def add_commands(cli: click.Group) -> None:
 
     @cli.command("import")
     @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-    @click.option("--db", default=DEFAULT_DB, show_default=True, help="Results database.")
+    @db_option
     @click.option(
         "--campaign",
         default=None,
@@ -50,28 +46,27 @@ def add_commands(cli: click.Group) -> None:
         raw text and sha256, marked imported; importing it again adds
         nothing.  A bad file stops the command and nothing is stored.
         """
-        from pocketbench.core.cli.main import _registry
-        from pocketbench.core.results.imports import WorkloadHints, import_files
+        from pocketbench.core.engine.imports import import_files
+        from pocketbench.core.results.imports import WorkloadHints
         from pocketbench.core.results.store import Store
 
-        registry = _registry(ctx)
         hints = WorkloadHints(
             prompt_tokens=kw["prompt_tokens"], gen_tokens=kw["gen_tokens"], threads=kw["threads"]
         )
         with Store.open(kw["db"]) as store:
             outcomes = import_files(
                 store,
-                registry,
+                registry(ctx),
                 files,
                 campaign=kw["campaign"],
                 device_label=kw["device_label"],
                 hints=hints,
                 command=shlex.join(["bench", *sys.argv[1:]]),
-                warn=_echo_err,
+                warn=echo_err,
             )
         for o in outcomes:
             if o.already:
-                _echo_err(f"{o.path}: already imported (campaign {o.campaign!r}); nothing added")
+                echo_err(f"{o.path}: already imported (campaign {o.campaign!r}); nothing added")
                 continue
             parts = [f"{o.configs} configuration{'s' * (o.configs != 1)}"]
             if o.runs:
@@ -80,4 +75,4 @@ def add_commands(cli: click.Group) -> None:
                 parts.append(f"{o.failed_runs} with impossible values kept as failed")
             if o.summaries:
                 parts.append(f"{o.summaries} mean ± sd summar{'ies' if o.summaries != 1 else 'y'}")
-            _echo_err(f"{o.path}: {o.format}: {', '.join(parts)} -> campaign {o.campaign!r}")
+            echo_err(f"{o.path}: {o.format}: {', '.join(parts)} -> campaign {o.campaign!r}")

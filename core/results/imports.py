@@ -1,23 +1,19 @@
-"""``bench import``: results a user already has, stored beside measured ones.
+"""Storing what ``bench import`` read: results a user already has, beside measured ones.
 
-The core knows no file format.  It refuses files too large to read (by
-size, before reading), hashes and decodes the bytes, and asks each backend,
-in a plugin manager of its own, whether the file is one of its formats
-(``pocketbench_import``).  What the backend returns is stored in one
-transaction: every file of the command or none, so a bad file leaves
-nothing half-imported.  A file is identified by its sha256, so importing
-it again adds nothing.
+:mod:`pocketbench.core.engine.imports` reads the files and asks the backends
+what they hold; this module stores the answer in one transaction: every
+file of the command or none, so a bad file leaves nothing half-imported.
+A file is identified by its sha256, so importing it again adds nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,11 +21,10 @@ from attrs import evolve, frozen
 
 from pocketbench.core.api.convert import dumps
 from pocketbench.core.api.errors import UsageError
-from pocketbench.core.api.imported import ImportedConfig, ImportedResults, ImportFormatError
+from pocketbench.core.api.imported import ImportedConfig, ImportedResults
 from pocketbench.core.api.model import DeviceFacts, Job, Workload
 
 if TYPE_CHECKING:
-    from pocketbench.core.engine.plugins import Registry
     from pocketbench.core.results.store import Store
 
 #: Larger files are refused before a byte is read: a log or a llama-bench
@@ -94,67 +89,6 @@ def read_bytes(path: str) -> tuple[bytes, int]:
     return data, len(data)
 
 
-def recognise(
-    registry: Registry, path: str, text: str, warn: Callable[[str], None]
-) -> tuple[str, ImportedResults]:
-    """(backend name, results) of the first backend that knows the file's format."""
-    from pocketbench.core.engine.plugins import BACKENDS, new_manager
-
-    formats: list[str] = []
-    for name in registry.backend_names():
-        try:
-            plugin = registry.load(BACKENDS, name)
-        except UsageError as exc:
-            warn(str(exc))
-            continue
-        pm = new_manager()
-        pm.register(plugin, name=f"backend:{name}")
-        try:
-            info = pm.hook.pocketbench_backend_info()
-            formats.extend(getattr(info, "imports", ()) or ())
-        except Exception:  # a broken description must not stop an import
-            pass
-        try:
-            found = pm.hook.pocketbench_import(path=path, text=text)
-        except ImportFormatError as exc:
-            raise UsageError(f"{path}:{exc.line or 1}: {exc.reason}") from None
-        except UsageError:
-            raise
-        except Exception as exc:  # foreign code: a bug there is a warning, not a crash
-            warn(f"backend {name!r} failed reading {path}: {type(exc).__name__}: {exc}")
-            continue
-        finally:
-            pm.unregister(plugin)
-        if found is not None:
-            if not isinstance(found, ImportedResults) or not found.configs:
-                raise UsageError(f"{path}:1: backend {name!r} recognised it but found no results")
-            return name, found
-    listed = "; ".join(formats) if formats else "no backend reads files"
-    raise UsageError(f"{path}:1: unknown format (bench import reads: {listed})")
-
-
-def read_files(
-    registry: Registry, paths: Sequence[str], warn: Callable[[str], None]
-) -> list[ReadFile]:
-    """Every file read and recognised; the first bad one stops everything."""
-    out: list[ReadFile] = []
-    seen: set[str] = set()
-    for path in paths:
-        data, size = read_bytes(path)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest in seen:
-            continue
-        seen.add(digest)
-        text = data.decode("utf-8", errors="replace")
-        backend, results = recognise(registry, path, text, warn)
-        out.append(
-            ReadFile(
-                path=path, sha256=digest, size=size, text=text, backend=backend, results=results
-            )
-        )
-    return out
-
-
 def workload_of(cfg: ImportedConfig, hints: WorkloadHints, path: str) -> Workload:
     """The configuration's workload: the file's values, else the user's hints (never against them)."""
     values: dict[str, int] = {}
@@ -182,22 +116,19 @@ def workload_of(cfg: ImportedConfig, hints: WorkloadHints, path: str) -> Workloa
     return Workload(**values)
 
 
-def import_files(
+def store_files(
     store: Store,
-    registry: Registry,
-    paths: Sequence[str],
+    files: Sequence[ReadFile],
     *,
     campaign: str | None = None,
     device_label: str | None = None,
     hints: WorkloadHints | None = None,
     command: str | None = None,
-    warn: Callable[[str], None] = lambda message: None,
 ) -> list[Outcome]:
-    """Read, check and store ``paths``; all of them or nothing.
+    """Store files already read and recognised: all of them in one transaction, or none.
 
-    :raises UsageError: one line ``FILE:LINE: what is wrong``; nothing stored.
+    :raises UsageError: a workload the file and the hints cannot settle; nothing stored.
     """
-    files = read_files(registry, paths, warn)
     hints = hints or WorkloadHints()
     planned = [
         (f, [(cfg, workload_of(cfg, hints, f.path)) for cfg in f.results.configs]) for f in files
