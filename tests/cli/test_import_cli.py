@@ -54,14 +54,14 @@ def test_llama_bench_samples_become_runs(run_bench, tmp_path: Path, fmt: str) ->
     for c in configs:
         depth = int(c.describe["tests"].endswith("@ d32") and 32)
         pp = next(x for x in rows if x["n_prompt"] and x["n_depth"] == depth)
-        assert c.samples("prompt_tps") == pp["samples_ts"]
+        assert list(c.samples("prompt_tps")) == pp["samples_ts"]
         assert c.device == "my laptop" and c.facts.soc == pp["cpu_info"]
         assert c.imported is not None and c.imported["format"] == f"llama-bench {fmt}"
         assert c.describe["warmup"].startswith("unknown") and not c.warmups
         assert c.describe["source_sha256"] == c.imported["sha256"]
         # The raw text is kept: the run's own rows, and the whole file with the import.
-        assert all(line in text for r in c.runs for line in r.result.stdout.splitlines())
-        assert all('"samples_ts"' in r.result.stdout for r in c.runs)
+        assert all(line in text for r in c.records for line in r.result.stdout.splitlines())
+        assert all('"samples_ts"' in r.result.stdout for r in c.records)
     with sqlite3.connect(tmp_path / "pocketbench.db") as conn:
         (raw,) = conn.execute("SELECT raw FROM imports").fetchone()
     assert raw == text
@@ -72,8 +72,8 @@ def test_llama_bench_summaries_are_stored_as_summaries(run_bench, tmp_path: Path
     r = run_bench("import", str(CAPTURED.with_suffix(f".{fmt}")), "--campaign", "laptop")
     assert r.returncode == 0, r.stderr
     configs = stored(tmp_path / "pocketbench.db", "laptop")
-    assert len(configs) == 2 and all(not c.runs for c in configs)
-    assert sorted(s.metric for c in configs for s in c.summaries) == [
+    assert len(configs) == 2 and all(not c.records for c in configs)
+    assert sorted(m for c in configs for m in c.summaries) == [
         "generation_tps", "generation_tps", "prompt_tps", "prompt_tps",
     ]  # fmt: skip
     report = run_bench("report", "--campaign", "laptop")
@@ -81,7 +81,8 @@ def test_llama_bench_summaries_are_stored_as_summaries(run_bench, tmp_path: Path
     text = CAPTURED.with_suffix(f".{fmt}").read_text()
     assert "unknown (imported mean ± sd)" in report.stdout  # not "0 runs", not invented ones
     for c in configs:
-        for s in c.summaries:
+        for s in c.summaries.values():
+            assert s.samples == () and s.n == 0  # no invented runs; n not in the file
             assert f"{s.mean:.2f} ± {s.stdev:.2f}" in report.stdout
             assert f"{s.mean:.2f}" in text or f"{s.mean:f}" in text
 
