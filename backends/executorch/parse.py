@@ -25,6 +25,7 @@ Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.api.model.Me
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from attrs import frozen
@@ -48,7 +49,8 @@ METRICS: tuple[MetricInfo, ...] = (
 )
 
 _OBSERVER = re.compile(r"PyTorchObserver\s+(\{[^{}]*\})")
-_NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"
+#: A number as printf wrote it: decimal point, or decimal comma under a de_DE-style locale.
+_NUM = r"([-+]?(?:\d+(?:[.,]\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"
 _STATS = {
     "tokens": re.compile(r"Prompt Tokens:\s*(\d+)\s+Generated Tokens:\s*(\d+)"),
     "load": re.compile(rf"Model Load Time:\s*{_NUM}\s*\(seconds\)"),
@@ -58,6 +60,7 @@ _STATS = {
     "prompt": re.compile(rf"Prompt evaluation:\s*{_NUM}\s*\(seconds\)\s*Rate:\s*{_NUM}"),
     "gen": re.compile(rf"Generated\s+(\d+)\s+tokens:\s*{_NUM}\s*\(seconds\)\s*Rate:\s*{_NUM}"),
     "ttft": re.compile(rf"Time to first generated token:\s*{_NUM}\s*\(seconds\)"),
+    "sampling": re.compile(rf"Sampling time over\s+\d+\s+tokens:\s*{_NUM}\s*\(seconds\)"),
 }
 _RSS = re.compile(rf"RSS after [^:]*:\s*{_NUM}\s*MiB")
 #: Printed by the local runner before it loads the model (interpreter + torch).
@@ -134,6 +137,10 @@ class RunnerReport:
                 "no ExecuTorch stats block (Prompt Tokens / Prompt evaluation / Generated lines)"
             )
         prompt_tokens, gen_tokens = int(found["tokens"][0]), int(found["tokens"][1])
+        if int(found["gen"][0]) != gen_tokens:
+            raise ParseError(
+                f"'Generated {found['gen'][0]} tokens' contradicts 'Generated Tokens: {gen_tokens}'"
+            )
         prompt_s = _float(found["prompt"][0])
         gen_s = _float(found["gen"][1])
         total = found["total"]
@@ -146,6 +153,7 @@ class RunnerReport:
             ttft_ms=_float(found["ttft"][0]) * 1000.0 if found["ttft"] else None,
             runner_total_rate=_float(total[1]) if total else None,
             rss_mib=max_rss_mib(text),
+            sampling_ms=_float(found["sampling"][0]) * 1000.0 if found["sampling"] else None,
             source="stats",
         )
 
@@ -200,6 +208,19 @@ class RunnerReport:
                 f"the runner evaluated {self.prompt_tokens} prompt tokens and made {new_tokens} "
                 f"new ones ({self.generated_tokens} decode steps), but the workload asked for "
                 f"{prompt_tokens} and {gen_tokens}{hint}"
+            )
+        for name, value in (
+            ("prompt evaluation time", self.prompt_eval_ms),
+            ("generation time", self.generation_ms),
+            ("model load time", self.load_ms),
+            ("sampling time", self.sampling_ms),
+        ):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ParseError(f"{name} = {value:g} ms is impossible")
+        if self.sampling_ms is not None and self.sampling_ms > self.inference_ms + 1.0:
+            raise ParseError(
+                f"sampling time {self.sampling_ms:g} ms is longer than the whole inference"
+                f" ({self.inference_ms:g} ms)"
             )
         if self.prompt_eval_ms <= 0 or self.generation_ms <= 0:
             raise ParseError(
@@ -257,4 +278,4 @@ def _last(rx: re.Pattern[str], text: str) -> tuple[str, ...] | None:
 
 
 def _float(text: str) -> float:
-    return float(text)
+    return float(text.replace(",", "."))

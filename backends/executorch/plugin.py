@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 from pocketbench.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from pocketbench.plugin import BackendInfo, Device, Job, Metrics, Prepared, ProcessResult
+    from pocketbench.plugin import (
+        BackendInfo,
+        Device,
+        ImportedResults,
+        Job,
+        Metrics,
+        Prepared,
+        ProcessResult,
+    )
 
 
 def installed_version() -> str:
@@ -30,6 +38,7 @@ def installed_version() -> str:
 def pocketbench_backend_info() -> BackendInfo:
     from pocketbench.plugin import BackendInfo
 
+    from .importers import FORMATS
     from .options import OPTIONS
     from .parse import METRICS
     from .schemes import SCHEMES
@@ -42,9 +51,18 @@ def pocketbench_backend_info() -> BackendInfo:
         version=installed_version(),
         schemes=tuple(s.quant_scheme() for s in SCHEMES),
         default_scheme="baseline",
+        imports=FORMATS,
         options=OPTIONS,
         metrics=METRICS,
     )
+
+
+@hookimpl
+def pocketbench_import(path: str, text: str) -> ImportedResults | None:
+    """llama_main logs and the benchmark app's JSON; see :mod:`.importers`."""
+    from .importers import read
+
+    return read(path, text)
 
 
 @hookimpl

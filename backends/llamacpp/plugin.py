@@ -7,19 +7,22 @@ one: :mod:`.build` (tools from source), :mod:`.gguf_synth` (presets),
 
 Cross-check (``job.options["crosscheck"]`` truthy): right after the first
 measured run (index 0; warm-ups never) llama-bench runs once for the same
-model, threads and prompt/generation sizes, and its figures
-(``llamabench_pp_tps``, ``llamabench_tg_tps`` and their standard deviations)
-are added to that run's ``Metrics.extra``.
+model, threads and prompt/generation sizes, at the job's depth where the
+build allows (:mod:`.crosscheck`), and its figures (``llamabench_pp_tps``,
+``llamabench_tg_tps`` at the job's depth, ``llamabench_tg_empty_tps``,
+``llamabench_pg_tps``, with standard deviations) are added to that run's
+``Metrics.extra``; the job's description states which figure pairs with which.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from pocketbench.backends.llamacpp import parse
+from pocketbench.backends.llamacpp import crosscheck, parse
 from pocketbench.plugin import (
     BackendInfo,
     Device,
+    ImportedResults,
     Job,
     Metrics,
     ParseError,
@@ -32,7 +35,7 @@ from pocketbench.plugin import (
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
-    from pocketbench.backends.llamacpp import build, quantize
+    from pocketbench.backends.llamacpp import build, importers, quantize
     from pocketbench.backends.llamacpp.options import OPTIONS
 
     return BackendInfo(
@@ -41,7 +44,17 @@ def pocketbench_backend_info() -> BackendInfo:
         schemes=quantize.schemes(),
         default_scheme="baseline",
         options=OPTIONS,
+        metrics=crosscheck.METRICS,
+        imports=importers.FORMATS,
     )
+
+
+@hookimpl
+def pocketbench_import(path: str, text: str) -> ImportedResults | None:
+    """llama-bench output (every ``-o`` format) and llama.cpp run logs; see :mod:`.importers`."""
+    from pocketbench.backends.llamacpp import importers
+
+    return importers.read(path, text)
 
 
 @hookimpl
@@ -69,7 +82,9 @@ def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) ->
         try:
             if not bench.ok:
                 raise ParseError(f"exit code {bench.exit_code}, timed out: {bench.timed_out}")
-            st.crosscheck_figures = parse.bench_figures(bench.stdout)
+            st.crosscheck_figures = crosscheck.figures(
+                bench.stdout, job.workload, st.crosscheck_mode
+            )
             st.crosscheck_for = result
         except ParseError as exc:
             say(f"llama-bench cross-check failed ({exc}); runs are unaffected")

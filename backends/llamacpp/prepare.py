@@ -16,6 +16,7 @@ from pathlib import Path
 from attrs import define, field
 
 from pocketbench.backends.llamacpp import parse, prompt, quantize, tools
+from pocketbench.backends.llamacpp.crosscheck import plan as plan_crosscheck
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo, read_gguf_info
 from pocketbench.plugin import (
     PRESETS,
@@ -35,8 +36,6 @@ from pocketbench.plugin import (
 #: Context slack beyond prompt + generated tokens: llama-completion refuses
 #: prompts longer than n_ctx - 4 and shifts the context when it is full.
 CTX_SLACK = 16
-#: Repetitions of each llama-bench test in the cross-check.
-BENCH_REPETITIONS = 3
 _TOKENIZE_TIMEOUT_S = 120.0
 
 
@@ -57,6 +56,8 @@ class LlamaState:
     crosscheck_for: ProcessResult | None = None
     crosscheck_figures: dict[str, float] = field(factory=dict)
     crosscheck_done: bool = False
+    #: How llama-bench runs at the job's depth (see :mod:`.crosscheck`).
+    crosscheck_mode: str = ""
 
 
 def prepare(job: Job, device: Device) -> Prepared:
@@ -90,13 +91,13 @@ def prepare(job: Job, device: Device) -> Prepared:
     prompt_device = device.push(prompt_file, f"{tools.DEVICE_DIR}/prompts/{prompt_file.name}")
 
     argv = run_argv(dev_tools, model_device, prompt_device, w)
-    bench_argv = None
+    check = None
     if crosscheck:
         assert dev_tools.bench is not None
-        bench_argv = (
-            dev_tools.bench, "-m", model_device, "-t", str(w.threads), "-p", str(w.prompt_tokens),
-            "-n", str(w.gen_tokens), "-r", str(BENCH_REPETITIONS), "-o", "json",
-        )  # fmt: skip
+        # The flags decide how llama-bench can run at the job's depth.
+        help_text = tools.help_text(device, dev_tools.bench, dev_tools.env)
+        check = plan_crosscheck(dev_tools.bench, help_text, model_device, w)
+    bench_argv = check.argv if check is not None else None
     state = LlamaState(
         tools=dev_tools,
         model_local=model,
@@ -105,6 +106,7 @@ def prepare(job: Job, device: Device) -> Prepared:
         argv=argv,
         env=dev_tools.env,
         bench_argv=bench_argv,
+        crosscheck_mode=check.mode if check is not None else "",
     )
     describe = {
         "tool": dev_tools.runner_name,
@@ -125,8 +127,9 @@ def prepare(job: Job, device: Device) -> Prepared:
         "prompt_sha256": hash_text(prompt_file.read_text(encoding="utf-8")),
         "argv": shlex.join(argv),
     }
-    if bench_argv:
-        describe["crosscheck_argv"] = shlex.join(bench_argv)
+    if check is not None:
+        describe["crosscheck_argv"] = shlex.join(check.argv)
+        describe["crosscheck_pairing"] = check.pairing
     return Prepared(describe=describe, state=state)
 
 

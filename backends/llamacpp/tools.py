@@ -170,6 +170,11 @@ def tool_commit(tool: Path) -> str:
     return "sha-" + hashlib.sha256(tool.read_bytes()).hexdigest()[:10]
 
 
+def help_text(device: Device, tool: str, env: dict[str, str]) -> str:
+    """What ``tool --help`` prints on ``device`` (to learn which flags this build has)."""
+    return _output(device, [tool, "--help"], env)
+
+
 def has_flag(help_text: str, flag: str) -> bool:
     """True when ``flag`` appears as a whole option in ``--help`` output."""
     return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text) is not None

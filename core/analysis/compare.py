@@ -234,7 +234,7 @@ def format_comparison(comparison: Comparison) -> str:
 
 
 def _mean(s: Summary, scale: float, decimals: int) -> str:
-    if s.n == 0:
+    if s.n == 0 and math.isnan(s.mean):
         return "n/a"
     text = f"{s.mean * scale:.{decimals}f}"
     return text if math.isnan(s.stdev) else f"{text} ± {s.stdev * scale:.{decimals}f}"

@@ -15,6 +15,9 @@ A job runs the phases in this order::
 
 Reporter plugins are loaded into a manager of their own and implement
 ``pocketbench_reporter_info`` and ``pocketbench_render``.
+
+``bench import`` asks every backend, each in a manager of its own, to
+recognise a file through ``pocketbench_import``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.findings import Findings
+    from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
         BackendInfo,
         Job,
@@ -131,6 +135,35 @@ def pocketbench_execute(
     record (for instance with readings attached).
 
     :return: a :class:`~pocketbench.core.api.model.RunRecord`.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_import(path: str, text: str) -> ImportedResults | None:
+    """Recognise a file of results the user already has and read every figure it holds.
+
+    Called by ``bench import`` once per file and backend, each backend in a
+    plugin manager of its own (so ``None`` here only means "not a format
+    of this backend", never "not my job").  The core has already refused
+    files too large to read, hashed the bytes, and decoded them as UTF-8
+    with undecodable bytes replaced; it stores what is returned in one
+    transaction, with the raw text and the file's sha256, marked imported.
+
+    Format knowledge stays in the backend: which tool printed the file,
+    which version's layout it is, what it says about the device, build and
+    model.  Repetitions the file holds one by one become
+    :class:`~pocketbench.core.api.imported.ImportedRun`; figures held only
+    as mean ± sd become :class:`~pocketbench.core.api.imported.ImportedSummary`
+    (never invented samples).  An impossible value is never a figure: its
+    run carries ``error`` naming the field, or the import fails.
+
+    :param path: the file's path as the user gave it (for messages only).
+    :param text: the whole file as text.
+    :return: :class:`~pocketbench.core.api.imported.ImportedResults` when the
+        backend knows the format, else None.  First non-None result wins.
+    :raises ImportFormatError: the format is this backend's but the file is
+        unusable (truncated JSON, no timing lines, two models in one log);
+        its ``line`` says where, and nothing of the file is stored.
     """
 
 

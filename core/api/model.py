@@ -111,6 +111,8 @@ class BackendInfo:
     options: tuple[OptionInfo, ...] = ()
     #: Figures the backend adds to :attr:`Metrics.extra`, with their labels.
     metrics: tuple[MetricInfo, ...] = ()
+    #: File formats its ``pocketbench_import`` reads (``bench import --help`` lists them).
+    imports: tuple[str, ...] = ()
 
     def scheme(self, name: str) -> QuantScheme | None:
         key = name.lower()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
-from pocketbench.core.cli import compare, devices, plugins, report, run, study
+from pocketbench.core.cli import compare, devices, importing, plugins, report, run, study
 from pocketbench.core.cli.common import echo_err
 
 EPILOG = "Exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode) + "."
@@ -64,6 +64,7 @@ def build_cli() -> click.Group:
     study.add_commands(cli)
     compare.add_commands(cli)
     devices.add_commands(cli)
+    importing.add_commands(cli)
     return cli
 
 

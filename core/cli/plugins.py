@@ -59,6 +59,7 @@ def listing(reg: Any) -> dict[str, Any]:
                 "metrics": [
                     {"name": m.name, "label": m.label, "unit": m.unit} for m in info.metrics
                 ],
+                "imports": list(info.imports),
             }
         )
     for name in reg.reporter_names():
@@ -102,6 +103,8 @@ def add_commands(group: click.Group) -> None:
                 if o["flag"] and not o["switch"]:
                     how += " VALUE"
                 click.echo(f"    {how}: {o['help']}")
+            for fmt in b["imports"]:
+                click.echo(f"    bench import reads: {fmt}")
         click.echo("Reporters:")
         for r in data["reporters"]:
             click.echo(

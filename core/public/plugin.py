@@ -30,6 +30,13 @@ from pocketbench.core.api.errors import (
     unknown_choice,
 )
 from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.imported import (
+    ImportedConfig,
+    ImportedResults,
+    ImportedRun,
+    ImportedSummary,
+    ImportFormatError,
+)
 from pocketbench.core.api.model import (
     BackendInfo,
     DeviceFacts,
@@ -84,6 +91,12 @@ __all__ = [
     "LocalDevice",
     "ProgressFn",
     "hash_text",
+    # bench import
+    "ImportedResults",
+    "ImportedConfig",
+    "ImportedRun",
+    "ImportedSummary",
+    "ImportFormatError",
     # errors
     "PocketbenchError",
     "UsageError",

@@ -135,7 +135,7 @@ def spread(summary: Summary, plusminus: str) -> float:
 def pm_parts(summary: Summary, metric: str, plusminus: str) -> tuple[str, str | None]:
     """(mean, spread) formatted for ``metric``; spread None when undefined."""
     spec = metric_spec(metric)
-    if summary.n == 0:
+    if summary.n == 0 and math.isnan(summary.mean):  # n = 0 with a mean: imported, n unknown
         return "n/a", None
     mean = num(summary.mean * spec.scale, spec.decimals)
     s = spread(summary, plusminus)
@@ -330,5 +330,13 @@ def summary_rows(
         ]
         for m in report.metrics
     ]
-    rows.append(["Measured runs (n)", *(str(cfg.n_ok) for cfg in report.configs)])
+    rows.append(["Measured runs (n)", *(_runs_text(cfg) for cfg in report.configs)])
     return header, rows
+
+
+def _runs_text(cfg: ConfigReport) -> str:
+    """The run count; an imported mean ± sd over an unstated number of runs says so."""
+    imported_summary = any(s.n == 0 and not math.isnan(s.mean) for s in cfg.summaries.values())
+    if cfg.n_ok == 0 and imported_summary:
+        return "unknown (imported mean ± sd)"
+    return str(cfg.n_ok)

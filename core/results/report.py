@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, field, frozen
 
+from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
-from pocketbench.core.results.stats import Summary, Trend, summarize, trend
+from pocketbench.core.results.stats import (
+    Summary,
+    Trend,
+    summarize,
+    summary_from_stats,
+    trend,
+)
 
 if TYPE_CHECKING:
     from pocketbench.core.results.store import Store
@@ -215,6 +222,8 @@ class ConfigReport:
     summaries: dict[str, Summary] = field(factory=dict)
     #: Metric name -> trend against run index (speed metrics only).
     trends: dict[str, Trend] = field(factory=dict)
+    #: For results read by ``bench import``: the file's path, sha256, format and import time.
+    imported: dict[str, str] | None = None
 
     @property
     def runs(self) -> tuple[RunPoint, ...]:
@@ -370,8 +379,11 @@ def metric_values(record: RunRecord) -> dict[str, float]:
     return values
 
 
-def with_statistics(config: ConfigReport) -> ConfigReport:
-    """``config`` with the summary of every measured metric and the speed trends."""
+def with_statistics(config: ConfigReport, imported: Sequence[ImportedSummary] = ()) -> ConfigReport:
+    """``config`` with the summary of every measured metric and the speed trends.
+
+    ``imported``: figures an imported file held only as mean ± sd (no runs).
+    """
     points = [RunPoint.of(r) for r in config.records]
     names = dict.fromkeys(n for p in points if p.ok for n in p.values)
     summaries: dict[str, Summary] = {}
@@ -381,6 +393,9 @@ def with_statistics(config: ConfigReport) -> ConfigReport:
         summaries[m] = summarize([v for _, v in pairs])
         if m in SPEED_METRICS:
             trends[m] = trend([v for _, v in pairs], index=[i for i, _ in pairs])
+    for s in imported:  # an imported mean ± sd without samples: shown, never resampled
+        if s.metric not in summaries:
+            summaries[s.metric] = summary_from_stats(s.n, s.mean, s.stdev)
     return attrs.evolve(config, summaries=summaries, trends=trends)
 
 

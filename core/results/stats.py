@@ -102,6 +102,22 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
     )
 
 
+def summary_from_stats(n: int, mean: float, stdev: float, confidence: float = 0.95) -> Summary:
+    """A Summary of a figure known only as mean ± sample sd over ``n`` runs (no samples).
+
+    The interval is Student's t from the same three numbers, so it equals the
+    one the samples would have given.
+    """
+    if n < 2 or not math.isfinite(stdev):
+        # n = 0: the file did not say how many runs; the sd is shown, no interval claimed.
+        sd = stdev if n == 0 else math.nan
+        return Summary(n=n, mean=mean, stdev=sd, ci95=(math.nan, math.nan))
+    from scipy import stats as sps
+
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * stdev / math.sqrt(n)
+    return Summary(n=n, mean=mean, stdev=stdev, ci95=(mean - half, mean + half))
+
+
 def log_scale_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
     """Cox's interval for the mean of positive values (log-normal); both ends above zero."""
     from scipy import stats as st

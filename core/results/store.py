@@ -10,6 +10,7 @@ in ``PRAGMA user_version``; a file from a newer pocketbench is refused.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
+from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import (
     DeviceFacts,
     Job,
@@ -30,7 +32,7 @@ from pocketbench.core.api.model import (
 )
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -83,6 +85,34 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job_id);
 """
+
+# -- migration 2: imported results (bench import) -------------------------------
+# One file imported once (its sha256 is its identity), with its raw text; the
+# jobs made from it point at it; figures a file holds only as mean ± sd live in
+# summaries, never as invented runs.
+_MIGRATION_IMPORTS = """
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+ALTER TABLE jobs ADD COLUMN import_id INTEGER REFERENCES imports(id);
+CREATE TABLE summaries (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    metric TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    mean REAL NOT NULL,
+    stdev REAL,
+    PRIMARY KEY (job_id, metric)
+);
+"""
+#: Schema version -> the statements that bring the previous version to it.
+_MIGRATIONS: dict[int, str] = {2: _MIGRATION_IMPORTS}
 
 
 class Store:
@@ -154,8 +184,14 @@ class Store:
                     if statement.strip():
                         c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                app_id, version = APPLICATION_ID, SCHEMA_VERSION
+                app_id, version = APPLICATION_ID, 1
+            if app_id == APPLICATION_ID:
+                for step in sorted(v for v in _MIGRATIONS if version < v <= SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    version = step
+                c.execute(f"PRAGMA user_version = {version}")
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -208,6 +244,10 @@ class Store:
 
     def _tx(self) -> Store._Tx:
         return Store._Tx(self._conn)
+
+    def transaction(self) -> Store._Tx:
+        """One write transaction (``with store.transaction() as conn:``); rolled back on error."""
+        return self._tx()
 
     # -- writing --------------------------------------------------------------
 
@@ -344,7 +384,7 @@ class Store:
             params = (campaign,)
         jobs = self._conn.execute(
             "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
-            " j.device, j.workload, j.facts, j.describe, j.started_at, j.options"
+            " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id"
             f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
             " ORDER BY c.created_at, c.id, j.id",
             params,
@@ -362,11 +402,13 @@ class Store:
             warmups: list[RunRecord] = []
             describe: dict[str, str] = {}
             facts = None
+            summaries: list[ImportedSummary] = []
             for row in rows:
                 describe.update(json.loads(row[10] or "{}"))
                 facts = loads(row[9], DeviceFacts) or facts
                 for rec in self._runs(row[0]):
                     (warmups if rec.warmup else runs).append(rec)
+                summaries.extend(self._summaries(row[0]))
             first = rows[0]
             configs.append(
                 with_statistics(
@@ -384,10 +426,32 @@ class Store:
                         records=tuple(runs),
                         warmups=tuple(warmups),
                         started_at=first[11],
-                    )
+                        imported=self._import_info(first[13]),
+                    ),
+                    summaries,
                 )
             )
         return configs
+
+    def _summaries(self, job_id: int) -> list[ImportedSummary]:
+        rows = self._conn.execute(
+            "SELECT metric, n, mean, stdev FROM summaries WHERE job_id = ? ORDER BY metric",
+            (job_id,),
+        ).fetchall()
+        return [
+            ImportedSummary(metric=m, n=n, mean=mean, stdev=math.nan if sd is None else sd)
+            for m, n, mean, sd in rows
+        ]
+
+    def _import_info(self, import_id: int | None) -> dict[str, str] | None:
+        if import_id is None:
+            return None
+        row = self._conn.execute(
+            "SELECT path, sha256, format, imported_at FROM imports WHERE id = ?", (import_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"path": row[0], "sha256": row[1], "format": row[2], "imported_at": str(row[3])}
 
     def _runs(self, job_id: int) -> Iterator[RunRecord]:
         for row in self._conn.execute(

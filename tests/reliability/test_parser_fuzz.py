@@ -22,7 +22,9 @@ ET_DATA = REPO / "tests" / "backends" / "executorch" / "data"
 CAPTURED = sorted(p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.std*")) + sorted(
     p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.txt")
 )
-ET_CAPTURED = sorted(p.read_text(errors="replace") for p in ET_DATA.iterdir() if p.suffix != ".md")
+ET_CAPTURED = sorted(
+    p.read_text(errors="replace") for p in ET_DATA.iterdir() if p.is_file() and p.suffix != ".md"
+)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -132,3 +134,33 @@ def test_executorch_parser_on_garbled_runner_output(out: str, err: str) -> None:
     from pocketbench.backends.executorch.plugin import pocketbench_parse
 
     check(pocketbench_parse, et_job(), out, err)
+
+
+IMPORT_CORPUS = sorted(
+    p.read_text(errors="replace")
+    for d in (LLAMA_DATA / "import", ET_DATA / "import")
+    for p in d.iterdir()
+    if p.is_file()
+)
+
+
+@SETTINGS
+@given(garbled(IMPORT_CORPUS))
+def test_importers_on_garbled_files(text: str) -> None:
+    """bench import's readers: results, "not mine", or one line naming a line; never a crash."""
+    from pocketbench.backends.executorch import importers as et
+    from pocketbench.backends.llamacpp import importers as lc
+    from pocketbench.core.api.imported import ImportedResults, ImportFormatError
+
+    for read in (lc.read, et.read):
+        try:
+            result = read("f", text)
+        except ImportFormatError as exc:
+            assert exc.reason and "\n" not in exc.reason.strip() and exc.line >= 0
+            continue
+        assert result is None or isinstance(result, ImportedResults)
+        for config in result.configs if result else ():
+            for run in config.runs:
+                if run.metrics is not None:  # an impossible value is never a figure
+                    for value in (run.metrics.prompt_tps, run.metrics.generation_tps):
+                        assert math.isnan(value) or (math.isfinite(value) and value > 0)

@@ -115,3 +115,22 @@ def test_a_campaign_without_jobs_is_not_written(tmp_path) -> None:
     with Store.open(tmp_path / "r.db") as s:
         s.campaign("empty")
         assert s.campaigns() == []
+
+
+def test_a_version_1_file_is_migrated_in_place(tmp_path) -> None:  # noqa: ANN001
+    """A results file written before bench import existed gains the import tables, data kept."""
+    from pocketbench.core.results import store as store_module
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as c:
+        c.executescript(store_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.execute("PRAGMA user_version = 1")
+        c.execute("INSERT INTO campaigns(name, created_at) VALUES ('before', 0)")
+    with Store.open(path) as s:
+        assert [c["name"] for c in s.campaigns()] == ["before"]
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"imports", "summaries"} <= tables
+        assert "import_id" in {r[1] for r in c.execute("PRAGMA table_info(jobs)")}

@@ -106,11 +106,18 @@ print("[" + ", ".join(["1"] + ["7"] * len(text.split())) + "]")
 """
 
 _FAKE_BENCH = r"""
-import json
-print(json.dumps([
-    {"n_prompt": 16, "n_gen": 0, "avg_ts": 1000.5, "stddev_ts": 10.0, "build_commit": "fake123"},
-    {"n_prompt": 0, "n_gen": 8, "avg_ts": 100.25, "stddev_ts": 1.0, "build_commit": "fake123"},
-]))
+import json, sys
+args = sys.argv[1:]
+if "--help" in args:
+    print("  -p, --n-prompt <n>\n  -n, --n-gen <n>\n  -d, --n-depth <n>\n  -r, --repetitions <n>")
+    sys.exit(0)
+p, n = int(args[args.index("-p") + 1]), int(args[args.index("-n") + 1])
+depths = [int(d) for d in args[args.index("-d") + 1].split(",")] if "-d" in args else [0]
+rows = []
+for d in depths:  # slower with more context, like the real tool
+    rows.append({"n_prompt": p, "n_gen": 0, "n_depth": d, "avg_ts": 1000.5 - d, "stddev_ts": 10.0})
+    rows.append({"n_prompt": 0, "n_gen": n, "n_depth": d, "avg_ts": 100.25 - d, "stddev_ts": 1.0})
+print(json.dumps(rows))
 """
 
 _FAKE_QUANTIZE = r"""

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from pocketbench.backends.llamacpp import crosscheck
 from pocketbench.backends.llamacpp.parse import (
     RunTimings,
     ToolVersion,
-    bench_figures,
     token_ids,
 )
 from pocketbench.core.api.errors import ParseError
-from pocketbench.core.api.model import Metrics
+from pocketbench.core.api.model import Metrics, Workload
 
 
 @pytest.mark.parametrize("scheme", ["baseline", "q8_0", "q4_0"])
@@ -115,22 +116,56 @@ def test_last_block_wins() -> None:
     assert t.prompt_ms == 50.0
 
 
-def test_llama_bench_json(data: Path) -> None:
-    figures = bench_figures((data / "bench_tiny_q4_0_p64_g64.json").read_text())
-    assert set(figures) == {
-        "llamabench_pp_tps",
-        "llamabench_pp_stddev_tps",
-        "llamabench_tg_tps",
-        "llamabench_tg_stddev_tps",
+def test_llama_bench_json_without_depth(data: Path) -> None:
+    w = Workload(prompt_tokens=64, gen_tokens=64)
+    text = (data / "bench_tiny_q4_0_p64_g64.json").read_text()
+    figures = crosscheck.figures(text, w, "empty")
+    rows = json.loads(text)
+    assert figures == {
+        "llamabench_pp_tps": rows[0]["avg_ts"],
+        "llamabench_pp_stddev_tps": rows[0]["stddev_ts"],
+        "llamabench_tg_empty_tps": rows[1]["avg_ts"],
+        "llamabench_tg_empty_stddev_tps": rows[1]["stddev_ts"],
     }
-    assert all(v >= 0 for v in figures.values())
-    assert figures["llamabench_pp_tps"] > 0 and figures["llamabench_tg_tps"] > 0
+    # Run at the job's depth, the file must hold tg64 @ d64: it does not.
+    with pytest.raises(ParseError, match="no tg test"):
+        crosscheck.figures(text, w, "depth")
+
+
+def test_llama_bench_json_at_the_jobs_depth(data: Path) -> None:
+    text = (data / "import" / "bench_tiny_q4_0_p32_g16_d0-32.json").read_text()
+    rows = {(r["n_prompt"], r["n_gen"], r["n_depth"]): r for r in json.loads(text)}
+    figures = crosscheck.figures(text, Workload(prompt_tokens=32, gen_tokens=16), "depth")
+    assert figures["llamabench_pp_tps"] == rows[(32, 0, 0)]["avg_ts"]
+    assert figures["llamabench_tg_tps"] == rows[(0, 16, 32)]["avg_ts"]
+    assert figures["llamabench_tg_empty_tps"] == rows[(0, 16, 0)]["avg_ts"]
+
+
+@pytest.mark.parametrize(
+    ("help_text", "mode", "flags"),
+    [
+        ("  -d, --n-depth <n>   (default: 0)\n  -pg <pp,tg>", "depth", ["-d", "0,64"]),
+        ("  -pg <pp,tg>         (default: )", "pg", ["-pg", "64,32"]),
+        ("  -p, --n-prompt <n>", "empty", []),
+    ],
+)
+def test_crosscheck_runs_at_the_jobs_depth_when_the_build_can(
+    help_text: str, mode: str, flags: list[str]
+) -> None:
+    w = Workload(prompt_tokens=64, gen_tokens=32, threads=2)
+    check = crosscheck.plan("llama-bench", help_text, "m.gguf", w)
+    assert check.mode == mode
+    argv = list(check.argv)
+    assert argv[argv.index("-p") + 1] == "64" and argv[argv.index("-n") + 1] == "32"
+    if flags:
+        assert argv[argv.index(flags[0]) + 1] == flags[1]
+    assert "generation_tps" in check.pairing
 
 
 @pytest.mark.parametrize("text", ["", "| model | size |\n", "[{oops", "[]", '[{"n_prompt": 1}]'])
 def test_llama_bench_without_results(text: str) -> None:
     with pytest.raises(ParseError):
-        bench_figures(text)
+        crosscheck.figures(text, Workload(), "empty")
 
 
 def test_versions(data: Path) -> None:

@@ -67,11 +67,16 @@ def test_crosscheck_figures_go_to_the_first_measured_run_only(pm, job, local, fa
     j = job(options={"llamacpp_bin": fake_bin(), "crosscheck": "yes"})
     prepared = prepare(pm, j, local)
     assert "llama-bench" in prepared.describe["crosscheck_argv"]
+    p = j.workload.prompt_tokens
+    assert f"-d 0,{p}" in prepared.describe["crosscheck_argv"]
+    assert f"@ d{p}" in prepared.describe["crosscheck_pairing"]
     warm = pm.hook.pocketbench_warmup(job=j, device=local, prepared=prepared, index=0)
     assert parse(pm, j, prepared, warm).extra == {}
     first = parse(pm, j, prepared, run(pm, j, local, prepared, 0))
+    # The fake tool's rates fall by the depth: pp from an empty context, tg after the prompt.
     assert first.extra["llamabench_pp_tps"] == 1000.5
-    assert first.extra["llamabench_tg_tps"] == 100.25
+    assert first.extra["llamabench_tg_tps"] == 100.25 - p
+    assert first.extra["llamabench_tg_empty_tps"] == 100.25
     assert first.extra["llamabench_tg_stddev_tps"] == 1.0
     assert parse(pm, j, prepared, run(pm, j, local, prepared, 1)).extra == {}
 

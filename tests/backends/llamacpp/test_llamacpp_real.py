@@ -77,10 +77,14 @@ def test_generation_is_exactly_gen_tokens_for_long_runs(pm, job, local, built) -
 
 def test_crosscheck_with_llama_bench(pm, job, local, built) -> None:
     j = job(quant="q4_0", prompt_tokens=32, gen_tokens=16, options={"crosscheck": "1"})
-    _, results = execute(pm, j, local, runs=2, warmup=1)
+    prepared, results = execute(pm, j, local, runs=2, warmup=1)
     warm, first, second = (m for _, m in results)
     assert warm.extra == {} and second.extra == {}
-    assert first.extra["llamabench_pp_tps"] > 0 and first.extra["llamabench_tg_tps"] > 0
+    # The pinned build has -d: tg runs after the 32-token prompt, like the job's own runs.
+    assert "-d 0,32" in prepared.describe["crosscheck_argv"]
+    assert "tg16 @ d32" in prepared.describe["crosscheck_pairing"]
+    for key in ("llamabench_pp_tps", "llamabench_tg_tps", "llamabench_tg_empty_tps"):
+        assert first.extra[key] > 0
 
 
 def test_user_prompt_text_is_sized_exactly(pm, job, local, built) -> None:
