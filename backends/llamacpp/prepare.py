@@ -115,6 +115,7 @@ def prepare(job: Job, device: Device) -> Prepared:
         "quantized_with": quantized_with,
         "prompt_sha256": hash_text(prompt_file.read_text(encoding="utf-8")),
         "argv": shlex.join(argv),
+        **dev_tools.build_info,
     }
     if bench_argv:
         describe["crosscheck_argv"] = shlex.join(bench_argv)

@@ -5,9 +5,11 @@ Where the tools come from, in order:
 1. ``--llamacpp-bin DIR`` (``job.options["llamacpp_bin"]``) or the
    ``POCKETBENCH_LLAMACPP_BIN`` environment variable: the user's own build.
    For a phone this is an Android build directory; its binaries (and any
-   ``lib*.so`` beside them) are pushed to the device.
-2. Otherwise, on the local host only: the tools built once from the pinned
-   source (:mod:`.build`).
+   ``lib*.so`` beside them) are pushed to the device, once their ELF header
+   says they are built for the device's ABI.
+2. Otherwise, on the local host: the tools built once from the pinned
+   source (:mod:`.build`); on a phone: the same source cross-built for the
+   phone's ABI and CPU features (:mod:`.crossbuild`).
 
 Quantizing always happens on the host (a GGUF is the same file everywhere),
 with :func:`host_tool`: ``llamacpp_host_bin`` / ``POCKETBENCH_LLAMACPP_HOST_BIN``,
@@ -22,12 +24,13 @@ import posixpath
 import re
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
 from pocketbench.core.api.errors import ParseError, SetupError
 from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
+from pocketbench.plugin import check_executable_abi, explain_refusal
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and
@@ -59,6 +62,8 @@ class DeviceTools:
     #: The host directory the tools came from, and how it was found.
     host_dir: Path
     source: str
+    #: How a cross-build was made (toolchain, triple, flags, commit), for ``describe``.
+    build_info: dict[str, str] = field(factory=dict)
 
 
 def user_bin_dir(
@@ -79,6 +84,7 @@ def user_bin_dir(
 def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
     """Find, push and probe the tools that run on ``device``."""
     user = user_bin_dir(job)
+    build_info: dict[str, str] = {}
     if user is not None:
         host_dir, source = user, f"user build {user}"
     elif device.is_local:
@@ -87,10 +93,10 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         host_dir = build.ensure_built()
         source = f"built from llama-cpp-python {build.LCP_VERSION} source ({', '.join(build.build_flags())})"
     else:
-        raise SetupError(
-            f"{device.name}: pass --llamacpp-bin DIR with an Android build of llama.cpp "
-            "(its build/bin, with llama-completion) to run on a phone"
-        )
+        from pocketbench.backends.llamacpp import crossbuild
+
+        cross = crossbuild.ensure_for_device(device)
+        host_dir, source, build_info = cross.bin_dir, cross.source, cross.info
     runner_name = next((r for r in RUNNERS if (host_dir / r).is_file()), None)
     if runner_name is None:
         raise SetupError(
@@ -102,6 +108,10 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
     if want_bench and not bench:
         raise SetupError(f"{host_dir} has no llama-bench, which the cross-check needs")
     names += ["llama-tokenize"] * tokenize + ["llama-bench"] * bench
+    if user is not None:
+        abi = device.facts().abi
+        for n in names:  # before anything is pushed
+            check_executable_abi(host_dir / n, abi, device=device.name, option="--llamacpp-bin")
     paths, env = _put_on_device(device, host_dir, names)
     runner = paths[runner_name]
     help_text = _output(device, [runner, "--help"], env)
@@ -125,6 +135,7 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         flags=frozenset(f for f in OPTIONAL_FLAGS if has_flag(help_text, f)),
         host_dir=host_dir,
         source=source,
+        build_info=build_info,
     )
 
 
@@ -200,6 +211,9 @@ def _put_on_device(
 
 def _output(device: Device, argv: list[str], env: dict[str, str]) -> str:
     result = device.run(argv, timeout=_VERSION_TIMEOUT_S, env=env or None)
+    refusal = explain_refusal(device, argv[0], result)
+    if refusal is not None:
+        raise SetupError(refusal)
     if result.exit_code is None or result.exit_code < 0 or result.exit_code == 127:
         why = (
             "timed out"
