@@ -91,6 +91,7 @@ FAULT_FILES = {
     "tests/core/test_runner.py",
     "tests/core/test_store.py",
     "tests/adb/test_adb_faults.py",
+    "tests/adb/test_phone_faults.py",
     "tests/llamacpp/test_llamacpp_plugin_fake.py",
     "tests/executorch_backend/test_executorch_bad_input.py",
     "tests/study/test_study_file.py",

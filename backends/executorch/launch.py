@@ -12,6 +12,7 @@ from pocketbench.core.api.cache import file_digest
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import Workload
 from pocketbench.core.devices.base import Device
+from pocketbench.plugin import explain_refusal
 
 from . import export
 from .models import ModelFiles
@@ -110,6 +111,9 @@ _GFLAG = re.compile(r"^\s*-{1,2}([A-Za-z_][A-Za-z0-9_]*) \(", re.MULTILINE)
 def probe_flags(device: Device, binary: str) -> set[str]:
     """The flags a llama_main build accepts, from its gflags ``--help``."""
     res = device.run([binary, "--help"], timeout=60)
+    refusal = explain_refusal(device, binary, res)
+    if refusal is not None:
+        raise SetupError(refusal)
     text = res.stdout + "\n" + res.stderr
     flags = set(_GFLAG.findall(text))
     if "model_path" not in flags:

@@ -18,6 +18,7 @@ from pocketbench.core.api.cache import file_digest
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import Job, Prepared, Workload
 from pocketbench.core.devices.base import Device
+from pocketbench.plugin import check_executable_abi
 
 from . import export
 from .launch import RunPlan, device_plan, local_runner_argv
@@ -55,6 +56,12 @@ def prepare(job: Job, device: Device) -> Prepared:
             f"on {device.name} the ExecuTorch backend runs your Android build of llama_main "
             "(the pip package has no device runner): pass --llama-main PATH"
         )
+    if llama_main:
+        # Said before any export or push: a build for another processor cannot run.
+        binary = Path(llama_main).expanduser()
+        if not binary.is_file():
+            raise SetupError(f"--llama-main {binary}: no such file")
+        check_executable_abi(binary, device.facts().abi, device=device.name, option="--llama-main")
     vers = versions()
     scheme = get_scheme(job.quant)
     if scheme is None:  # the core checks names first; this is a guard for direct callers
