@@ -19,7 +19,8 @@ from pocketbench.plugin import read_elf
 from pocketbench.testing.arm64 import arm64_fixture
 from pocketbench.testing.cli import run_bench
 
-pytestmark = [pytest.mark.adb, pytest.mark.slow]
+# The first run of the suite cross-builds llama.cpp inside this test (10-20 min on 2 cores).
+pytestmark = [pytest.mark.adb, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def phone_args(serial: str, quant: str, *extra: str) -> tuple[str, ...]:

@@ -90,6 +90,7 @@ def test_setup_failure_a_toolchain_that_cannot_be_installed(monkeypatch, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # builds the phone's tools when no earlier test did
 def test_a_phone_running_out_of_storage_during_the_push(attach, server, tmp_path, arm64_tools):
     phone = attach(arm64_fixture(free_bytes=2_000_000))
     line = the_error(bench_on(phone, server, tmp_path))
@@ -97,6 +98,7 @@ def test_a_phone_running_out_of_storage_during_the_push(attach, server, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("refusal", "said"), [("noexec", "noexec"), ("selinux", "SELinux")])
 def test_a_phone_that_refuses_to_execute_says_which_rule(
     attach, server, tmp_path, arm64_tools, refusal, said
