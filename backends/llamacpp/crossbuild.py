@@ -32,11 +32,7 @@ from attrs import frozen
 
 from pocketbench.backends.llamacpp import build
 from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock
-from pocketbench.core.api.elf import read_elf
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, SetupError, cache_dir, file_lock, read_elf, status
 
 #: The ziglang release installed when this environment has none.
 ZIG_VERSION = "0.17.1"
@@ -180,8 +176,8 @@ def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) ->
         f"-DCMAKE_AR={wrappers['ar']}",
         f"-DCMAKE_RANLIB={wrappers['ranlib']}",
     )
-    with ui.status(f"{_LABEL}...") as status:
-        status.update(f"{_LABEL}: unpacking source...")
+    with status(f"{_LABEL}...") as live:
+        live.update(f"{_LABEL}: unpacking source...")
         src = build._extract_tree(sdist, tmp / "src")
         out = tmp / "build"
         jobs = str(os.cpu_count() or 2)
@@ -196,7 +192,7 @@ def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) ->
             for what, cmd in steps:
                 logf.write("$ " + shlex.join(cmd) + "\n")
                 logf.flush()
-                build._stream(cmd, logf, status, what, log, label=_LABEL)
+                build._stream(cmd, logf, live, what, log, label=_LABEL)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for name in TARGETS:
@@ -290,9 +286,7 @@ def _installed_zig() -> Toolchain:
         if not zig.is_file():
             tmp = Path(tempfile.mkdtemp(prefix=".ziglang.", dir=root))
             try:
-                with ui.status(
-                    f"installing the zig toolchain (ziglang=={ZIG_VERSION}, ~100 MB)..."
-                ):
+                with status(f"installing the zig toolchain (ziglang=={ZIG_VERSION}, ~100 MB)..."):
                     cmd = [
                         sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                         "--disable-pip-version-check", "--target", str(tmp), f"ziglang=={ZIG_VERSION}",

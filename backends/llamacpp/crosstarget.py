@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError
 
 #: The ABIs a cross-build exists for: phones, and emulators / Chromebooks.
 SUPPORTED_ABIS = ("arm64-v8a", "x86_64")

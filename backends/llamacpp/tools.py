@@ -27,10 +27,14 @@ from pathlib import Path
 from attrs import field, frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
-from pocketbench.core.api.errors import ParseError, SetupError
-from pocketbench.core.api.model import Job
-from pocketbench.core.devices.base import Device
-from pocketbench.plugin import check_executable_abi, explain_refusal
+from pocketbench.plugin import (
+    Device,
+    Job,
+    ParseError,
+    SetupError,
+    check_executable_abi,
+    explain_refusal,
+)
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and
