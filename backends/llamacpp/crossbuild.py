@@ -41,7 +41,7 @@ ZIG_VERSION = "0.17.1"
 TARGETS: tuple[str, ...] = ("llama-completion", "llama-bench", "llama-tokenize", "llama-perplexity")
 #: Bumped when the recipe changes in a way the flags do not show.
 RECIPE_VERSION = 1
-_LABEL = "building llama.cpp for the phone (one time, ~10-20 min)"
+_LABEL = "building llama.cpp for the phone (one time, 10+ min)"
 
 
 @frozen(kw_only=True)

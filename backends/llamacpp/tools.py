@@ -19,6 +19,7 @@ the user's directory when the device is this host, or the local build.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 import re
@@ -32,8 +33,11 @@ from pocketbench.plugin import (
     Job,
     ParseError,
     SetupError,
+    cache_dir,
     check_executable_abi,
     explain_refusal,
+    file_digest,
+    write_atomic,
 )
 
 #: Generation tools in order of preference: llama-completion (2025-), the
@@ -118,15 +122,23 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
             check_executable_abi(host_dir / n, abi, device=device.name, option="--llamacpp-bin")
     paths, env = _put_on_device(device, host_dir, names)
     runner = paths[runner_name]
-    help_text = _output(device, [runner, "--help"], env)
+    memo = _probe_memo(device, host_dir / runner_name)
+    known = _read_probe(memo)
+    if known is not None:
+        help_text, version_text = known
+    else:
+        help_text = _output(device, [runner, "--help"], env)
     missing = [f for f in REQUIRED_FLAGS if not has_flag(help_text, f)]
     if missing:
         raise SetupError(
             f"{runner_name} from {host_dir} lacks {', '.join(missing)}; it is too old or not a "
             "llama.cpp build (use one from 2024 or later)"
         )
+    if known is None:
+        version_text = _output(device, [runner, "--version"], env)
+        write_atomic(memo, json.dumps({"help": help_text, "version": version_text}).encode())
     try:
-        version = ToolVersion.from_text(_output(device, [runner, "--version"], env))
+        version = ToolVersion.from_text(version_text)
     except ParseError:
         version = ToolVersion(version="unknown", commit="unknown")
     return DeviceTools(
@@ -211,6 +223,28 @@ def _put_on_device(
         )
     env = {"LD_LIBRARY_PATH": posixpath.dirname(paths[names[0]])} if libs else {}
     return paths, env
+
+
+def _probe_memo(device: Device, runner: Path) -> Path:
+    """Where the runner's ``--help``/``--version`` output is remembered for ``device``.
+
+    Both are facts of the binary, but each costs a process start on the device
+    (about a second under emulation).  Keyed by the binary's hash and the
+    device, so the first prepare on a device still proves the binary runs there.
+    """
+    key = hashlib.sha256(f"{file_digest(runner)}\0{device.name}".encode()).hexdigest()[:24]
+    return cache_dir("llamacpp", "probes") / f"{key}.json"
+
+
+def _read_probe(memo: Path) -> tuple[str, str] | None:
+    """(help, version) from a memo, when it is whole and well-formed."""
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and all(isinstance(data.get(k), str) for k in ("help", "version")):
+        return data["help"], data["version"]
+    return None
 
 
 def _output(device: Device, argv: list[str], env: dict[str, str]) -> str:
