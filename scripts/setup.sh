@@ -13,7 +13,9 @@ apt_packages=(cmake ninja-build g++ make)
 if [ "$profile" = test ]; then
   # adb: the real adb server; mksh+toybox: Android's shell and tools for the device wrapper;
   # TeX Live: LaTeX output is compiled; chromium: the HTML report is opened and screenshotted.
+  # qemu-user-static + binfmt-support: the emulated arm64 test phone runs real aarch64 executables.
   apt_packages+=(adb mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium)
+  [ "$(uname -m)" = aarch64 ] || apt_packages+=(qemu-user-static binfmt-support)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -24,6 +26,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$profile" = test ] && [ "$(uname -m)" != aarch64 ]; then
+  # The arm64 test phone execs pushed aarch64 files as a phone would; the kernel hands
+  # them to qemu through binfmt_misc.  In a container nothing mounts binfmt_misc or
+  # enables the handler at boot, so do it here (Debian registers it with the F flag:
+  # the interpreter is opened now, so it also works inside other mount namespaces).
+  binfmt=/proc/sys/fs/binfmt_misc
+  if [ ! -e "$binfmt/qemu-aarch64" ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    [ -e "$binfmt/register" ] || $SUDO mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+    $SUDO update-binfmts --enable qemu-aarch64 2>/dev/null || true
+  fi
+  [ -e "$binfmt/qemu-aarch64" ] || echo "setup: cannot register qemu-aarch64 with binfmt_misc" \
+    "(needs root and binfmt_misc); the emulated arm64 phone tests will be skipped" >&2
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -99,6 +99,7 @@ FAULT_FILES = {
     "tests/engine/test_runner.py",
     "tests/results/test_store.py",
     "tests/devices/adb/test_adb_faults.py",
+    "tests/devices/adb/test_phone_faults.py",
     "tests/backends/llamacpp/test_llamacpp_plugin_fake.py",
     "tests/backends/executorch/test_executorch_bad_input.py",
     "tests/analysis/test_study_file.py",

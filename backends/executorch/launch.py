@@ -8,7 +8,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.plugin import Device, SetupError, Workload, file_digest
+from pocketbench.plugin import Device, SetupError, Workload, explain_refusal, file_digest
 
 from . import export
 from .models import ModelFiles
@@ -107,6 +107,9 @@ _GFLAG = re.compile(r"^\s*-{1,2}([A-Za-z_][A-Za-z0-9_]*) \(", re.MULTILINE)
 def probe_flags(device: Device, binary: str) -> set[str]:
     """The flags a llama_main build accepts, from its gflags ``--help``."""
     res = device.run([binary, "--help"], timeout=60)
+    refusal = explain_refusal(device, binary, res)
+    if refusal is not None:
+        raise SetupError(refusal)
     text = res.stdout + "\n" + res.stderr
     flags = set(_GFLAG.findall(text))
     if "model_path" not in flags:

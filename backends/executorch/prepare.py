@@ -14,7 +14,15 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
-from pocketbench.plugin import Device, Job, Prepared, SetupError, Workload, file_digest
+from pocketbench.plugin import (
+    Device,
+    Job,
+    Prepared,
+    SetupError,
+    Workload,
+    check_executable_abi,
+    file_digest,
+)
 
 from . import export
 from .launch import RunPlan, device_plan, local_runner_argv
@@ -52,6 +60,12 @@ def prepare(job: Job, device: Device) -> Prepared:
             f"on {device.name} the ExecuTorch backend runs your Android build of llama_main "
             "(the pip package has no device runner): pass --llama-main PATH"
         )
+    if llama_main:
+        # Said before any export or push: a build for another processor cannot run.
+        binary = Path(llama_main).expanduser()
+        if not binary.is_file():
+            raise SetupError(f"--llama-main {binary}: no such file")
+        check_executable_abi(binary, device.facts().abi, device=device.name, option="--llama-main")
     vers = versions()
     scheme = get_scheme(job.quant)
     if scheme is None:  # the core checks names first; this is a guard for direct callers

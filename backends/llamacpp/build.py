@@ -301,12 +301,21 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
     shutil.rmtree(build, ignore_errors=True)
 
 
-def _stream(cmd: list[str], logf: IO[str], status: Status, what: str, log: Path) -> None:
+def _stream(
+    cmd: list[str],
+    logf: IO[str],
+    status: Status,
+    what: str,
+    log: Path,
+    label: str = "building llama.cpp tools (one time, ~4 min)",
+    env: dict[str, str] | None = None,
+) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
     try:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            env=env,
+        )  # fmt: skip
     except OSError as exc:
         raise SetupError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from exc
     assert proc.stdout is not None
@@ -314,7 +323,7 @@ def _stream(cmd: list[str], logf: IO[str], status: Status, what: str, log: Path)
         logf.write(line)
         m = _NINJA_PROGRESS.match(line)
         if m:
-            status.update(f"building llama.cpp tools (one time, ~4 min): {what} {m[1]}/{m[2]}...")
+            status.update(f"{label}: {what} {m[1]}/{m[2]}...")
     logf.flush()
     if proc.wait() != 0:
         raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")

@@ -126,6 +126,7 @@ def prepare(job: Job, device: Device) -> Prepared:
         "quantized_with": quantized_with,
         "prompt_sha256": hash_text(prompt_file.read_text(encoding="utf-8")),
         "argv": shlex.join(argv),
+        **dev_tools.build_info,
     }
     if check is not None:
         describe["crosscheck_argv"] = shlex.join(check.argv)

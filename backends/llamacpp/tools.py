@@ -5,9 +5,11 @@ Where the tools come from, in order:
 1. ``--llamacpp-bin DIR`` (``job.options["llamacpp_bin"]``) or the
    ``POCKETBENCH_LLAMACPP_BIN`` environment variable: the user's own build.
    For a phone this is an Android build directory; its binaries (and any
-   ``lib*.so`` beside them) are pushed to the device.
-2. Otherwise, on the local host only: the tools built once from the pinned
-   source (:mod:`.build`).
+   ``lib*.so`` beside them) are pushed to the device, once their ELF header
+   says they are built for the device's ABI.
+2. Otherwise, on the local host: the tools built once from the pinned
+   source (:mod:`.build`); on a phone: the same source cross-built for the
+   phone's ABI and CPU features (:mod:`.crossbuild`).
 
 Quantizing always happens on the host (a GGUF is the same file everywhere),
 with :func:`host_tool`: ``llamacpp_host_bin`` / ``POCKETBENCH_LLAMACPP_HOST_BIN``,
@@ -17,15 +19,26 @@ the user's directory when the device is this host, or the local build.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 import re
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
-from pocketbench.plugin import Device, Job, ParseError, SetupError
+from pocketbench.plugin import (
+    Device,
+    Job,
+    ParseError,
+    SetupError,
+    cache_dir,
+    check_executable_abi,
+    explain_refusal,
+    file_digest,
+    write_atomic,
+)
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and
@@ -57,6 +70,8 @@ class DeviceTools:
     #: The host directory the tools came from, and how it was found.
     host_dir: Path
     source: str
+    #: How a cross-build was made (toolchain, triple, flags, commit), for ``describe``.
+    build_info: dict[str, str] = field(factory=dict)
 
 
 def user_bin_dir(
@@ -77,6 +92,7 @@ def user_bin_dir(
 def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
     """Find, push and probe the tools that run on ``device``."""
     user = user_bin_dir(job)
+    build_info: dict[str, str] = {}
     if user is not None:
         host_dir, source = user, f"user build {user}"
     elif device.is_local:
@@ -85,10 +101,10 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         host_dir = build.ensure_built()
         source = f"built from llama-cpp-python {build.LCP_VERSION} source ({', '.join(build.build_flags())})"
     else:
-        raise SetupError(
-            f"{device.name}: pass --llamacpp-bin DIR with an Android build of llama.cpp "
-            "(its build/bin, with llama-completion) to run on a phone"
-        )
+        from pocketbench.backends.llamacpp import crossbuild
+
+        cross = crossbuild.ensure_for_device(device)
+        host_dir, source, build_info = cross.bin_dir, cross.source, cross.info
     runner_name = next((r for r in RUNNERS if (host_dir / r).is_file()), None)
     if runner_name is None:
         raise SetupError(
@@ -100,17 +116,29 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
     if want_bench and not bench:
         raise SetupError(f"{host_dir} has no llama-bench, which the cross-check needs")
     names += ["llama-tokenize"] * tokenize + ["llama-bench"] * bench
+    if user is not None:
+        abi = device.facts().abi
+        for n in names:  # before anything is pushed
+            check_executable_abi(host_dir / n, abi, device=device.name, option="--llamacpp-bin")
     paths, env = _put_on_device(device, host_dir, names)
     runner = paths[runner_name]
-    help_text = _output(device, [runner, "--help"], env)
+    memo = _probe_memo(device, host_dir / runner_name)
+    known = _read_probe(memo)
+    if known is not None:
+        help_text, version_text = known
+    else:
+        help_text = _output(device, [runner, "--help"], env)
     missing = [f for f in REQUIRED_FLAGS if not has_flag(help_text, f)]
     if missing:
         raise SetupError(
             f"{runner_name} from {host_dir} lacks {', '.join(missing)}; it is too old or not a "
             "llama.cpp build (use one from 2024 or later)"
         )
+    if known is None:
+        version_text = _output(device, [runner, "--version"], env)
+        write_atomic(memo, json.dumps({"help": help_text, "version": version_text}).encode())
     try:
-        version = ToolVersion.from_text(_output(device, [runner, "--version"], env))
+        version = ToolVersion.from_text(version_text)
     except ParseError:
         version = ToolVersion(version="unknown", commit="unknown")
     return DeviceTools(
@@ -123,6 +151,7 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         flags=frozenset(f for f in OPTIONAL_FLAGS if has_flag(help_text, f)),
         host_dir=host_dir,
         source=source,
+        build_info=build_info,
     )
 
 
@@ -201,8 +230,33 @@ def _put_on_device(
     return paths, env
 
 
+def _probe_memo(device: Device, runner: Path) -> Path:
+    """Where the runner's ``--help``/``--version`` output is remembered for ``device``.
+
+    Both are facts of the binary, but each costs a process start on the device
+    (about a second under emulation).  Keyed by the binary's hash and the
+    device, so the first prepare on a device still proves the binary runs there.
+    """
+    key = hashlib.sha256(f"{file_digest(runner)}\0{device.name}".encode()).hexdigest()[:24]
+    return cache_dir("llamacpp", "probes") / f"{key}.json"
+
+
+def _read_probe(memo: Path) -> tuple[str, str] | None:
+    """(help, version) from a memo, when it is whole and well-formed."""
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and all(isinstance(data.get(k), str) for k in ("help", "version")):
+        return data["help"], data["version"]
+    return None
+
+
 def _output(device: Device, argv: list[str], env: dict[str, str]) -> str:
     result = device.run(argv, timeout=_VERSION_TIMEOUT_S, env=env or None)
+    refusal = explain_refusal(device, argv[0], result)
+    if refusal is not None:
+        raise SetupError(refusal)
     if result.exit_code is None or result.exit_code < 0 or result.exit_code == 127:
         why = (
             "timed out"

@@ -170,7 +170,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
 #: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
 _TOOL_KEYS = re.compile(
     r"version|commit|^tool$|tool_source|built_with|runner$|quant_type|"
-    r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256"
+    r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256|"
+    r"^toolchain$|^target_(abi|triple|march)$"
 )
 _MAX_VALUE = 160
 

@@ -191,6 +191,10 @@ FACTS_SCRIPT = "\n".join(
         "for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq; do"
         ' v=; read -r v < "$f" 2>/dev/null && echo "$f $v"; done',
         "echo '@uname'; uname -srm 2>/dev/null",
+        # The CPU features line picks the runtime's cross-build (dotprod, i8mm, fp16...).
+        "echo '@cpufeatures'",
+        'while read -r k v; do case $k in Features|flags) echo "${v#: }"; break;; esac;'
+        " done 2>/dev/null < /proc/cpuinfo",
     ]
 )
 
@@ -275,6 +279,7 @@ def parse_facts(name: str, text: str) -> DeviceFacts:
             "hardware": props.get("ro.hardware", ""),
             "abilist": props.get("ro.product.cpu.abilist", ""),
             "kernel": " ".join(s.get("uname", [])).strip(),
+            "cpu_features": " ".join(s.get("cpufeatures", [])).strip(),
         }.items()
         if v
     }

@@ -20,6 +20,7 @@ from pocketbench.core.api.cache import (
     temp_beside,
     write_atomic,
 )
+from pocketbench.core.api.elf import ElfInfo, check_executable_abi, read_elf
 from pocketbench.core.api.errors import (
     DeviceError,
     ExitCode,
@@ -56,6 +57,7 @@ from pocketbench.core.api.model import (
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.status import Status, say, status
 from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.results.present import (
     latex_breakable,
@@ -97,6 +99,11 @@ __all__ = [
     "ImportedRun",
     "ImportedSummary",
     "ImportFormatError",
+    # executables for a device: the right processor, and why one would not run
+    "ElfInfo",
+    "read_elf",
+    "check_executable_abi",
+    "explain_refusal",
     # errors
     "PocketbenchError",
     "UsageError",

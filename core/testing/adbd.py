@@ -88,6 +88,11 @@ class Fixture:
     missing_tools: tuple[str, ...] = ()
     #: "device"; "unauthorized" (answers AUTH only); "silent" (never answers: offline).
     mode: str = "device"
+    #: Served as /proc/cpuinfo when set (the arm64 phone's; see :mod:`.arm64`); else the host's.
+    cpuinfo: str | None = None
+    #: The phone refuses to execute pushed files: "noexec" (its /data is mounted
+    #: noexec) or "selinux" (the policy denies it); None: it runs them.
+    exec_refusal: str | None = None
 
 
 class TestAdbd:
@@ -108,6 +113,10 @@ class TestAdbd:
         self.bytes_received = 0
         self.commands: list[str] = []
         self.free_bytes = self.fixture.free_bytes
+        self.exec_refused = self.fixture.exec_refusal is not None
+        if self.fixture.cpuinfo is not None:
+            self.path_map["/proc/cpuinfo"] = self.state / "cpuinfo"
+        self.path_map["/proc/mounts"] = self.state / "mounts"
         self._procs: list[subprocess.Popen] = []
         self._links: list[Link] = []
         self._lock = threading.Lock()
@@ -226,14 +235,27 @@ class TestAdbd:
         if battery is not None:
             lines = "".join(f"  {k}: {v}\n" for k, v in battery.items())
             (self.state / "battery.txt").write_text("Current Battery Service state:\n" + lines)
+        if self.fixture.cpuinfo is not None:
+            (self.state / "cpuinfo").write_text(self.fixture.cpuinfo)
+        noexec = ",noexec" if self.fixture.exec_refusal == "noexec" else ""
+        (self.state / "mounts").write_text(
+            "/dev/root / ext4 ro,seclabel,relatime 0 0\n"
+            f"/dev/block/dm-45 /data f2fs rw,lazytime,seclabel,nosuid,nodev{noexec},noatime 0 0\n"
+        )
         q = shlex.quote
         scripts = {
+            # Phones enforce SELinux; which rule refuses an exec is the fixture's choice.
+            "getenforce": "echo Enforcing\n",
             "getprop": f"[ $# -eq 0 ] && exec cat {q(str(self.state / 'props.txt'))}\n"
             f'f={q(str(props_dir))}/"$1"; [ -f "$f" ] && cat "$f"; echo\n',
             "dumpsys": f"b={q(str(self.state / 'battery.txt'))}\n"
             '[ "$1" = battery ] && [ -f "$b" ] && exec cat "$b"\n'
             'echo "Can\'t find service: $1" >&2; exit 1\n',
         }
+        if self.exec_refused:
+            # Pushed files never become executable, whatever chmod is asked: the
+            # shell then answers "Permission denied" (126) exactly as on such a phone.
+            scripts["chmod"] = "exit 0\n"
         scripts.update(
             {
                 tool: f"echo '{tool}: not found' >&2; exit 127\n"

@@ -37,6 +37,8 @@ class Host(Protocol):
     path_map: Mapping[str, Path]
     env: Mapping[str, str]
     free_bytes: int | None
+    #: Pushed files never get the executable bit (a noexec or SELinux-refusing phone).
+    exec_refused: bool
 
     def on_command(self, command: str) -> None: ...
     def register(self, proc: subprocess.Popen) -> None: ...
@@ -307,7 +309,8 @@ def _send(host: Host, stream: Stream, reader: StreamReader, spec: str) -> bool:
         if out is None:
             _fail(stream, error)
         return False
-    os.chmod(local, stat.S_IMODE(mode) | 0o600)  # type: ignore[arg-type]
+    mode = stat.S_IMODE(mode) | 0o600
+    os.chmod(local, mode & ~0o111 if host.exec_refused else mode)  # type: ignore[arg-type]
     os.utime(local, (timestamp, timestamp))  # type: ignore[arg-type]
     stream.send(b"OKAY" + bytes(4))
     return True

@@ -161,3 +161,21 @@ def test_export_failure_keeps_the_log(pm, tmp_path: Path, monkeypatch) -> None:
     text = one_line(info.value)
     log = Path(text.rsplit("log: ", 1)[1])
     assert "export_llama" in log.read_text()
+
+
+def test_bad_input_llama_main_for_another_processor_is_refused_before_any_push(
+    pm, tmp_path: Path
+) -> None:
+    import attrs
+
+    class Arm64Phone(FakePhone):
+        def facts(self):  # noqa: ANN202
+            return attrs.evolve(super().facts(), abi="arm64-v8a")
+
+    phone = Arm64Phone(tmp_path / "phone")
+    host_binary = Path(sys.executable).resolve()  # an x86-64 (host) executable
+    with pytest.raises(SetupError) as info:
+        pm.hook.pocketbench_prepare(job=job(llama_main=str(host_binary)), device=phone)
+    text = one_line(info.value)
+    assert "--llama-main" in text and "arm64-v8a" in text
+    assert phone.pushed == []

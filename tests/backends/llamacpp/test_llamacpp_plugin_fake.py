@@ -172,9 +172,20 @@ def test_quantize_failure_names_the_log(pm, job, local, fake_bin) -> None:
     assert not list(log.parent.glob("*-Q4_0-*.gguf"))
 
 
-def test_phone_needs_a_bin_dir(pm, job, phone) -> None:
-    with pytest.raises(SetupError, match="pass --llamacpp-bin DIR with an Android build"):
+def test_phone_of_an_abi_without_a_cross_build_needs_a_bin_dir(pm, job, tmp_path) -> None:
+    # Phones of the supported ABIs get a cross-build (tests/devices/adb/test_phone_*).
+    import attrs
+
+    from .conftest import FakePhone
+
+    class MipsPhone(FakePhone):
+        def facts(self):  # noqa: ANN202
+            return attrs.evolve(super().facts(), abi="mips")
+
+    phone = MipsPhone(tmp_path / "phone")
+    with pytest.raises(SetupError, match="mips.*pass --llamacpp-bin DIR") as info:
         prepare(pm, job(), phone)
+    assert "\n" not in str(info.value) and phone.pushed == []
 
 
 def test_phone_gets_tools_model_and_prompt_pushed(pm, job, phone, fake_bin) -> None:

@@ -70,3 +70,30 @@ def device(phone: LoopbackPhone):
     dev = open_device(f"adb:{phone.serial}", adb_port=phone.server_port)
     yield dev
     dev.close()
+
+
+@pytest.fixture(scope="session")
+def arm64_tools():
+    """llama.cpp cross-built for the arm64 loopback phone (cached; the first build takes minutes).
+
+    Skipped, with the reason, where aarch64 executables cannot run (no
+    qemu-aarch64 registered with binfmt_misc).
+    """
+    from pocketbench.testing.arm64 import CPUINFO, arm64_unavailable
+
+    reason = arm64_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from pocketbench.backends.llamacpp import crossbuild
+    from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
+
+    target = target_for("arm64-v8a", cpu_features(CPUINFO), device="the arm64 loopback phone")
+    return crossbuild.ensure_built(target, crossbuild.find_toolchain())
+
+
+@pytest.fixture(scope="session")
+def host_build() -> str:
+    """The host's own llama.cpp build (cached)."""
+    from pocketbench.backends.llamacpp import build
+
+    return str(build.ensure_built())

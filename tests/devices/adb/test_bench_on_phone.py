@@ -21,13 +21,6 @@ pytestmark = [pytest.mark.adb, pytest.mark.slow]
 NASTY = "\"; rm -rf /; $(reboot) `id` 'x' | & > /tmp/pwned"
 
 
-@pytest.fixture(scope="module")
-def host_build() -> str:
-    from pocketbench.backends.llamacpp import build
-
-    return str(build.ensure_built())
-
-
 def test_bench_runs_on_the_phone_and_a_second_job_pushes_no_model_bytes(
     attach, server, tmp_path, host_build
 ) -> None:

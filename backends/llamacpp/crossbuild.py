@@ -1,0 +1,309 @@
+"""Build llama.cpp's phone tools on this host, for the phone that is plugged in.
+
+No NDK: zig (the ``ziglang`` package on PyPI) is a complete C/C++ cross
+compiler with its own libc, so the pinned source that the host build uses
+(:mod:`.build`) becomes static Linux executables for the phone's ABI and CPU
+features (:mod:`.crosstarget`), and Android runs those as they are.
+
+Zig comes from, in order: ``POCKETBENCH_ZIG`` (a zig executable), the
+``ziglang`` package of this Python environment, or a one-time
+``pip install --target`` into the cache.  Its own compile cache (libc and
+libc++ built per target) lives in the cache directory too.
+
+Each build is cached per (source, ABI, features, flags, toolchain version),
+guarded by a file lock, built in a temporary directory and published with one
+rename; what is read back is checked (record, files, ELF machine) before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from attrs import frozen
+
+from pocketbench.backends.llamacpp import build
+from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
+from pocketbench.plugin import Device, SetupError, cache_dir, file_lock, read_elf, status
+
+#: The ziglang release installed when this environment has none.
+ZIG_VERSION = "0.17.1"
+#: What runs on the phone; llama-quantize runs on the host (a GGUF is the same
+#: file everywhere).  llama-perplexity is here for quality runs on the phone.
+TARGETS: tuple[str, ...] = ("llama-completion", "llama-bench", "llama-tokenize", "llama-perplexity")
+#: Bumped when the recipe changes in a way the flags do not show.
+RECIPE_VERSION = 1
+_LABEL = "building llama.cpp for the phone (one time, 10+ min)"
+
+
+@frozen(kw_only=True)
+class Toolchain:
+    """A zig executable and the version it reports."""
+
+    path: Path
+    version: str
+    origin: str
+
+    @property
+    def description(self) -> str:
+        return f"zig {self.version} ({self.origin})"
+
+
+@frozen(kw_only=True)
+class CrossBuild:
+    """A finished cross-build: the binaries' folder and what to record about them."""
+
+    bin_dir: Path
+    #: Entries for the job's ``describe`` (toolchain, triple, flags, commit).
+    info: dict[str, str]
+
+    @property
+    def source(self) -> str:
+        return (
+            f"cross-built from llama-cpp-python {build.LCP_VERSION} source for "
+            f"{self.info['target_abi']} ({self.info['target_march']}) with "
+            f"{self.info['toolchain']}"
+        )
+
+
+def device_target(device: Device) -> Target:
+    """The build target of ``device``, from its ABI and /proc/cpuinfo features."""
+    facts = device.facts()
+    features = cpu_features("flags: " + facts.extra.get("cpu_features", ""))
+    return target_for(facts.abi, features, device=device.name)
+
+
+def ensure_for_device(device: Device) -> CrossBuild:
+    """The tools for ``device``, cross-built first when no cached build exists."""
+    target = device_target(device)  # an unsupported ABI is told before any install
+    return ensure_built(target, find_toolchain())
+
+
+def flags_for(target: Target) -> tuple[str, ...]:
+    """Every cmake option of a cross-build (compilers aside: they are wrappers)."""
+    return (
+        *build.BASE_FLAGS,
+        "-DCMAKE_SYSTEM_NAME=Linux",
+        *target.cmake,
+        # zig ships no OpenMP runtime; ggml's own thread pool is used instead.
+        "-DGGML_OPENMP=OFF",
+        # Stripped binaries: a quarter of the bytes to push.
+        "-DCMAKE_EXE_LINKER_FLAGS=-s",
+    )
+
+
+def build_key(target: Target, zig: Toolchain) -> str:
+    """``<version>-<abi>-<hash>``: the cache entry's name."""
+    blob = json.dumps(
+        [
+            RECIPE_VERSION,
+            build.LLAMACPP_COMMIT,
+            build._PATCH_TEXT,
+            target.triple,
+            target.mcpu,
+            list(flags_for(target)),
+            list(TARGETS),
+            zig.version,
+        ]  # fmt: skip
+    ).encode()
+    return f"{build.LCP_VERSION}-{target.abi}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+
+def cached(target: Target, zig: Toolchain) -> CrossBuild | None:
+    """The cached build for ``target``, when one is complete and sound."""
+    dest = cache_dir("llamacpp-cross") / build_key(target, zig)
+    try:
+        info = json.loads((dest / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("target_abi") != target.abi:
+        return None
+    for name in TARGETS:
+        path = dest / "bin" / name
+        if not path.is_file():
+            return None
+        elf = read_elf(path)
+        if elf is None or not elf.runs_on(target.abi):
+            return None
+    return CrossBuild(bin_dir=dest / "bin", info={str(k): str(v) for k, v in info.items()})
+
+
+def ensure_built(target: Target, zig: Toolchain) -> CrossBuild:
+    """Return the cross-built tools for ``target``, building them first if needed."""
+    found = cached(target, zig)
+    if found is not None:
+        return found
+    root = cache_dir("llamacpp-cross")
+    key = build_key(target, zig)
+    log = root / f"{key}.build.log"
+    with file_lock(root / f"{key}.lock"):
+        found = cached(target, zig)  # another process may have built it meanwhile
+        if found is not None:
+            return found
+        build._check_toolchain()  # cmake and ninja run on the host
+        sdist = build._ensure_sdist(cache_dir("llamacpp"))
+        dest = root / key
+        if dest.exists():  # unsound or never published
+            shutil.rmtree(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+        try:
+            _build(sdist, target, zig, tmp, log)
+            tmp.chmod(0o755)
+            os.rename(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    found = cached(target, zig)
+    if found is None:
+        raise SetupError(f"the llama.cpp cross-build in {dest} is incomplete; see {log}")
+    return found
+
+
+def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) -> None:
+    flags = flags_for(target)
+    wrappers = _wrappers(tmp / "toolchain", target, zig)
+    cmake_tools = (
+        f"-DCMAKE_C_COMPILER={wrappers['cc']}",
+        f"-DCMAKE_CXX_COMPILER={wrappers['c++']}",
+        f"-DCMAKE_AR={wrappers['ar']}",
+        f"-DCMAKE_RANLIB={wrappers['ranlib']}",
+    )
+    with status(f"{_LABEL}...") as live:
+        live.update(f"{_LABEL}: unpacking source...")
+        src = build._extract_tree(sdist, tmp / "src")
+        out = tmp / "build"
+        jobs = str(os.cpu_count() or 2)
+        steps = (
+            ("configuring", ["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja", *flags, *cmake_tools]),
+            ("compiling", ["cmake", "--build", str(out), "-j", jobs, "--target", *TARGETS]),
+        )  # fmt: skip
+        with open(log, "w", encoding="utf-8") as logf:
+            logf.write(
+                f"# {zig.description} at {zig.path}; target {target.triple} -mcpu={target.mcpu}\n"
+            )
+            for what, cmd in steps:
+                logf.write("$ " + shlex.join(cmd) + "\n")
+                logf.flush()
+                build._stream(cmd, logf, live, what, log, label=_LABEL)
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    for name in TARGETS:
+        built = out / "bin" / name
+        if not built.is_file():
+            raise SetupError(f"the llama.cpp cross-build produced no {name}; see {log}")
+        shutil.copy2(built, bin_dir / name)
+    info = {
+        "toolchain": zig.description,
+        "target_abi": target.abi,
+        "target_triple": target.triple,
+        "target_march": target.march,
+        "target_mcpu": target.mcpu,
+        "target_cpu_features": " ".join(target.features) or "(none used)",
+        "build_flags": " ".join(flags),
+        "source_commit": build.LLAMACPP_COMMIT,
+        "source": f"llama-cpp-python {build.LCP_VERSION} sdist",
+    }
+    (tmp / "build.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(tmp / "toolchain", ignore_errors=True)
+
+
+def _wrappers(folder: Path, target: Target, zig: Toolchain) -> dict[str, Path]:
+    """One-file compilers for cmake: zig with the target baked in.
+
+    cmake wants a single executable per tool; the target and CPU ride along in
+    every call (compiler checks included), and zig's cache goes under ours.
+    """
+    folder.mkdir(parents=True)
+    zig_cache = cache_dir("zig")
+    env = f"ZIG_GLOBAL_CACHE_DIR={shlex.quote(str(zig_cache))} ZIG_LOCAL_CACHE_DIR={shlex.quote(str(zig_cache))}"
+    compile_args = f"-target {target.triple} -mcpu={shlex.quote(target.mcpu)}"
+    bodies = {
+        "cc": f'{env} exec {shlex.quote(str(zig.path))} cc {compile_args} "$@"',
+        "c++": f'{env} exec {shlex.quote(str(zig.path))} c++ {compile_args} "$@"',
+        "ar": f'exec {shlex.quote(str(zig.path))} ar "$@"',
+        "ranlib": f'exec {shlex.quote(str(zig.path))} ranlib "$@"',
+    }
+    paths = {}
+    for name, body in bodies.items():
+        path = folder / name
+        path.write_text("#!/bin/sh\n" + body + "\n", encoding="utf-8")
+        path.chmod(0o755)
+        paths[name] = path
+    return paths
+
+
+# -- the toolchain -------------------------------------------------------------------
+
+
+def find_toolchain() -> Toolchain:
+    """zig: ``POCKETBENCH_ZIG``, this environment's ``ziglang``, or one installed into the cache."""
+    given = os.environ.get("POCKETBENCH_ZIG")
+    if given:
+        return _probe(
+            Path(given), "POCKETBENCH_ZIG", hint="point POCKETBENCH_ZIG at a zig executable"
+        )
+    spec = importlib.util.find_spec("ziglang")
+    if spec is not None and spec.origin:
+        return _probe(Path(spec.origin).parent / "zig", "ziglang from PyPI", hint=_REINSTALL)
+    return _installed_zig()
+
+
+_REINSTALL = f"reinstall it with `pip install --force-reinstall ziglang=={ZIG_VERSION}`"
+
+
+def _probe(path: Path, origin: str, *, hint: str) -> Toolchain:
+    try:
+        proc = subprocess.run(
+            [str(path), "version"], capture_output=True, text=True, errors="replace",
+            timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"the zig toolchain {path} does not run ({exc}); {hint}") from None
+    version = proc.stdout.strip()
+    if proc.returncode != 0 or not version:
+        raise SetupError(f"the zig toolchain {path} does not run (exit {proc.returncode}); {hint}")
+    return Toolchain(path=path, version=version, origin=origin)
+
+
+def _installed_zig() -> Toolchain:
+    root = cache_dir("toolchains")
+    dest = root / f"ziglang-{ZIG_VERSION}"
+    zig = dest / "ziglang" / "zig"
+    hint = f"delete {dest} to install it again"
+    if zig.is_file():
+        return _probe(zig, f"ziglang {ZIG_VERSION} from PyPI, in {root}", hint=hint)
+    with file_lock(root / f"ziglang-{ZIG_VERSION}.lock"):
+        if not zig.is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=".ziglang.", dir=root))
+            try:
+                with status(f"installing the zig toolchain (ziglang=={ZIG_VERSION}, ~100 MB)..."):
+                    cmd = [
+                        sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--disable-pip-version-check", "--target", str(tmp), f"ziglang=={ZIG_VERSION}",
+                    ]  # fmt: skip
+                    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+                if proc.returncode != 0 or not (tmp / "ziglang" / "zig").is_file():
+                    last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
+                    raise SetupError(
+                        f"cannot install the zig toolchain (ziglang=={ZIG_VERSION}) from PyPI: "
+                        f"{last}; install it with `pip install ziglang=={ZIG_VERSION}` or pass "
+                        "--llamacpp-bin DIR with an Android build of llama.cpp"
+                    )
+                tmp.chmod(0o755)
+                if dest.exists():
+                    shutil.rmtree(dest)
+                os.rename(tmp, dest)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+    return _probe(zig, f"ziglang {ZIG_VERSION} from PyPI, in {root}", hint=hint)
