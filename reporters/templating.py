@@ -26,6 +26,8 @@ from pocketbench.core.results.present import (
     num,
     plusminus_text,
     pvalue,
+    quality_notes,
+    quality_rows,
     when,
     workload_text,
 )
@@ -51,6 +53,8 @@ COMMON_GLOBALS: dict[str, Any] = {
     "facts_lines": facts_lines,
     "workload_text": workload_text,
     "notes": notes,
+    "quality_notes": quality_notes,
+    "quality_rows": quality_rows,
     "TOTAL_DEFINITION": TOTAL_DEFINITION,
     "RUNNER_TOTAL_NOTE": RUNNER_TOTAL_NOTE,
 }

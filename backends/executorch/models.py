@@ -23,6 +23,7 @@ from pocketbench.core.api.cache import file_digest
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import Job
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
+from pocketbench.core.api.realmodels import get_real_model, real_model_file
 
 from . import export
 from .schemes import LORA_RANK, PREQ_GROUP_SIZE, Scheme
@@ -49,14 +50,24 @@ def model_files(job: Job, scheme: Scheme, vers: dict[str, str]) -> ModelFiles:
     spec = get_preset(job.model)
     if spec is not None:
         return preset_files(spec, scheme, job, vers)
+    real = get_real_model(job.model)
+    if real is not None:
+        from .realmodel import gguf_files
+
+        return gguf_files(real_model_file(real), job, scheme, vers, real=real)
     path = Path(job.model).expanduser()
     if path.is_file() and path.suffix == ".pte":
         return pte_files(path, job, scheme)
+    if path.is_file() and path.suffix == ".gguf":
+        from .realmodel import gguf_files
+
+        return gguf_files(path.resolve(), job, scheme, vers, real=None)
     if path.is_dir():
         return checkpoint_files(path, job, scheme, vers)
     raise SetupError(
-        f"{job.model!r} is not a preset ({', '.join(PRESETS)}), a .pte file "
-        "or a Meta checkpoint directory (consolidated.00.pth + params.json + tokenizer.model)"
+        f"{job.model!r} is not a preset ({', '.join(PRESETS)}, smollm2-135m), a .pte file, "
+        "a .gguf file or a Meta checkpoint directory (consolidated.00.pth + params.json + "
+        "tokenizer.model)"
     )
 
 

@@ -14,6 +14,7 @@ from pocketbench.core.api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+    from pocketbench.core.api.quality import QualityRequest, QualityResult
     from pocketbench.core.devices.base import Device
 
 
@@ -62,3 +63,13 @@ def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Me
     from .parse import metrics_for
 
     return metrics_for(job.workload, result)
+
+
+@hookimpl
+def pocketbench_quality(
+    job: Job, device: Device, prepared: Prepared, request: QualityRequest
+) -> QualityResult:
+    """The timed .pte's logits through ExecuTorch's runtime; see :mod:`.quality`."""
+    from .quality import measure
+
+    return measure(job, prepared, request)

@@ -20,6 +20,7 @@ from pocketbench.backends.llamacpp import parse
 from pocketbench.core.api.errors import ParseError
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
+from pocketbench.core.api.quality import QualityRequest, QualityResult
 from pocketbench.core.devices.base import Device
 
 
@@ -122,3 +123,13 @@ def _failure(result: ProcessResult) -> str | None:
         last = (result.stderr.strip().splitlines() or [""])[-1][:200]
         return f"the runner exited with code {result.exit_code}" + (f": {last}" if last else "")
     return None
+
+
+@hookimpl
+def pocketbench_quality(
+    job: Job, device: Device, prepared: Prepared, request: QualityRequest
+) -> QualityResult:
+    """llama-perplexity's KL-divergence mode; see :mod:`.quality`."""
+    from pocketbench.backends.llamacpp.quality import measure
+
+    return measure(job, device, prepared, request)

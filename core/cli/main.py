@@ -103,7 +103,8 @@ def build_cli() -> click.Group:
         "-m",
         default=DEFAULT_MODEL,
         show_default=True,
-        help="Synthetic preset (tiny, stories110m, llama-3.2-1b) or a model file path.",
+        help="Preset (tiny, stories110m, llama-3.2-1b: random weights; smollm2-135m: real)"
+        " or a model file path.",
     )
     @click.option(
         "--device",
@@ -155,6 +156,23 @@ def build_cli() -> click.Group:
     @click.option("--crosscheck", is_flag=True, help="Also run the runtime's own benchmark tool.")
     @click.option(
         "--option", "-O", "extra_options", multiple=True, help="Backend option KEY=VALUE."
+    )
+    @click.option(
+        "--quality",
+        is_flag=True,
+        help="Also measure output quality (KL divergence, top-1 agreement, perplexity) against"
+        " the backend's baseline; needs a real model such as smollm2-135m.",
+    )
+    @click.option(
+        "--eval-text",
+        default=None,
+        help="UTF-8 text for --quality (default: a public-domain book from PyPI).",
+    )
+    @click.option(
+        "--quality-ctx", type=int, default=256, show_default=True, help="Tokens per window."
+    )
+    @click.option(
+        "--quality-chunks", type=int, default=8, show_default=True, help="Windows scored."
     )
     @click.option(
         "--cooldown",

@@ -27,6 +27,22 @@ def check_model(model: str) -> None:
         )
 
 
+def quality_plan(kw: dict[str, Any]) -> Any:
+    """The ``--quality`` request, checked before anything is measured (None without it)."""
+    if not kw.get("quality"):
+        if kw.get("eval_text"):
+            raise UsageError("--eval-text is used with --quality; add --quality")
+        return None
+    from pocketbench.core.api.quality import QualityProtocol
+    from pocketbench.core.engine.evaltext import eval_text
+    from pocketbench.core.engine.quality import QualityPlan, check_model
+
+    check_model(kw["model"])
+    protocol = QualityProtocol(ctx=kw.get("quality_ctx", 256), chunks=kw.get("quality_chunks", 8))
+    protocol.check()
+    return QualityPlan(text=eval_text(kw.get("eval_text")), protocol=protocol)
+
+
 def make_workload(kw: dict[str, Any], threads: int) -> Workload:
     try:
         return Workload(
@@ -150,6 +166,7 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             "quantization", quant, info.scheme_names(), f" for backend {backend!r}"
         )
     check_model(kw["model"])
+    quality = quality_plan(kw)
     options = backend_options(kw)
     rule = stop_rule(kw.get("target_ci"))
     if rule is not None and kw["max_runs"] < kw["runs"]:
@@ -183,6 +200,7 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             wrappers=wrappers,
             stop_rule=rule,
             max_runs=kw["max_runs"] if rule else None,
+            quality=quality,
         )
         runner.campaign = store.campaign(kw.get("campaign"), command=command)
         errors: list[PocketbenchError] = []
@@ -201,6 +219,10 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             )
             return ExitCode.INTERRUPTED
         print_summary(store, runner.campaign, [o.job for o in outcomes if o.error is None])
+        if quality is not None:
+            from pocketbench.core.engine.quality import print_quality
+
+            print_quality(store, runner.campaign, [o.job for o in outcomes if o.error is None])
         if errors and len(errors) == len(jobs):
             if len(jobs) == 1:
                 raise errors[0]

@@ -17,6 +17,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import DeviceFacts, RunRecord, Workload
+from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.stats import Summary, Trend, summarize, trend
 
 if TYPE_CHECKING:
@@ -177,6 +178,8 @@ class ConfigReport:
     started_at: float
     #: Column label, unique within its report.
     label: str = ""
+    #: Output quality against a reference (``--quality``), when measured.
+    quality: QualityRecord | None = None
 
     @property
     def warmups(self) -> int:
@@ -252,6 +255,18 @@ class Report:
     def spec(self, metric: str) -> MetricSpec:
         return metric_spec(metric)
 
+    @property
+    def has_quality(self) -> bool:
+        return any(c.quality is not None for c in self.configs)
+
+    @property
+    def model_notes(self) -> tuple[str, ...]:
+        """What every report must say about where a real preset's weights come from."""
+        from pocketbench.core.api.realmodels import REAL_MODELS
+
+        models = dict.fromkeys(c.model for c in self.configs)
+        return tuple(REAL_MODELS[m].provenance for m in models if m in REAL_MODELS)
+
 
 # -- building -------------------------------------------------------------------
 
@@ -319,6 +334,7 @@ def config_report(config: StoredConfig, metrics: Sequence[str] = DEFAULT_METRICS
         summaries=summaries,
         trends=trends,
         started_at=config.started_at,
+        quality=config.quality,
     )
 
 

@@ -30,8 +30,9 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.results.quality import QualityRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -85,6 +86,20 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job_id);
 """
 
+#: Schema upgrades, applied in order to older files: version -> statements that reach it.
+_MIGRATIONS: dict[int, str] = {
+    # 2: quality beside speed (``--quality``): one row per measured configuration.
+    2: """
+CREATE TABLE IF NOT EXISTS quality (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    record TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quality_by_job ON quality(job_id);
+""",
+}
+
 
 @frozen(kw_only=True)
 class StoredConfig:
@@ -102,6 +117,8 @@ class StoredConfig:
     runs: tuple[RunRecord, ...]
     warmups: tuple[RunRecord, ...]
     started_at: float
+    #: The newest quality measurement of the configuration, when one was made.
+    quality: QualityRecord | None = None
 
     @property
     def ok_runs(self) -> tuple[RunRecord, ...]:
@@ -188,8 +205,16 @@ class Store:
                     if statement.strip():
                         c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                app_id, version = APPLICATION_ID, SCHEMA_VERSION
+                c.execute("PRAGMA user_version = 1")
+                app_id, version = APPLICATION_ID, 1
+            if app_id == APPLICATION_ID and version < SCHEMA_VERSION:
+                # Older files gain the new tables; nothing stored is touched.
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {target}")
+                version = SCHEMA_VERSION
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -328,6 +353,30 @@ class Store:
                 ),
             )
 
+    def add_quality(self, job_id: int, record: QualityRecord) -> None:
+        """Store a configuration's quality figures (its own transaction)."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO quality(job_id, record, created_at) VALUES (?, ?, ?)",
+                (job_id, dumps(record), time.time()),
+            )
+
+    def has_quality(self, campaign: str, config_key: str) -> bool:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM quality q JOIN jobs j ON q.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id WHERE c.name = ? AND j.config_key = ?",
+            (campaign, config_key),
+        ).fetchone()
+        return bool(row[0])
+
+    def _quality(self, job_ids: list[int]) -> QualityRecord | None:
+        marks = ",".join("?" * len(job_ids))
+        row = self._conn.execute(
+            f"SELECT record FROM quality WHERE job_id IN ({marks}) ORDER BY id DESC LIMIT 1",
+            job_ids,
+        ).fetchone()
+        return loads(row[0], QualityRecord) if row else None
+
     def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
         with self._tx() as c:
             c.execute(
@@ -416,6 +465,7 @@ class Store:
                     runs=tuple(runs),
                     warmups=tuple(warmups),
                     started_at=first[11],
+                    quality=self._quality([row[0] for row in rows]),
                 )
             )
         return configs
