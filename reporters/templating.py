@@ -17,7 +17,6 @@ from markupsafe import Markup
 from pocketbench.core.results.present import (
     RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
-    facts_lines,
     latex_breakable,
     latex_escape,
     md_escape,
@@ -31,7 +30,7 @@ from pocketbench.core.results.present import (
     when,
     workload_text,
 )
-from pocketbench.core.results.report import Report, ReportOptions
+from pocketbench.core.results.report import Report, ReportOptions, facts_lines
 
 
 def _finalizer(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
