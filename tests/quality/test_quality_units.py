@@ -195,3 +195,50 @@ def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN00
         "kl_mean" in header.split(",")
         and rows[-1].split(",")[header.split(",").index("kl_mean")] == "0.07"
     )
+
+
+def test_findings_word_the_trade_off_and_name_the_pareto_front(tmp_path: Path) -> None:
+    from pocketbench.core.analysis.tradeoff import quality_lines
+    from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
+    from pocketbench.core.results.report import build_report
+    from pocketbench.core.results.store import Store
+
+    common = dict(text_name="t", text_sha256="a" * 64, protocol="kl1-c128-n3")
+    ref = "llamacpp baseline smollm2-135m"
+    records = {
+        "baseline": (10.0, record_from_result(_result(), reference=ref, is_reference=True, **common)),
+        "q8_0": (15.0, record_from_result(
+            _result(kl_mean=0.004, kl_se=0.001, top1=0.97, top1_se=0.01),
+            reference=ref, is_reference=False, **common)),
+        "q4_0": (23.1, record_from_result(
+            _result(kl_mean=0.071, kl_se=0.01, top1=0.89, top1_se=0.01),
+            reference=ref, is_reference=False, **common)),
+        # Slower than Q4_0 and further from the reference: on no front.
+        "q2_k": (20.0, record_from_result(
+            _result(kl_mean=0.5, kl_se=0.05, top1=0.6, top1_se=0.02),
+            reference=ref, is_reference=False, **common)),
+    }  # fmt: skip
+    with Store.open(tmp_path / "r.db") as store:
+        store.campaign("c")
+        for quant, (speed, rec) in records.items():
+            job_id = store.start_job(Job(backend="llamacpp", quant=quant, model="m"), None, {})
+            result = ProcessResult(argv=("x",), stdout="", stderr="", exit_code=0, wall_s=1.0)
+            for i, tps in enumerate((speed * 0.99, speed * 1.01)):
+                metrics = Metrics(prompt_tokens=64, gen_tokens=64, prompt_tps=100.0,
+                                  generation_tps=tps, total_tps=30.0)  # fmt: skip
+                run = RunRecord(index=i, warmup=False, result=result, metrics=metrics)
+                store.add_run(job_id, run)
+            store.add_quality(job_id, rec)
+        report = build_report(store, "c")
+    base = report.configs[0]
+    lines = quality_lines([(f"Llama.cpp {c.quant.upper()}", c, base) for c in report.configs])
+    text = "\n".join(lines)
+    assert "is the quality reference (perplexity 20.00" in text
+    assert (
+        "Llama.cpp Q4_0 generates 2.31x faster than the baseline at a mean KL divergence of 0.071"
+        in text
+    )
+    assert "(top-1 agreement 89%" in text
+    pareto = lines[-1]
+    assert "Pareto front" in pareto and "Q4_0" in pareto and "Q8_0" in pareto
+    assert "Q2_K" not in pareto
