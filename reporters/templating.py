@@ -15,12 +15,9 @@ from typing import Any
 from markupsafe import Markup
 
 from pocketbench.core.results.present import (
-    RUNNER_TOTAL_NOTE,
-    TOTAL_DEFINITION,
     latex_breakable,
     latex_escape,
     md_escape,
-    metric_spec,
     notes,
     num,
     plusminus_text,
@@ -30,7 +27,13 @@ from pocketbench.core.results.present import (
     when,
     workload_text,
 )
-from pocketbench.core.results.report import Report, ReportOptions, facts_lines
+from pocketbench.core.results.report import (
+    TOTAL_DEFINITION,
+    Report,
+    ReportOptions,
+    facts_lines,
+    metric_spec,
+)
 
 
 def _finalizer(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
@@ -55,7 +58,6 @@ COMMON_GLOBALS: dict[str, Any] = {
     "quality_notes": quality_notes,
     "quality_rows": quality_rows,
     "TOTAL_DEFINITION": TOTAL_DEFINITION,
-    "RUNNER_TOTAL_NOTE": RUNNER_TOTAL_NOTE,
 }
 
 

@@ -8,10 +8,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Workload
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, SetupError, Workload, file_digest
 
 from . import export
 from .models import ModelFiles

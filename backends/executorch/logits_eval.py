@@ -81,8 +81,7 @@ def window_logits(prog: Program, window: list[int], first: int) -> Any:
 def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
-    from pocketbench.core.api import logprobs
-    from pocketbench.core.api.quality import QualityProtocol
+    from pocketbench.plugin import QualityProtocol, logprobs
 
     protocol = QualityProtocol(**spec["protocol"])
     ctx, first = protocol.ctx, protocol.first

@@ -19,11 +19,14 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job
-from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
-from pocketbench.core.api.realmodels import get_real_model, real_model_file
+from pocketbench.plugin import (
+    PRESETS,
+    Job,
+    ModelSpec,
+    SetupError,
+    file_digest,
+    get_preset,
+)
 
 from . import export
 from .schemes import LORA_RANK, PREQ_GROUP_SIZE, Scheme
@@ -50,18 +53,9 @@ def model_files(job: Job, scheme: Scheme, vers: dict[str, str]) -> ModelFiles:
     spec = get_preset(job.model)
     if spec is not None:
         return preset_files(spec, scheme, job, vers)
-    real = get_real_model(job.model)
-    if real is not None:
-        from .realmodel import gguf_files
-
-        return gguf_files(real_model_file(real), job, scheme, vers, real=real)
     path = Path(job.model).expanduser()
     if path.is_file() and path.suffix == ".pte":
         return pte_files(path, job, scheme)
-    if path.is_file() and path.suffix == ".gguf":
-        from .realmodel import gguf_files
-
-        return gguf_files(path.resolve(), job, scheme, vers, real=None)
     if path.is_dir():
         return checkpoint_files(path, job, scheme, vers)
     raise SetupError(
@@ -76,16 +70,8 @@ def _metadata(bos: int) -> dict:
 
 
 def _max_seq_len(job: Job, default: int) -> int:
-    raw = job.options.get("max_seq_len")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SetupError(f"-O max_seq_len={raw!r}: give a whole number of tokens") from None
-    if value < 8:
-        raise SetupError(f"-O max_seq_len={value}: too small")
-    return value
+    raw = job.options.get("max_seq_len")  # checked by options.OPTIONS before any job runs
+    return default if raw is None else int(raw)
 
 
 def _params_for(params: dict, kind: str) -> dict:

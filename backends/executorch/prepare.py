@@ -14,14 +14,12 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job, Prepared, Workload
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, Job, Prepared, SetupError, Workload, file_digest
 
 from . import export
 from .launch import RunPlan, device_plan, local_runner_argv
 from .models import ModelFiles, model_files
+from .realmodel import real_files
 from .schemes import get_scheme
 from .tokenizer import Tokenizer, exact_prompt
 
@@ -59,7 +57,7 @@ def prepare(job: Job, device: Device) -> Prepared:
     scheme = get_scheme(job.quant)
     if scheme is None:  # the core checks names first; this is a guard for direct callers
         raise SetupError(f"unknown ExecuTorch scheme {job.quant!r}")
-    files = model_files(job, scheme, vers)
+    files = real_files(job, scheme, vers) or model_files(job, scheme, vers)
     meta = inspect_pte(files.pte)
     tok = Tokenizer(files.tokenizer)
     check_vocab(meta, tok, files)
@@ -68,8 +66,8 @@ def prepare(job: Job, device: Device) -> Prepared:
     prompt_file = make_prompt(tok, w, ascii_only=files.ascii_only)
 
     describe = {
-        "executorch": vers["executorch"],
-        "torch": vers["torch"],
+        "executorch_version": vers["executorch"],
+        "torch_version": vers["torch"],
         **files.describe,
         "model": str(files.pte),
         "model_sha256": file_digest(files.pte),

@@ -15,9 +15,14 @@ from pathlib import Path
 
 from attrs import asdict
 
-from pocketbench.core.api.errors import SetupError, UsageError
-from pocketbench.core.api.model import Job, Prepared
-from pocketbench.core.api.quality import QualityRequest, QualityResult
+from pocketbench.plugin import (
+    Job,
+    Prepared,
+    QualityRequest,
+    QualityResult,
+    SetupError,
+    UsageError,
+)
 
 _TIMEOUT_S = 3 * 3600
 

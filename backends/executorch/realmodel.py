@@ -14,10 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job
-from pocketbench.core.api.realmodels import RealModel
+from pocketbench.plugin import (
+    Job,
+    RealModel,
+    SetupError,
+    file_digest,
+    get_real_model,
+    real_model_file,
+)
 
 from . import export
 from .models import UNREACHABLE_EOS, ModelFiles, _max_seq_len
@@ -57,6 +61,17 @@ def converted(gguf: Path, label: str) -> Path:
             )
             export._publish(tmp, final)
     return final
+
+
+def real_files(job: Job, scheme: Scheme, vers: dict[str, str]) -> ModelFiles | None:
+    """A real preset's or a user GGUF's files; None for every other model (see :mod:`.models`)."""
+    real = get_real_model(job.model)
+    if real is not None:
+        return gguf_files(real_model_file(real), job, scheme, vers, real=real)
+    path = Path(job.model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_files(path.resolve(), job, scheme, vers, real=None)
+    return None
 
 
 def gguf_files(

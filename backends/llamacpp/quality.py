@@ -17,11 +17,16 @@ from pathlib import Path
 
 from pocketbench.backends.llamacpp import tools
 from pocketbench.backends.llamacpp.gguf_info import read_gguf_info
-from pocketbench.core.api.errors import SetupError, UsageError
-from pocketbench.core.api.logprobs import read_header
-from pocketbench.core.api.model import Job, Prepared
-from pocketbench.core.api.quality import QualityRequest, QualityResult
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import (
+    Device,
+    Job,
+    Prepared,
+    QualityRequest,
+    QualityResult,
+    SetupError,
+    UsageError,
+    logprobs,
+)
 
 TOOL = "llama-perplexity"
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|-?inf)"
@@ -69,7 +74,7 @@ def measure(job: Job, device: Device, prepared: Prepared, request: QualityReques
         short = _TOO_SHORT.search(out)
         if short:
             raise p.too_short(str(request.text), int(short[2]))
-        header, tokens = read_header(request.reference)
+        header, tokens = logprobs.read_header(request.reference)
         if header.n_chunk < p.chunks:
             raise p.too_short(str(request.text), len(tokens))
         final = _FINAL.search(out)
@@ -87,7 +92,7 @@ def measure(job: Job, device: Device, prepared: Prepared, request: QualityReques
             chunk_bos=_chunk_bos(model),
             method=f"{TOOL} --kl-divergence-base (llama.cpp {tools.tool_commit(tool)})",
         )
-    header, tokens = read_header(request.reference)
+    header, tokens = logprobs.read_header(request.reference)
     if info.n_vocab is not None and info.n_vocab != header.n_vocab:
         raise UsageError(
             f"{model.name} has a vocabulary of {info.n_vocab} tokens but the reference has "

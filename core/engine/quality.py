@@ -259,37 +259,35 @@ def _load(path: Path) -> QualityResult | None:
         return None
 
 
-def print_quality(store: Any, campaign: str, jobs: list[Job]) -> None:
-    """The quality rows under ``bench run``'s speed table."""
-    import click
+def make_plan(
+    *,
+    models: list[str],
+    eval_text: str | None,
+    ctx: int,
+    chunks: int,
+    reference: dict[str, str] | None = None,
+    baselines: dict[str, str] | None = None,
+) -> QualityPlan:
+    """The quality request of ``bench run --quality`` or a study, checked before any run.
 
-    from pocketbench.core.results.quality import QUALITY_LABELS, QUALITY_METRICS, display_figure
+    :raises UsageError: a random-weight model, a protocol without enough scored
+        positions, an unreadable text or a reference with unknown keys.
+    :raises SetupError: the default text cannot be fetched (offline, no copy).
+    """
+    from pocketbench.core.engine.evaltext import eval_text as load_text
 
-    keys = {j.config_key() for j in jobs}
-    if not keys or campaign not in {c["name"] for c in store.campaigns()}:
-        return
-    configs = [c for c in store.configurations(campaign) if c.config_key in keys and c.quality]
-    if not configs:
-        return
-    headers = [f"{c.backend} {c.quant} {c.model}" for c in configs]
-    rows = [
-        [QUALITY_LABELS[m], *(display_figure(m, c.quality.figures.get(m)) for c in configs)]
-        for m in QUALITY_METRICS
-    ]
-    rows.append(["Reference", *(c.quality.reference for c in configs)])
-    rows.append(["Evaluation tokens", *(str(c.quality.eval_tokens) for c in configs)])
-    widths = [max(len(r[i]) for r in [["", *headers], *rows]) for i in range(len(headers) + 1)]
-    click.echo("")
-    click.echo("| " + " | ".join(c.ljust(w) for c, w in zip(["", *headers], widths)) + " |")
-    click.echo("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        click.echo("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-    q = configs[0].quality
-    click.echo(
-        f"quality: value [95% CI] over {q.text_name} ({q.scored} scored positions, protocol "
-        f"{q.protocol}), measured on this host with the exact model files the device ran"
+    for model in models:
+        check_model(model)
+    unknown = sorted(set(reference or {}) - {"backend", "quant", "model"})
+    if unknown:
+        raise UsageError(
+            f"quality_reference: unknown key(s) {', '.join(unknown)}; use backend, quant, model"
+        )
+    protocol = QualityProtocol(ctx=ctx, chunks=chunks)
+    protocol.check()
+    return QualityPlan(
+        text=load_text(eval_text),
+        protocol=protocol,
+        reference=Reference(**(reference or {})),
+        baselines=dict(baselines or {}),
     )
-    for model in dict.fromkeys(c.model for c in configs):
-        real = REAL_MODELS.get(model)
-        if real is not None:
-            click.echo(f"note: {real.provenance}")

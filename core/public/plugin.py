@@ -12,6 +12,8 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
+from pocketbench.core.analysis.findings import Findings
+from pocketbench.core.api import logprobs
 from pocketbench.core.api.cache import (
     cache_dir,
     file_digest,
@@ -46,8 +48,11 @@ from pocketbench.core.api.model import (
     hash_text,
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
-from pocketbench.core.api.status import status
-from pocketbench.core.devices.base import Device
+from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
+from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
+from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
@@ -79,6 +84,8 @@ __all__ = [
     "Readings",
     "DeviceFacts",
     "Device",
+    "LocalDevice",
+    "ProgressFn",
     "hash_text",
     # errors
     "PocketbenchError",
@@ -92,6 +99,15 @@ __all__ = [
     "ModelSpec",
     "PRESETS",
     "get_preset",
+    # real-weight models and quality (``pocketbench_quality``)
+    "RealModel",
+    "REAL_MODELS",
+    "get_real_model",
+    "real_model_file",
+    "QualityProtocol",
+    "QualityRequest",
+    "QualityResult",
+    "logprobs",
     # the cache and files
     "cache_dir",
     "file_digest",
@@ -99,8 +115,11 @@ __all__ = [
     "temp_beside",
     "write_atomic",
     "status",
+    "Status",
+    "say",
     # reporters
     "ReporterInfo",
+    "Findings",
     "Report",
     "ReportOptions",
     "ConfigReport",

@@ -18,8 +18,6 @@ from markupsafe import Markup
 
 from pocketbench.core.results.report import (
     PLUSMINUS_TEXT,
-    RUNNER_TOTAL_NOTE,
-    TOTAL_DEFINITION,
     ConfigReport,
     Report,
     ReportOptions,
@@ -146,8 +144,24 @@ def pm_parts(summary: Summary, metric: str, plusminus: str) -> tuple[str, str | 
     return mean, num(s * spec.scale, spec.decimals)
 
 
+def interval_parts(summary: Summary, metric: str) -> tuple[str, str, str] | None:
+    """(mean, low, high) of the 95% confidence interval; None when undefined."""
+    spec = metric_spec(metric)
+    low, high = summary.ci95
+    if summary.n < 2 or math.isnan(low):
+        return None
+    return tuple(num(v * spec.scale, spec.decimals) for v in (summary.mean, low, high))  # type: ignore[return-value]
+
+
 def pm_text(summary: Summary, metric: str, plusminus: str) -> str:
-    """``4.48 ± 0.11`` (the seed's style)."""
+    """``4.48 ± 0.11`` (the Galaxy A25 study's style), or ``4.48 [4.37, 4.60]`` for the CI.
+
+    The confidence interval is shown as its two ends because it is computed
+    on the log scale and is not symmetric about the mean.
+    """
+    if plusminus == "ci" and (parts := interval_parts(summary, metric)) is not None:
+        mean, low, high = parts
+        return f"{mean} [{low}, {high}]"
     mean, s = pm_parts(summary, metric, plusminus)
     return mean if s is None else f"{mean} ± {s}"
 
@@ -219,15 +233,16 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
     return out
 
 
-DEFINITIONS = (TOTAL_DEFINITION, RUNNER_TOTAL_NOTE)
-
-
 # -- tables ---------------------------------------------------------------------
 
 
-def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
-    """A padded GitHub-flavoured table like the seed's; every cell escaped."""
-    cells = [[md_escape(c) for c in header]] + [[md_escape(c) for c in r] for r in rows]
+def md_table(
+    header: Sequence[Any],
+    rows: Sequence[Sequence[Any]],
+    escape: Callable[[Any], str] = lambda value: md_escape(value),
+) -> Markup:
+    """A padded GitHub-flavoured table; every cell escaped (``escape=str`` for a terminal)."""
+    cells = [[escape(c) for c in header]] + [[escape(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     widths = [max(w, 3) for w in widths]
 
@@ -240,6 +255,9 @@ def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
 
 
 def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
+    if plusminus == "ci" and (parts := interval_parts(summary, metric)) is not None:
+        mean, low, high = parts
+        return Markup(f"\\mbox{{${mean}\\ [{low}, {high}]$}}")
     mean, s = pm_parts(summary, metric, plusminus)
     if s is None:
         return Markup(latex_escape(mean))
@@ -285,11 +303,11 @@ def _transpose(
 def summary_rows(
     report: Report, options: ReportOptions, pm: Callable[[Summary, str, str], str]
 ) -> tuple[list[str], list[list[str]]]:
-    """The seed's summary table: metrics as rows, configurations as columns."""
+    """The summary table of the Galaxy A25 study: metrics as rows, configurations as columns."""
     header = ["", *(cfg.label for cfg in report.configs)]
     rows = [
         [
-            metric_spec(m).label,
+            report.spec(m).label,
             *(pm(cfg.summary(m), m, options.plusminus) for cfg in report.configs),
         ]
         for m in report.metrics

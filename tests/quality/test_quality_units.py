@@ -148,7 +148,7 @@ def test_an_old_store_gains_the_quality_table_and_keeps_its_runs(tmp_path: Path)
 
 def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN001
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
-    from pocketbench.core.results.report import build_report, render
+    from pocketbench.core.results.report import ReportOptions, build_report
     from pocketbench.core.results.store import Store
 
     rec = record_from_result(
@@ -179,7 +179,7 @@ def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN00
             if q is not None:
                 store.add_quality(job_id, q)
         report = build_report(store, "c")
-    data = json.loads(render(registry, "json", report))
+    data = json.loads(registry.render("json", report, ReportOptions()))
     base, q4 = data["configurations"]
     assert base["quality"] is None
     assert q4["quality"]["kl_mean"]["value"] == 0.07
@@ -187,9 +187,9 @@ def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN00
     assert q4["quality"]["reference"] == "llamacpp baseline smollm2-135m"
     assert q4["quality"]["eval_tokens"] == 1024
     assert "4-bit rounding once" in data["model_notes"][0]
-    md = render(registry, "markdown", report)
+    md = registry.render("markdown", report, ReportOptions())
     assert "Mean KL Divergence" in md and "0.0700" in md and "4-bit rounding once" in md
-    csv_text = render(registry, "csv", report)
+    csv_text = registry.render("csv", report, ReportOptions())
     header, *rows = csv_text.splitlines()
     assert (
         "kl_mean" in header.split(",")
