@@ -47,7 +47,8 @@ class Program:
                 f"its forward takes {meta.num_inputs()} inputs, not (tokens, input_pos): "
                 "export it with export_llama -kv"
             )
-        self.max_prefill = int(meta.input_tensor_meta(0).sizes[-1])
+        sizes = meta.input_tensor_meta(0).sizes
+        self.max_prefill = int((sizes() if callable(sizes) else sizes)[-1])
 
     def __call__(self, tokens: list[int], pos: int) -> Any:
         import numpy as np
