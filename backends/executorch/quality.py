@@ -72,5 +72,6 @@ def measure(job: Job, prepared: Prepared, request: QualityRequest) -> QualityRes
     if "error" in data:
         raise (UsageError if data.get("kind") == "usage" else SetupError)(data["error"])
     what = "reference" if request.make_reference else "comparison"
-    method = f"ExecuTorch {d.get('executorch', '')} Python runtime, {what} from the timed .pte"
+    version = d.get("executorch_version") or d.get("executorch", "")
+    method = f"ExecuTorch {version} Python runtime, {what} from the timed .pte"
     return QualityResult(**data, method=method)

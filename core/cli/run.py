@@ -300,8 +300,19 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
-    from pocketbench.core.results.present import md_table, pm_text, quality_notes, summary_rows
-    from pocketbench.core.results.report import ReportOptions, report_from_configs
+    from pocketbench.core.results.present import (
+        busy_host_text,
+        md_table,
+        pm_text,
+        quality_notes,
+        summary_rows,
+    )
+    from pocketbench.core.results.report import (
+        CORE_METRICS,
+        ReportOptions,
+        Vocabulary,
+        report_from_configs,
+    )
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:
@@ -309,7 +320,9 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     configs = [c for c in store.configurations(campaign) if c.config_key in keys]
     if not configs:
         return
-    report = report_from_configs(configs, vocabulary=registry.vocabulary())
+    # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
+    names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
+    report = report_from_configs(configs, metrics=CORE_METRICS, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
     click.echo(
@@ -319,10 +332,6 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     for note in quality_notes(report):
         click.echo(note)
     for c in report.configs:
-        busy = c.busy_host
-        if busy is not None:
-            click.echo(
-                f"note: {c.device} was busy during {c.label}: load average up to"
-                f" {busy:.1f} on {c.facts.cores} cores before a run; other processes competed"
-                " for the CPU, so these figures may be low"
-            )
+        busy = busy_host_text(c)
+        if busy:
+            click.echo(f"note: {c.label} on {c.device}: {busy}")
