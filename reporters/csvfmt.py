@@ -1,4 +1,9 @@
-"""CSV reporter: raw samples, one row per run (warm-ups included and marked)."""
+"""CSV reporter: raw samples, one row per run (warm-ups included and marked).
+
+A configuration's quality figures (``--quality``), when measured, are repeated
+on each of its rows: ``kl_mean``, ``kl_p99``, ``top1_agreement`` (a fraction),
+``ppl``, ``ppl_ratio`` and ``quality_reference``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results.quality import QUALITY_METRICS
 from pocketbench.core.results.report import (
     DEFAULT_METRICS,
     ConfigReport,
@@ -21,8 +27,11 @@ COLUMNS = (
     "prompt_tokens", "gen_tokens", "threads",
     "run_index", "warmup", "ok", *DEFAULT_METRICS,
     "wall_s", "temp_before_c", "temp_after_c", "error",
+    *QUALITY_METRICS, "quality_reference",
 )  # fmt: skip
-_TEXT = {"campaign", "config_key", "backend", "quant", "model", "device", "error"}
+_TEXT = {
+    "campaign", "config_key", "backend", "quant", "model", "device", "error", "quality_reference",
+}  # fmt: skip
 
 
 @hookimpl
@@ -63,6 +72,10 @@ def row(config: ConfigReport, run: RunPoint) -> dict[str, Any]:
     }
     for metric in DEFAULT_METRICS:
         data[metric] = _num(run.values.get(metric))
+    q = config.quality
+    for metric in QUALITY_METRICS:
+        data[metric] = _num(q.value(metric)) if q is not None else ""
+    data["quality_reference"] = q.reference if q is not None else ""
     return {k: defuse(v) if k in _TEXT else v for k, v in data.items()}
 
 

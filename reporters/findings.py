@@ -48,6 +48,28 @@ def _table(table: Table, fmt: str, plusminus: str) -> str:
             *(str(col.config.n_ok) if col.config else "0" for col in table.columns),
         ]
     )
+    rows += _quality_rows(table)
     if fmt == "latex":
         return c.latex_table(header, rows)
     return c.md_table(header, rows)
+
+
+def _quality_rows(table: Table) -> list[list[str]]:
+    """Quality figures under the speed rows, when any column has them."""
+    configs = [col.config for col in table.columns]
+    if not any(cfg is not None and cfg.quality is not None for cfg in configs):
+        return []
+    from pocketbench.core.results.quality import QUALITY_LABELS, QUALITY_METRICS, display_figure
+
+    return [
+        [
+            QUALITY_LABELS[m],
+            *(
+                display_figure(m, cfg.quality.figures.get(m))
+                if cfg is not None and cfg.quality is not None
+                else "n/a"
+                for cfg in configs
+            ),
+        ]
+        for m in QUALITY_METRICS
+    ]

@@ -35,6 +35,10 @@ def render(report: Report, options: ReportOptions) -> str:
             "bars": _data_uri(plots.bar_chart(report)),
             "runs": _data_uri(plots.runs_chart(report)),
         }
+        if report.has_quality:
+            from pocketbench.reporters.pareto_plot import pareto_chart
+
+            images["pareto"] = _data_uri(pareto_chart(report))
     return (
         templating.environment("html")
         .get_template("report.html.j2")

@@ -4,6 +4,9 @@ One object per configuration with ``backend``, ``quant``, ``model``,
 ``device``, ``workload`` and ``metrics``; ``metrics`` maps each metric
 (``prompt_tps``, ``generation_tps``, ``total_tps``, and the optional ones a
 runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
+``quality`` is null, or maps ``kl_mean``, ``kl_p99``, ``top1_agreement``,
+``ppl`` and ``ppl_ratio`` to ``{value, ci95: [low, high] or null}`` beside
+``reference`` ("backend quant model") and ``eval_tokens``.
 Undefined numbers (the stdev of one run) are ``null``.
 """
 
@@ -63,6 +66,7 @@ def as_data(report: Report, options: ReportOptions) -> dict[str, Any]:
                 },
             },
             "configurations": [configuration(c) for c in report.configs],
+            "model_notes": list(report.model_notes),
         }
     )
 
@@ -108,7 +112,29 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "device_facts": unstructure(c.facts) if c.facts is not None else None,
         "describe": c.describe,
         "started_at": c.started_at,
+        "quality": quality(c),
     }
+
+
+def quality(c: ConfigReport) -> dict[str, Any] | None:
+    q = c.quality
+    if q is None:
+        return None
+    out: dict[str, Any] = {
+        name: {"value": f.value, "ci95": list(f.ci95) if f.ci95 is not None else None}
+        for name, f in q.figures.items()
+    }
+    out.update(
+        reference=q.reference,
+        eval_tokens=q.eval_tokens,
+        scored_positions=q.scored,
+        eval_text=q.text_name,
+        eval_text_sha256=q.text_sha256,
+        protocol=q.protocol,
+        method=q.method,
+        measured_on="host (the exact model file the device ran)",
+    )
+    return out
 
 
 def _clean(value: Any) -> Any:

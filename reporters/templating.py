@@ -22,6 +22,8 @@ from pocketbench.core.results.present import (
     num,
     plusminus_text,
     pvalue,
+    quality_notes,
+    quality_rows,
     when,
     workload_text,
 )
@@ -53,6 +55,8 @@ COMMON_GLOBALS: dict[str, Any] = {
     "facts_lines": facts_lines,
     "workload_text": workload_text,
     "notes": notes,
+    "quality_notes": quality_notes,
+    "quality_rows": quality_rows,
     "TOTAL_DEFINITION": TOTAL_DEFINITION,
 }
 

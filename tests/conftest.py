@@ -105,6 +105,7 @@ FAULT_FILES = {
     "tests/analysis/test_study_file.py",
     "tests/reliability/test_parser_fuzz.py",
     "tests/reliability/test_security.py",
+    "tests/quality/test_quality_bad_input.py",
 }
 FAULT_NAMES = (
     "bad_input",

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.plugin import PRESETS, Job, ModelSpec, SetupError, file_digest, get_preset
+from pocketbench.plugin import (
+    PRESETS,
+    Job,
+    ModelSpec,
+    SetupError,
+    file_digest,
+    get_preset,
+)
 
 from . import export
 from .schemes import LORA_RANK, PREQ_GROUP_SIZE, Scheme
@@ -52,8 +59,9 @@ def model_files(job: Job, scheme: Scheme, vers: dict[str, str]) -> ModelFiles:
     if path.is_dir():
         return checkpoint_files(path, job, scheme, vers)
     raise SetupError(
-        f"{job.model!r} is not a preset ({', '.join(PRESETS)}), a .pte file "
-        "or a Meta checkpoint directory (consolidated.00.pth + params.json + tokenizer.model)"
+        f"{job.model!r} is not a preset ({', '.join(PRESETS)}, smollm2-135m), a .pte file, "
+        "a .gguf file or a Meta checkpoint directory (consolidated.00.pth + params.json + "
+        "tokenizer.model)"
     )
 
 

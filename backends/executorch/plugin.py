@@ -21,6 +21,8 @@ if TYPE_CHECKING:
         Metrics,
         Prepared,
         ProcessResult,
+        QualityRequest,
+        QualityResult,
     )
 
 
@@ -83,3 +85,13 @@ def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Me
     from .parse import metrics_for
 
     return metrics_for(job.workload, result)
+
+
+@hookimpl
+def pocketbench_quality(
+    job: Job, device: Device, prepared: Prepared, request: QualityRequest
+) -> QualityResult:
+    """The timed .pte's logits through ExecuTorch's runtime; see :mod:`.quality`."""
+    from .quality import measure
+
+    return measure(job, prepared, request)

@@ -27,6 +27,7 @@ from pocketbench.plugin import (
 from . import export
 from .launch import RunPlan, device_plan, local_runner_argv
 from .models import ModelFiles, model_files
+from .realmodel import real_files
 from .schemes import get_scheme
 from .tokenizer import Tokenizer, exact_prompt
 
@@ -70,7 +71,7 @@ def prepare(job: Job, device: Device) -> Prepared:
     scheme = get_scheme(job.quant)
     if scheme is None:  # the core checks names first; this is a guard for direct callers
         raise SetupError(f"unknown ExecuTorch scheme {job.quant!r}")
-    files = model_files(job, scheme, vers)
+    files = real_files(job, scheme, vers) or model_files(job, scheme, vers)
     meta = inspect_pte(files.pte)
     tok = Tokenizer(files.tokenizer)
     check_vocab(meta, tok, files)

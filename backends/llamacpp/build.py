@@ -41,7 +41,15 @@ SDIST_NAME = f"llama_cpp_python-{LCP_VERSION}.tar.gz"
 SDIST_TREE = f"llama_cpp_python-{LCP_VERSION}/vendor/llama.cpp/"
 
 #: The tools the backend uses; nothing else is built (each target costs minutes).
-TARGETS: tuple[str, ...] = ("llama-completion", "llama-quantize", "llama-bench", "llama-tokenize")
+#: llama-perplexity measures quality (``--quality``): its KL-divergence mode
+#: compares a configuration's next-token distributions with a reference's.
+TARGETS: tuple[str, ...] = (
+    "llama-completion",
+    "llama-quantize",
+    "llama-bench",
+    "llama-tokenize",
+    "llama-perplexity",
+)
 
 #: Bumped when the build recipe changes in a way the flags do not show.
 RECIPE_VERSION = 2

@@ -53,6 +53,8 @@ class GGUFInfo:
     #: How many tensors use each GGML type ({"Q4_0": 112, "F32": 33}).
     tensor_types: dict[str, int]
     data_bytes: int
+    #: Vocabulary size (``<arch>.vocab_size`` or the tokenizer's token count), when known.
+    n_vocab: int | None = None
 
     @property
     def is_float(self) -> bool:
@@ -198,7 +200,13 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         n_tensors=n_tensors,
         tensor_types=dict(types),
         data_bytes=end,
+        n_vocab=_vocab(meta, arch),
     )
+
+
+def _vocab(meta: dict[str, Any], arch: str) -> int | None:
+    value = meta.get(f"{arch}.vocab_size", meta.get("tokenizer.ggml.tokens"))
+    return int(value) if isinstance(value, int) else None
 
 
 def _file_type(raw: Any, types: Counter[str]) -> tuple[str, str]:

@@ -28,6 +28,8 @@ from pocketbench.plugin import (
     ParseError,
     Prepared,
     ProcessResult,
+    QualityRequest,
+    QualityResult,
     hookimpl,
     say,
 )
@@ -142,3 +144,13 @@ def _failure(result: ProcessResult) -> str | None:
         last = (result.stderr.strip().splitlines() or [""])[-1][:200]
         return f"the runner exited with code {result.exit_code}" + (f": {last}" if last else "")
     return None
+
+
+@hookimpl
+def pocketbench_quality(
+    job: Job, device: Device, prepared: Prepared, request: QualityRequest
+) -> QualityResult:
+    """llama-perplexity's KL-divergence mode; see :mod:`.quality`."""
+    from pocketbench.backends.llamacpp.quality import measure
+
+    return measure(job, device, prepared, request)

@@ -20,6 +20,7 @@ from pocketbench.backends.llamacpp.crosscheck import plan as plan_crosscheck
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo, read_gguf_info
 from pocketbench.plugin import (
     PRESETS,
+    REAL_MODELS,
     Device,
     Job,
     Prepared,
@@ -29,7 +30,9 @@ from pocketbench.plugin import (
     cache_dir,
     file_digest,
     get_preset,
+    get_real_model,
     hash_text,
+    real_model_file,
     write_atomic,
 )
 
@@ -37,6 +40,8 @@ from pocketbench.plugin import (
 #: prompts longer than n_ctx - 4 and shifts the context when it is full.
 CTX_SLACK = 16
 _TOKENIZE_TIMEOUT_S = 120.0
+#: ``_resolve_model``'s source for a real-weight preset (its baseline is made next).
+REAL = "real preset"
 
 
 @define(kw_only=True)
@@ -67,6 +72,8 @@ def prepare(job: Job, device: Device) -> Prepared:
     crosscheck = _truthy(job.options.get("crosscheck"))
     # The model is checked first: a bad path is reported before a tool build.
     model, info, user_file, source = _resolve_model(job.model)
+    if source == REAL:
+        model, info, source = _real_baseline(job, device, model)
     target = quantize.target_type(scheme, info, user_file=user_file)
     dev_tools = tools.locate(job, device, want_bench=crosscheck)
     quantized_with = "none (used as is)"
@@ -155,6 +162,10 @@ def run_argv(t: tools.DeviceTools, model: str, prompt_file: str, w: Workload) ->
 
 def _resolve_model(name: str) -> tuple[Path, GGUFInfo, bool, str]:
     """(file, header info, given by the user?, description) of ``--model``."""
+    real = get_real_model(name)
+    if real is not None:
+        path = real_model_file(real)
+        return path, read_gguf_info(path), False, REAL
     spec = get_preset(name)
     if spec is not None:
         from pocketbench.backends.llamacpp import gguf_synth
@@ -168,11 +179,35 @@ def _resolve_model(name: str) -> tuple[Path, GGUFInfo, bool, str]:
         )
     path = Path(name).expanduser()
     if not path.exists():
-        presets = ", ".join(PRESETS)
+        presets = ", ".join([*PRESETS, *REAL_MODELS])
         raise SetupError(
             f"{name}: no such file, and not a preset ({presets}); pass a preset or a GGUF path"
         )
     return path.resolve(), read_gguf_info(path), True, "user file"
+
+
+def _real_baseline(job: Job, device: Device, published: Path) -> tuple[Path, GGUFInfo, str]:
+    """A real preset's F16 baseline: the published file dequantized by llama-quantize."""
+    info = read_gguf_info(published)
+    if info.is_float:
+        return published, info, f"real preset {job.model} ({info.quant_type} as published)"
+    qtool = tools.host_tool(job, device, "llama-quantize")
+    commit = tools.tool_commit(qtool)
+    f16 = quantize.quantize(
+        published,
+        file_digest(published),
+        "F16",
+        tool=qtool,
+        tool_commit=commit,
+        threads=os.cpu_count() or 1,
+        allow_requantize=True,
+    )
+    return (
+        f16,
+        read_gguf_info(f16),
+        f"real preset {job.model}: F16 dequantized from the published {info.quant_type} GGUF "
+        f"by llama-quantize --allow-requantize (commit {commit})",
+    )
 
 
 def _counter(

@@ -108,9 +108,19 @@ def quantized_path(src_digest: str, qtype: str, tool_commit: str) -> Path:
 
 
 def quantize(
-    src: Path, src_digest: str, qtype: str, *, tool: Path, tool_commit: str, threads: int
+    src: Path,
+    src_digest: str,
+    qtype: str,
+    *,
+    tool: Path,
+    tool_commit: str,
+    threads: int,
+    allow_requantize: bool = False,
 ) -> Path:
     """``llama-quantize src OUT qtype threads``, cached; returns OUT.
+
+    ``allow_requantize`` passes ``--allow-requantize``: used only to dequantize
+    a published quantized model into its F16 baseline (a real-weight preset).
 
     :raises SetupError: when llama-quantize fails (an unsupported type, a
         broken model); the message names the log with its full output.
@@ -126,7 +136,8 @@ def quantize(
             temp_beside(out) as tmp,
             status(f"quantizing {src.name} to {qtype} with llama-quantize (one time)..."),
         ):
-            cmd = [str(tool), str(src), str(tmp), qtype, str(threads)]
+            flags = ["--allow-requantize"] if allow_requantize else []
+            cmd = [str(tool), *flags, str(src), str(tmp), qtype, str(threads)]
             with open(log, "w", encoding="utf-8") as logf:
                 logf.write("$ " + " ".join(cmd) + "\n")
                 logf.flush()

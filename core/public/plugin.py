@@ -13,6 +13,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 from __future__ import annotations
 
 from pocketbench.core.analysis.findings import Findings
+from pocketbench.core.api import logprobs
 from pocketbench.core.api.cache import (
     cache_dir,
     file_digest,
@@ -55,6 +56,8 @@ from pocketbench.core.api.model import (
     hash_text,
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
+from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
+from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.api.status import Status, say, status
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
@@ -116,6 +119,15 @@ __all__ = [
     "ModelSpec",
     "PRESETS",
     "get_preset",
+    # real-weight models and quality (``pocketbench_quality``)
+    "RealModel",
+    "REAL_MODELS",
+    "get_real_model",
+    "real_model_file",
+    "QualityProtocol",
+    "QualityRequest",
+    "QualityResult",
+    "logprobs",
     # the cache and files
     "cache_dir",
     "file_digest",

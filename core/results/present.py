@@ -331,6 +331,7 @@ def summary_rows(
         for m in report.metrics
     ]
     rows.append(["Measured runs (n)", *(_runs_text(cfg) for cfg in report.configs)])
+    rows += quality_rows(report)
     return header, rows
 
 
@@ -340,3 +341,40 @@ def _runs_text(cfg: ConfigReport) -> str:
     if cfg.n_ok == 0 and imported_summary:
         return "unknown (imported mean ± sd)"
     return str(cfg.n_ok)
+
+
+def quality_rows(report: Report) -> list[list[str]]:
+    """The quality rows under the speed rows (value [95% CI]), when any was measured."""
+    if not report.has_quality:
+        return []
+    from pocketbench.core.results.quality import QUALITY_LABELS, QUALITY_METRICS, display_figure
+
+    rows = [
+        [
+            QUALITY_LABELS[m],
+            *(
+                display_figure(m, cfg.quality.figures.get(m)) if cfg.quality else "n/a"
+                for cfg in report.configs
+            ),
+        ]
+        for m in QUALITY_METRICS
+    ]
+    rows.append(
+        ["Quality reference", *(c.quality.reference if c.quality else "" for c in report.configs)]
+    )
+    return rows
+
+
+def quality_notes(report: Report) -> list[str]:
+    """Sentences printed under a table with quality rows (and the model's provenance)."""
+    if not report.has_quality:
+        return list(report.model_notes)
+    from pocketbench.core.results.quality import QUALITY_NOTE
+
+    q = next(c.quality for c in report.configs if c.quality is not None)
+    text = (
+        f"{QUALITY_NOTE} Quality figures are value [95% CI]; evaluation text: {q.text_name}, "
+        f"{q.eval_tokens} tokens (sha256 {q.text_sha256[:12]}), {q.scored} scored positions, "
+        f"protocol {q.protocol}."
+    )
+    return [text, *report.model_notes]

@@ -17,6 +17,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
+from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.stats import (
     Summary,
     Trend,
@@ -224,6 +225,8 @@ class ConfigReport:
     trends: dict[str, Trend] = field(factory=dict)
     #: For results read by ``bench import``: the file's path, sha256, format and import time.
     imported: dict[str, str] | None = None
+    #: Output quality against a reference (``--quality``), when measured.
+    quality: QualityRecord | None = None
 
     @property
     def runs(self) -> tuple[RunPoint, ...]:
@@ -314,6 +317,18 @@ class Report:
         """What the backends say about their own figures shown in this report."""
         infos = self.vocabulary.metrics
         return tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
+
+    @property
+    def has_quality(self) -> bool:
+        return any(c.quality is not None for c in self.configs)
+
+    @property
+    def model_notes(self) -> tuple[str, ...]:
+        """What every report must say about where a real preset's weights come from."""
+        from pocketbench.core.api.realmodels import REAL_MODELS
+
+        models = dict.fromkeys(c.model for c in self.configs)
+        return tuple(REAL_MODELS[m].provenance for m in models if m in REAL_MODELS)
 
 
 # -- building -------------------------------------------------------------------

@@ -30,9 +30,10 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -112,7 +113,18 @@ CREATE TABLE summaries (
 );
 """
 #: Schema version -> the statements that bring the previous version to it.
-_MIGRATIONS: dict[int, str] = {2: _MIGRATION_IMPORTS}
+# -- migration 3: quality beside speed (--quality): one row per measured configuration.
+_MIGRATION_QUALITY = """
+CREATE TABLE IF NOT EXISTS quality (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    record TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quality_by_job ON quality(job_id);
+"""
+#: Schema version -> the statements that bring the previous version to it.
+_MIGRATIONS: dict[int, str] = {2: _MIGRATION_IMPORTS, 3: _MIGRATION_QUALITY}
 
 
 class Store:
@@ -334,6 +346,30 @@ class Store:
                 ),
             )
 
+    def add_quality(self, job_id: int, record: QualityRecord) -> None:
+        """Store a configuration's quality figures (its own transaction)."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO quality(job_id, record, created_at) VALUES (?, ?, ?)",
+                (job_id, dumps(record), time.time()),
+            )
+
+    def has_quality(self, campaign: str, config_key: str) -> bool:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM quality q JOIN jobs j ON q.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id WHERE c.name = ? AND j.config_key = ?",
+            (campaign, config_key),
+        ).fetchone()
+        return bool(row[0])
+
+    def _quality(self, job_ids: list[int]) -> QualityRecord | None:
+        marks = ",".join("?" * len(job_ids))
+        row = self._conn.execute(
+            f"SELECT record FROM quality WHERE job_id IN ({marks}) ORDER BY id DESC LIMIT 1",
+            job_ids,
+        ).fetchone()
+        return loads(row[0], QualityRecord) if row else None
+
     def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
         with self._tx() as c:
             c.execute(
@@ -427,6 +463,7 @@ class Store:
                         warmups=tuple(warmups),
                         started_at=first[11],
                         imported=self._import_info(first[13]),
+                        quality=self._quality([row[0] for row in rows]),
                     ),
                     summaries,
                 )

@@ -17,6 +17,7 @@ import click
 import pytest
 
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.api.realmodels import REAL_MODELS
 from pocketbench.core.cli.main import build_cli
 from pocketbench.core.engine.plugins import Registry
 
@@ -70,7 +71,8 @@ def test_doc_command_parses_and_names_real_things(where: str, command: str) -> N
         if params["quant"]:
             assert info.scheme(params["quant"]), f"{where}: unknown quant {params['quant']}"
         model = params["model"]
-        assert model in PRESETS or "/" in model, f"{where}: {model} is neither preset nor path"
+        known = model in PRESETS or model in REAL_MODELS
+        assert known or "/" in model, f"{where}: {model} is neither preset nor path"
     elif sub == "report" and params.get("format"):
         assert params["format"] in registry.reporter_names()
     elif sub == "study":

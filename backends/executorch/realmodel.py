@@ -1,0 +1,132 @@
+"""Real weights for ExecuTorch: a GGUF (a real preset or the user's) converted, then exported.
+
+The conversion (:mod:`.gguf_convert`) runs once per GGUF file (cached by its
+sha256): checkpoint, params.json and tokenizer.json.  Each scheme is then
+exported by ``export_llama`` from that checkpoint like any Meta checkpoint.
+SpinQuant and QAT+LoRA are Meta's published prequantized checkpoints of
+Llama 3.2; no such checkpoint exists for another model, so those schemes are
+refused with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pocketbench.plugin import (
+    Job,
+    RealModel,
+    SetupError,
+    file_digest,
+    get_real_model,
+    real_model_file,
+)
+
+from . import export
+from .models import UNREACHABLE_EOS, ModelFiles, _max_seq_len
+from .schemes import Scheme
+
+#: Bumped when the conversion's output changes.
+CONVERT_VERSION = 1
+#: Longest sequence a converted model is exported for (prompt + new tokens, quality windows).
+DEFAULT_SEQ = 1024
+
+
+def converted(gguf: Path, label: str) -> Path:
+    """The directory holding the GGUF's checkpoint, params.json and tokenizer.json."""
+    digest = file_digest(gguf)
+    final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
+    if (final / "consolidated.00.pth").is_file():
+        return final
+    with export.heavy_lock(f"converting {label}"):
+        if (final / "consolidated.00.pth").is_file():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with export._building(final) as tmp:
+            export.say(f"converting {label} for ExecuTorch (one time; cached in {final})")
+            export.run_logged(
+                [
+                    sys.executable,
+                    "-m",
+                    "pocketbench.backends.executorch.gguf_convert",
+                    "--gguf",
+                    str(gguf),
+                    "--out",
+                    ".",
+                ],
+                cwd=tmp,
+                log=tmp / "convert.log",
+                what=f"converting {label}",
+            )
+            export._publish(tmp, final)
+    return final
+
+
+def real_files(job: Job, scheme: Scheme, vers: dict[str, str]) -> ModelFiles | None:
+    """A real preset's or a user GGUF's files; None for every other model (see :mod:`.models`)."""
+    real = get_real_model(job.model)
+    if real is not None:
+        return gguf_files(real_model_file(real), job, scheme, vers, real=real)
+    path = Path(job.model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_files(path.resolve(), job, scheme, vers, real=None)
+    return None
+
+
+def gguf_files(
+    gguf: Path, job: Job, scheme: Scheme, vers: dict[str, str], *, real: RealModel | None
+) -> ModelFiles:
+    name = real.name if real is not None else gguf.stem
+    if scheme.checkpoint != "float":
+        raise SetupError(
+            f"--quant {scheme.name} needs Meta's published prequantized checkpoint, which exists "
+            f"for Llama 3.2 only; {name} has none: use baseline, bf16 or 8da4w"
+        )
+    d = converted(gguf, name)
+    params = json.loads((d / "params.json").read_text())
+    special = json.loads((d / "special.json").read_text())
+    bos = special.get("bos")
+    seq = _max_seq_len(job, DEFAULT_SEQ)
+    model_class = job.options.get("et_model", "llama3_2")
+    metadata = {"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]}
+    key = export.content_key(
+        source=f"gguf:{file_digest(gguf)}:convert{CONVERT_VERSION}",
+        params=params,
+        flags=scheme.export_flags,
+        model_class=model_class,
+        seq=seq,
+        metadata=metadata,
+        executorch=vers["executorch"],
+        torch=vers["torch"],
+    )
+    pte = export.export_pte(
+        export.root() / "models" / f"{name}-{scheme.name}-{key}",
+        checkpoint=d / "consolidated.00.pth",
+        params=params,
+        flags=scheme.export_flags,
+        model_class=model_class,
+        max_seq_len=seq,
+        metadata=metadata,
+        label=f"{name} as {scheme.name}",
+    )
+    source = (
+        f"real preset {real.name}: {real.source.member} from {real.source.package} "
+        f"{real.source.version}, converted (weights rounded to float16, as llama.cpp's F16 "
+        "baseline)"
+        if real is not None
+        else f"GGUF {gguf} converted (weights rounded to float16)"
+    )
+    return ModelFiles(
+        pte=pte,
+        tokenizer=d / "tokenizer.json",
+        describe={
+            "source": source,
+            "checkpoint": f"{d / 'consolidated.00.pth'} (from GGUF sha256 {file_digest(gguf)})",
+            "scheme": scheme.name,
+            "export_flags": " ".join(scheme.export_flags),
+            "dtype": scheme.dtype,
+            "max_seq_len": str(seq),
+            "eos": f"unreachable id {UNREACHABLE_EOS}: every run generates exactly the asked tokens",
+        },
+    )
