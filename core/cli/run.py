@@ -73,7 +73,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "-b",
         default=None,
         help="Backend plugin (`bench plugins` lists them) [default: $POCKETBENCH_BACKEND,"
-        " else the first one pocketbench ships].",
+        " else the one pocketbench names as its default].",
     )
     @click.option(
         "--quant",

@@ -34,6 +34,8 @@ BACKENDS = "pocketbench.backends"
 REPORTERS = "pocketbench.reporters"
 #: Set to 1 to load only pocketbench's own plugins (also ``bench --no-plugins``).
 DISABLE_ENV = "POCKETBENCH_DISABLE_PLUGINS"
+#: Entry-point group where pocketbench's own pyproject.toml names its defaults.
+DEFAULTS = "pocketbench.defaults"
 #: Environment variable naming the backend ``bench`` uses without ``--backend``.
 DEFAULT_ENV = "POCKETBENCH_BACKEND"
 OWN_DISTRIBUTION = "pocketbench"
@@ -124,20 +126,19 @@ class Registry:
         return self.names(BACKENDS)
 
     def default_backend(self) -> str:
-        """``$POCKETBENCH_BACKEND``, else the first backend pocketbench itself declares.
+        """``$POCKETBENCH_BACKEND``, else the one pocketbench's pyproject.toml names.
 
-        The order is the entry points' order in pocketbench's pyproject.toml,
-        so the core names no backend.
+        pocketbench declares it as data (``[project.entry-points."pocketbench.defaults"]
+        backend = NAME``), so the core names no backend.
         """
         chosen = os.environ.get(DEFAULT_ENV, "").strip()
         if chosen:
             return chosen
-        own = [
-            n
-            for n, s in self.sources[BACKENDS].items()
-            if s.distribution.lower() == OWN_DISTRIBUTION
-        ]
-        return own[0] if own else next(iter(self.sources[BACKENDS]), "")
+        for ep in md.entry_points(group=DEFAULTS):
+            dist = ep.dist.name if ep.dist is not None else ""
+            if ep.name == "backend" and dist.lower() == OWN_DISTRIBUTION:
+                return ep.value
+        return next(iter(sorted(self.sources[BACKENDS])), "")
 
     def reporter_names(self) -> list[str]:
         return self.names(REPORTERS)

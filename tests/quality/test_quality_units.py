@@ -134,10 +134,10 @@ def test_an_old_store_gains_the_quality_table_and_keeps_its_runs(tmp_path: Path)
     db = tmp_path / "old.db"
     with Store.open(db):
         pass
-    # Make it a version-1 file, as written before quality existed.
+    # Make it a file written before quality existed (quality is the newest migration).
     with sqlite3.connect(db) as c:
         c.execute("DROP TABLE quality")
-        c.execute("PRAGMA user_version = 1")
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
         c.execute("INSERT INTO campaigns(name, created_at) VALUES ('old', 0)")
     with Store.open(db) as store:
         assert [c["name"] for c in store.campaigns()] == ["old"]
