@@ -121,3 +121,10 @@ def test_reporters_group_is_separate(registry: Registry) -> None:
     with pytest.raises(UsageError, match="Unknown reporter"):
         registry.reporter_manager("llamacpp")
     assert REPORTERS in registry.sources
+
+
+def test_the_default_backend_is_named_by_pocketbench_or_the_environment(monkeypatch) -> None:
+    registry = Registry.from_entry_points(third_party=False, warn=lambda m: None)
+    assert registry.default_backend() == "llamacpp"  # pocketbench's pyproject.toml says so
+    monkeypatch.setenv("POCKETBENCH_BACKEND", "executorch")
+    assert registry.default_backend() == "executorch"
