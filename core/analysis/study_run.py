@@ -115,6 +115,7 @@ def run_study(
     wrappers: Sequence[Any] = (),
     echo: Echo | None = None,
     command: str | None = None,
+    wait: bool = True,
 ) -> StudyResult:
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
@@ -137,7 +138,14 @@ def run_study(
         )
     configs = study_configs(study, checked, devices)
     campaign = store.campaign(study.name, command=command)
-    runner = Runner(registry=registry, store=store, campaign=campaign, wrappers=wrappers)
+    runner = Runner(
+        registry=registry,
+        store=store,
+        campaign=campaign,
+        wrappers=wrappers,
+        wait=wait,
+        command=command or "",
+    )
     errors: list[str] = []
 
     def on_error(job: Job, exc: PocketbenchError) -> None:

@@ -58,6 +58,14 @@ def cooldown_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def no_wait_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Exit at once (code 6) when another process measures the device or configuration.",
+    )(f)
+
+
 def write_output(output: str | None, text: str | bytes) -> None:
     """Write a document to standard output, or to ``output`` atomically.
 

@@ -72,7 +72,7 @@ def add_commands(group: click.Group) -> None:
         from pocketbench.core.results.store import Store
 
         reg = registry(ctx)
-        with Store.open(db, create=False) as store:
+        with Store.open(db, create=False, write=False) as store:
             if list_campaigns:
                 for c in store.campaigns():
                     click.echo(
