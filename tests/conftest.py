@@ -104,6 +104,10 @@ FAULT_FILES = {
     "tests/analysis/test_study_file.py",
     "tests/reliability/test_parser_fuzz.py",
     "tests/reliability/test_security.py",
+    "tests/reliability/test_signals_and_claims.py",
+    "tests/reliability/test_store_faults.py",
+    "tests/reliability/test_odd_values.py",
+    "tests/reliability/test_output_and_cache.py",
 }
 FAULT_NAMES = (
     "bad_input",
