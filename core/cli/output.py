@@ -76,7 +76,7 @@ def run_checked(body: Callable[[], int]) -> int:
         return lost(exc)
     except SystemExit:
         # click answers a broken pipe with exit 1 after wrapping stdout.
-        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        if "PacifyFlushWrapper" in type(sys.stdout).__name__:
             return lost(BrokenPipeError(errno.EPIPE, "Broken pipe"))
         raise
     return code

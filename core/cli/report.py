@@ -78,7 +78,9 @@ def add_commands(group: click.Group) -> None:
 
                 states = job_states(store)
                 for c in store.campaigns():
-                    jobs = ", ".join(f"{n} {s}" for s, n in sorted(states.get(c["name"], {}).items()))
+                    jobs = ", ".join(
+                        f"{n} {s}" for s, n in sorted(states.get(c["name"], {}).items())
+                    )
                     click.echo(
                         f"{c['name']}\t{c['configurations']} configuration(s)\t"
                         f"jobs: {jobs or 'none'}\t{c['command'] or ''}"

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from pocketbench.core.api.cache import (
     cache_dir,
+    cached,
     file_digest,
     file_lock,
+    publish,
     temp_beside,
     write_atomic,
+    write_checked,
 )
 from pocketbench.core.api.errors import (
     DeviceError,
@@ -101,6 +104,9 @@ __all__ = [
     "file_lock",
     "temp_beside",
     "write_atomic",
+    "publish",
+    "cached",
+    "write_checked",
     "status",
     "Status",
     "say",
