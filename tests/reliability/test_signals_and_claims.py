@@ -98,6 +98,42 @@ def test_two_bench_processes_on_one_configuration_never_both_measure(bench, tmp_
     assert [s for s, _ in job_rows(db)] == ["done"]
 
 
+def test_kill_9_of_the_holder_lets_the_waiting_process_take_over_the_remainder(
+    bench, tmp_path
+) -> None:
+    db = tmp_path / "r.db"
+    argv = bench.argv(db, "relay", runs=4)
+    first = bench.start(argv)
+    log = tmp_path / "second.err"
+    second = None
+    try:
+        assert wait_for_runs(db, 1, timeout=300) >= 1
+        bench.held_runtime()
+        with open(log, "w") as f:
+            second = subprocess.Popen(argv, cwd=tmp_path, env=bench.env, stderr=f, text=True,
+                                      stdout=subprocess.DEVNULL)  # fmt: skip
+        assert wait_until(lambda: "waiting for device local" in log.read_text(), timeout=300)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate()
+        bench.release()
+        second.wait(timeout=600)
+    finally:
+        bench.release()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+    err = log.read_text()
+    assert second.returncode == 0, err
+    assert f"took over the lease of device local from pid {first.pid}" in err
+    assert (
+        f"took over the claim on hold baseline tiny on local (campaign relay) from pid {first.pid}"
+        in err
+    )
+    assert "ended without finishing" in err and "Traceback" not in err
+    assert [i for i, _ in measured(db, "relay")] == [0, 1, 2, 3], "a run lost or measured twice"
+    assert [s for s, _ in job_rows(db)] == ["interrupted", "done"]
+
+
 def test_dead_holders_lease_and_claim_are_taken_over_saying_so(tmp_path) -> None:
     from pocketbench.core.api.identity import Holder, host
     from pocketbench.core.devices.local import LocalDevice
