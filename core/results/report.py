@@ -40,7 +40,7 @@ class MetricSpec:
     """How a metric is named and shown."""
 
     name: str
-    #: Row label in the seed's style.
+    #: Row label in the Galaxy A25 study's style.
     label: str
     #: Short name used in sentences and plots.
     short: str
@@ -99,7 +99,7 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
-#: The seed's three rows, always shown.
+#: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = ("ttft_ms", "load_ms", "peak_rss_bytes")
@@ -121,7 +121,7 @@ class Vocabulary:
     renders (with raw names).
     """
 
-    #: (backend, canonical scheme) -> label, e.g. ("executorch", "qat-lora") -> "QAT+LoRA".
+    #: (backend, canonical scheme) -> the label the backend declares for it.
     scheme_labels: dict[tuple[str, str], str] = field(factory=dict)
     #: Figures backends add to ``Metrics.extra``, by name.
     metrics: dict[str, MetricInfo] = field(factory=dict)
@@ -140,7 +140,7 @@ class Vocabulary:
 class ReportOptions:
     """Presentation choices a reporter honours."""
 
-    #: "sd": mean ± sample standard deviation (the seed's); "ci": ± 95% CI half-width.
+    #: "sd": mean ± sample standard deviation (the Galaxy A25 study's); "ci": the 95% CI.
     plusminus: str = field(default="sd", validator=attrs.validators.in_(("sd", "ci")))
     #: Document title; None lets the reporter use the report's own.
     title: str | None = None
@@ -285,7 +285,7 @@ class Report:
 
     title: str
     configs: tuple[ConfigReport, ...]
-    #: Metrics shown, in row order (the seed's three first).
+    #: Metrics shown, in row order (the Galaxy A25 study's three first).
     metrics: tuple[str, ...]
     generated_at: float
     version: str
