@@ -54,7 +54,7 @@ def cooldown_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--cooldown",
         default="auto",
         show_default=True,
-        help="Between runs: auto (wait for the temperature to settle), off, or SECONDS.",
+        help="Between runs: auto (wait for the temperature to settle), off, or SECONDS (0 to 3600).",
     )(f)
 
 

@@ -2,8 +2,9 @@
 
 The runtime is the shared FakeBackend's child process, installed as a real
 plugin (a ``*.dist-info`` with an entry point on PYTHONPATH) named ``hold``:
-while the file named by ``$POCKETBENCH_TEST_HOLD`` exists, a run holds (and
-writes its pid beside that file), so a test signals ``bench`` while a
+its first run (index 0) ends at once; every later run holds while the file
+named by ``$POCKETBENCH_TEST_HOLD`` exists (and writes its pid beside that
+file), so a test signals ``bench`` after run 0 is stored and while a
 runtime certainly runs, without fixed sleeps or long models.
 """
 
@@ -30,8 +31,8 @@ print("eval time = 40.000 ms / 16 runs")
 """
 
 PLUGIN = f"""
-from pocketbench.testing.backends import FakeBackend
-backend = FakeBackend("hold", {{"baseline": (200.0, 50.0)}}, scripts=[{HOLD_CHILD!r}])
+from pocketbench.testing.backends import GOOD, FakeBackend
+backend = FakeBackend("hold", {{"baseline": (200.0, 50.0)}}, scripts=[GOOD, {HOLD_CHILD!r}])
 """
 
 
@@ -62,10 +63,9 @@ class Bench:
         )
 
     def held_runtime(self, timeout: float = 300) -> int:
-        """Make the next run hold; the pid of the runtime that holds."""
+        """The pid of the runtime that holds (run 1 of a bench started with ``hold=True``)."""
         from pocketbench.testing.wait import wait_until
 
-        self.hold.touch()
         marker = self.hold.with_name("hold.pid")
         assert wait_until(lambda: marker.exists() and marker.read_text(), timeout), "no run held"
         return int(marker.read_text())
@@ -85,7 +85,9 @@ class Bench:
             )
         return argv
 
-    def start(self, argv: list[str]) -> subprocess.Popen[str]:
+    def start(self, argv: list[str], *, hold: bool = False) -> subprocess.Popen[str]:
+        if hold:
+            self.hold.touch()
         return subprocess.Popen(
             argv, cwd=self.tmp_path, env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
