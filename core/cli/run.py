@@ -131,7 +131,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
         type=float,
         default=600.0,
         show_default=True,
-        help="Seconds one run may take before it is stopped.",
+        help="Seconds one run may take before it is stopped (> 0, at most 86400).",
     )
     @db_option
     @click.option(
