@@ -48,10 +48,11 @@ def test_kill_9_leaves_a_job_that_reads_interrupted_and_resumes(bench, tmp_path)
     proc = bench.start(argv, hold=True)
     try:
         assert wait_for_runs(db, 1, timeout=300) >= 1
-        bench.held_runtime()
+        runtime = bench.held_runtime()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # nothing of bench can react: a power cut
         proc.communicate()
+    assert wait_until(lambda: process_gone(runtime), timeout=60), "the runtime outlived bench"
     assert job_rows(db)[0][0] == "running"  # what the dead process left behind
     listed = bench.run([argv[0], "report", "--db", str(db), "--list"])
     assert listed.returncode == 0, listed.stderr
