@@ -106,6 +106,10 @@ FAULT_FILES = {
     "tests/reliability/test_parser_fuzz.py",
     "tests/reliability/test_security.py",
     "tests/quality/test_quality_bad_input.py",
+    "tests/reliability/test_signals_and_claims.py",
+    "tests/reliability/test_store_faults.py",
+    "tests/reliability/test_odd_values.py",
+    "tests/reliability/test_output_and_cache.py",
 }
 FAULT_NAMES = (
     "bad_input",

@@ -8,7 +8,6 @@ same configuration only hashes files (memoised) and writes nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -20,8 +19,12 @@ from pocketbench.plugin import (
     Prepared,
     SetupError,
     Workload,
+    cached,
     check_executable_abi,
     file_digest,
+    say,
+    write_atomic,
+    write_checked,
 )
 
 from . import export
@@ -125,9 +128,14 @@ def inspect_pte(pte: Path) -> dict:
     digest = file_digest(pte)
     memo = export.root() / "inspect" / f"{digest}.json"
     try:
-        return json.loads(memo.read_text())
-    except (OSError, ValueError):
+        meta = json.loads(memo.read_text())
+        if isinstance(meta, dict):
+            return meta
+        say(f"note: cached {memo} is damaged (not a JSON object); inspecting {pte.name} again")
+    except FileNotFoundError:
         pass
+    except (OSError, ValueError) as exc:
+        say(f"note: cached {memo} is damaged ({exc}); inspecting {pte.name} again")
     proc = subprocess.run(
         [sys.executable, "-m", "pocketbench.backends.executorch.inspect_pte", str(pte)],
         capture_output=True,
@@ -140,9 +148,7 @@ def inspect_pte(pte: Path) -> dict:
         raise SetupError(f"{why}; re-export it or check the path")
     meta = json.loads(proc.stdout.strip().splitlines()[-1])
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(memo.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(memo)
+    write_atomic(memo, json.dumps(meta).encode())
     return meta
 
 
@@ -176,11 +182,9 @@ def make_prompt(tok: Tokenizer, w: Workload, *, ascii_only: bool) -> Path:
         tokenizer=file_digest(tok.path), text=w.prompt, n=w.prompt_tokens, ascii=ascii_only
     )
     path = export.root() / "prompts" / f"{key}.txt"
-    if path.is_file():
+    if cached(path):
         return path
     text = exact_prompt(tok, w.prompt_tokens, w.prompt, bos=1, ascii_only=ascii_only)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_checked(path, text.encode("utf-8"))
     return path

@@ -15,12 +15,19 @@ prefixes (so every word is one token), and fillers up to the vocabulary size.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-from pocketbench.plugin import ModelSpec, cache_dir, file_lock, status, temp_beside
+from pocketbench.plugin import (
+    ModelSpec,
+    cache_dir,
+    cached,
+    file_lock,
+    publish,
+    status,
+    temp_beside,
+)
 
 #: Bumped whenever the bytes written for a given spec change.
 WRITER_VERSION = 1
@@ -208,10 +215,10 @@ def preset_path(spec: ModelSpec) -> Path:
 def ensure_preset(spec: ModelSpec) -> Path:
     """The preset's cached GGUF, written first when absent (locked, atomic)."""
     path = preset_path(spec)
-    if path.is_file():
+    if cached(path):
         return path
     with file_lock(path.with_suffix(".lock")):
-        if path.is_file():  # written by another process while we waited
+        if cached(path):  # written by another process while we waited
             return path
         with (
             temp_beside(path) as tmp,
@@ -219,5 +226,5 @@ def ensure_preset(spec: ModelSpec) -> Path:
         ):
             write_gguf(spec, tmp)
             tmp.chmod(0o644)  # mkstemp made it private
-            os.replace(tmp, path)
+            publish(tmp, path)
     return path

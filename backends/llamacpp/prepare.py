@@ -28,12 +28,13 @@ from pocketbench.plugin import (
     SetupError,
     Workload,
     cache_dir,
+    cached,
     file_digest,
     get_preset,
     get_real_model,
     hash_text,
     real_model_file,
-    write_atomic,
+    write_checked,
 )
 
 #: Context slack beyond prompt + generated tokens: llama-completion refuses
@@ -250,9 +251,9 @@ def _sized_prompt(
         cache_dir("llamacpp", "prompts")
         / f"{model_digest[:16]}-{w.prompt_tokens}-{text_key}-{t.version.commit}.txt"
     )
-    if not path.is_file():
+    if not cached(path):
         text = prompt.exact_prompt(w.prompt_tokens, count, w.prompt)
-        write_atomic(path, text.encode("utf-8"))
+        write_checked(path, text.encode("utf-8"))
     return path
 
 

@@ -13,7 +13,6 @@ quantized.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -22,7 +21,9 @@ from pocketbench.plugin import (
     QuantScheme,
     SetupError,
     cache_dir,
+    cached,
     file_lock,
+    publish,
     status,
     temp_beside,
 )
@@ -126,10 +127,10 @@ def quantize(
         broken model); the message names the log with its full output.
     """
     out = quantized_path(src_digest, qtype, tool_commit)
-    if out.is_file():
+    if cached(out):
         return out
     with file_lock(out.with_suffix(".lock")):
-        if out.is_file():
+        if cached(out):
             return out
         log = out.with_suffix(".log")
         with (
@@ -153,7 +154,7 @@ def quantize(
                     f"llama-quantize could not make {qtype} from {src.name}: {reason}; see {log}"
                 )
             tmp.chmod(0o644)
-            os.replace(tmp, out)
+            publish(tmp, out)
     return out
 
 

@@ -139,6 +139,11 @@ def load_study(path: str | Path) -> Study:
     """Read and check a study file; any mistake is one line naming the key."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_STUDY_BYTES:
+            raise UsageError(
+                f"study file {path} is larger than {MAX_STUDY_BYTES // 1024} KiB; a study is a"
+                " short TOML file (see docs/study.md)"
+            )
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"study file {path} does not exist") from None
@@ -146,7 +151,30 @@ def load_study(path: str | Path) -> Study:
         raise UsageError(f"cannot read study file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"study file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(
+            f"study file {path} nests too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
+    _check_depth(data, str(path))
     return parse_study(data, source=str(path), default_name=path.stem)
+
+
+#: A study is a short file: anything larger or deeper is refused before it is read.
+MAX_STUDY_BYTES = 256 * 1024
+MAX_DEPTH = 8
+
+
+def _check_depth(data: object, source: str, key: str = "", depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise UsageError(
+            f"{source}: {key or 'the file'} nests too deeply (at most {MAX_DEPTH} levels)"
+        )
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _check_depth(v, source, f"{key}.{k}" if key else str(k), depth + 1)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _check_depth(v, source, f"{key}[{i}]", depth + 1)
 
 
 def parse_study(
@@ -169,8 +197,16 @@ def _check(study: Study, source: str) -> None:
     def fail(key: str, message: str) -> UsageError:
         return UsageError(f"{source}: {key}: {message}")
 
-    if not study.name or not study.name.strip():
-        raise fail("name", "must not be empty")
+    from pocketbench.core.api import checks
+
+    try:
+        checks.text("name", study.name or "")
+        checks.gen_tokens("workload.gen_tokens", study.workload.gen_tokens)
+        checks.timeout("workload.timeout_s", study.workload.timeout_s)
+        if study.workload.prompt is not None:
+            checks.prompt("workload.prompt", study.workload.prompt)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
     if not study.framework:
         raise fail("framework", "list at least one [[framework]]")
     if not study.models:

@@ -115,6 +115,7 @@ def run_study(
     wrappers: Sequence[Any] = (),
     echo: Echo | None = None,
     command: str | None = None,
+    wait: bool = True,
 ) -> StudyResult:
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
@@ -150,7 +151,13 @@ def run_study(
         )
     campaign = store.campaign(study.name, command=command)
     runner = Runner(
-        registry=registry, store=store, campaign=campaign, wrappers=wrappers, quality=quality
+        registry=registry,
+        store=store,
+        campaign=campaign,
+        wrappers=wrappers,
+        quality=quality,
+        wait=wait,
+        command=command or "",
     )
     errors: list[str] = []
 

@@ -98,6 +98,62 @@ def temp_beside(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".record")
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Rename a finished artefact into place, recording its size and sha256 beside it.
+
+    :func:`cached` checks the record before the artefact is used again, so a
+    copy damaged later (a full disk, a crash of the file system) is rebuilt,
+    never measured.
+    """
+    os.replace(tmp, final)
+    size = final.stat().st_size
+    write_atomic(_record(final), f"{size} {file_digest(final)}\n".encode())
+
+
+def write_checked(path: Path, data: bytes) -> None:
+    """:func:`write_atomic` plus the record :func:`cached` checks (small artefacts: prompts)."""
+    with temp_beside(path) as tmp:
+        tmp.write_bytes(data)  # the rename below publishes it whole or not at all
+        publish(tmp, path)
+
+
+def cached(path: Path) -> bool:
+    """True when ``path`` exists and matches its recorded size and digest.
+
+    A damaged artefact is removed with a one-line note naming it, so the
+    caller rebuilds it.  One published before records existed is trusted
+    once and recorded.
+    """
+    if not path.is_file():
+        return False
+    record = _record(path)
+    try:
+        text = record.read_text(encoding="ascii").split()
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            write_atomic(record, f"{path.stat().st_size} {file_digest(path)}\n".encode())
+        return True
+    except (OSError, UnicodeDecodeError):
+        text = []
+    why = ""
+    if len(text) != 2 or not text[0].isdigit() or not SHA256.fullmatch(text[1]):
+        why = "its record is damaged"
+    elif int(text[0]) != path.stat().st_size:
+        why = f"it has {path.stat().st_size} bytes, {text[0]} were written"
+    elif file_digest(path) != text[1]:
+        why = "its content differs from what was written"
+    if not why:
+        return True
+    say(f"note: cached {path} is damaged ({why}); rebuilding it (rm {path} clears it by hand)")
+    path.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return False
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
     with temp_beside(path) as tmp:

@@ -19,8 +19,16 @@ class ExitCode(enum.IntEnum):
     DEVICE = 4
     #: The results database cannot be opened or written.
     STORE = 5
-    #: Interrupted by the user (Ctrl-C); what was measured is stored.
+    #: The device or configuration is being measured by another process (``--no-wait``).
+    BUSY = 6
+    #: Standard output is closed or cannot be written (closed pipe, full disk).
+    OUTPUT = 7
+    #: Stopped by SIGHUP (128 + 1: the terminal closed); the runtime is stopped, runs kept.
+    HANGUP = 129
+    #: Interrupted by the user (Ctrl-C, 128 + 2); what was measured is stored.
     INTERRUPTED = 130
+    #: Stopped by SIGTERM (128 + 15: a service stop); the runtime is stopped, runs kept.
+    TERMINATED = 143
 
 
 class PocketbenchError(Exception):

@@ -54,7 +54,15 @@ def cooldown_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--cooldown",
         default="auto",
         show_default=True,
-        help="Between runs: auto (wait for the temperature to settle), off, or SECONDS.",
+        help="Between runs: auto (wait for the temperature to settle), off, or SECONDS (0 to 3600).",
+    )(f)
+
+
+def no_wait_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Exit at once (code 6) when another process measures the device or configuration.",
     )(f)
 
 

@@ -41,7 +41,7 @@ def add_commands(group: click.Group) -> None:
 
         if not 0 < alpha < 1:
             raise UsageError(f"--alpha must be between 0 and 1 (got {alpha})")
-        with Store.open(db, create=False) as store:
+        with Store.open(db, create=False, write=False) as store:
             comparison = compare_campaigns(store, old, new, threshold_pct=threshold, alpha=alpha)
         click.echo(comparison_json(comparison) if as_json else format_comparison(comparison))
 

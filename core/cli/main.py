@@ -14,7 +14,12 @@ from pocketbench.core.api.errors import ExitCode, PocketbenchError
 from pocketbench.core.cli import compare, devices, importing, plugins, report, run, study
 from pocketbench.core.cli.common import echo_err
 
-EPILOG = "Exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode) + "."
+EPILOG = (
+    "Exit codes: "
+    + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode)
+    + ". SIGHUP, SIGINT and SIGTERM exit with 128 + the signal's number after stopping the"
+    " runtime; every run stored so far is kept and the same command resumes."
+)
 
 
 class DefaultRunGroup(click.Group):
@@ -70,19 +75,38 @@ def build_cli() -> click.Group:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bench``; returns the exit code (tests call it directly)."""
+    from pocketbench.core.cli.output import run_checked
+
+    return run_checked(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from pocketbench.core.engine import signals
+
     cli = build_cli()
     try:
-        result = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="bench", standalone_mode=False
-        )
+        with signals.handled():
+            result = cli.main(
+                args=list(argv) if argv is not None else None,
+                prog_name="bench",
+                standalone_mode=False,
+            )
     except PocketbenchError as exc:
         echo_err(f"error: {exc}")
         return int(exc.exit_code)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt (and so SIGTERM/SIGHUP) into Abort.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, signals.Stopped):
+            echo_err(f"{cause.reason}; every run finished so far is stored")
+            return signals.exit_code(cause)
         echo_err("interrupted")
         return int(ExitCode.INTERRUPTED)
+    except signals.Stopped as exc:
+        echo_err(f"{exc.reason}; every run finished so far is stored")
+        return signals.exit_code(exc)
     except click.ClickException as exc:
         echo_err(f"error: {exc.format_message()} (see bench --help)")
         return int(ExitCode.USAGE)

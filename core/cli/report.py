@@ -72,11 +72,18 @@ def add_commands(group: click.Group) -> None:
         from pocketbench.core.results.store import Store
 
         reg = registry(ctx)
-        with Store.open(db, create=False) as store:
+        with Store.open(db, create=False, write=False) as store:
             if list_campaigns:
+                from pocketbench.core.results.claims import job_states
+
+                states = job_states(store)
                 for c in store.campaigns():
+                    jobs = ", ".join(
+                        f"{n} {s}" for s, n in sorted(states.get(c["name"], {}).items())
+                    )
                     click.echo(
-                        f"{c['name']}\t{c['configurations']} configuration(s)\t{c['command'] or ''}"
+                        f"{c['name']}\t{c['configurations']} configuration(s)\t"
+                        f"jobs: {jobs or 'none'}\t{c['command'] or ''}"
                     )
                 return
             names = reg.reporter_names()

@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
-from pocketbench.core.cli.common import Echo, cooldown_option, db_option, echo_err, registry
+from pocketbench.core.cli.common import (
+    Echo,
+    cooldown_option,
+    db_option,
+    echo_err,
+    no_wait_option,
+    registry,
+)
 
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.
@@ -125,7 +132,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
         type=float,
         default=600.0,
         show_default=True,
-        help="Seconds one run may take before it is stopped.",
+        help="Seconds one run may take before it is stopped (> 0, at most 86400).",
     )
     @db_option
     @click.option(
@@ -141,6 +148,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
         help="Backend option KEY=VALUE (`bench plugins` lists each backend's).",
     )
     @cooldown_option
+    @no_wait_option
     @click.option(
         "--quality",
         is_flag=True,
@@ -222,11 +230,21 @@ def _quality(kw: dict[str, Any]) -> Any:
     )
 
 
+def _check_names(kw: dict[str, Any]) -> None:
+    from pocketbench.core.api import checks
+
+    if kw.get("campaign") is not None:
+        checks.text("--campaign", kw["campaign"])
+    checks.integer("--max-runs", kw["max_runs"], 1, checks.MAX_RUNS)
+    checks.utf8("--db", str(kw["db"]))
+
+
 def _stop_rule(target_pct: float | None) -> Any:
     if target_pct is None:
         return None
-    if target_pct <= 0:
-        raise UsageError("--target-ci must be a positive percentage")
+    from pocketbench.core.api import checks
+
+    checks.target_ci("--target-ci", target_pct)
     from pocketbench.core.engine.runner import ci_stop_rule
 
     return ci_stop_rule(target_pct)
@@ -246,6 +264,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
     checked = check_request(registry, _request(kw))  # before any device or file is opened
     quality = _quality(kw)
+    _check_names(kw)
     rule = _stop_rule(kw.get("target_ci"))
     if rule is not None and kw["max_runs"] < kw["runs"]:
         raise UsageError("--max-runs must be at least --runs")
@@ -262,6 +281,8 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
                 stop_rule=rule,
                 max_runs=kw["max_runs"] if rule else None,
                 quality=quality,
+                wait=not kw.get("no_wait"),
+                command="bench " + command,
             )
             errors: list[PocketbenchError] = []
 
@@ -272,13 +293,15 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
             try:
                 outcomes = run_on_devices(runner, jobs, devices, on_error)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                from pocketbench.core.engine import signals
+
                 echo(
-                    f"interrupted; every run finished so far is stored in {store.path}"
-                    f" (campaign {runner.campaign}: run with --campaign {runner.campaign}"
-                    " to resume)"
+                    f"{signals.reason(exc)}; the runtime was stopped and every run finished so"
+                    f" far is stored in {store.path} (campaign {runner.campaign}: run with"
+                    f" --campaign {runner.campaign} to resume)"
                 )
-                return ExitCode.INTERRUPTED
+                return signals.exit_code(exc)  # type: ignore[return-value]
             print_summary(
                 registry, store, runner.campaign, [o.job for o in outcomes if o.error is None]
             )

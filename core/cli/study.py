@@ -15,6 +15,7 @@ from pocketbench.core.cli.common import (
     db_option,
     echo_err,
     format_for,
+    no_wait_option,
     plusminus_option,
     registry,
     write_output,
@@ -48,6 +49,7 @@ def add_commands(group: click.Group) -> None:
         "--no-run", is_flag=True, help="Measure nothing; rewrite the findings from the store."
     )
     @cooldown_option
+    @no_wait_option
     @click.pass_context
     def study_cmd(
         ctx: click.Context,
@@ -59,6 +61,7 @@ def add_commands(group: click.Group) -> None:
         plusminus: str,
         no_run: bool,
         cooldown: str,
+        no_wait: bool,
     ) -> None:
         """Run a study file (resuming what is stored) and write its findings document."""
         from pocketbench.core.analysis.findings import build_findings
@@ -88,13 +91,16 @@ def add_commands(group: click.Group) -> None:
                     wrappers=wrappers,
                     echo=echo_err,
                     command=shlex.join(["bench", *sys.argv[1:]]),
+                    wait=not no_wait,
                 )
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                from pocketbench.core.engine import signals
+
                 echo_err(
-                    f"interrupted; every run finished so far is stored in {db};"
+                    f"{signals.reason(exc)}; every run finished so far is stored in {db};"
                     f" run the same command again to resume"
                 )
-                ctx.exit(int(ExitCode.INTERRUPTED))
+                ctx.exit(signals.exit_code(exc))
             finally:
                 close_devices(opened)
             failed_jobs = [o for o in result.outcomes if o.error is not None]

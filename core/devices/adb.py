@@ -40,7 +40,7 @@ from pocketbench.core.devices.adbserver import (
     server_address,
     state_problem,
 )
-from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.base import Device, ProgressFn, active_runs
 
 WORKDIR = "/data/local/tmp/pocketbench"
 #: Shell text longer than this is pushed as a script file instead of sent in the OPEN.
@@ -339,15 +339,18 @@ class AdbDevice(Device):
             )
 
         start = time.perf_counter()
+        active_runs[token] = kill  # a signal in the main thread stops this run too
         try:
             code, out, err, timed_out = self._stream(
                 script, timeout, f"running {argv[0]}", on_timeout=kill
             )
         except KeyboardInterrupt:
-            # Ctrl-C: stop the run on the device too, not only our end of the stream.
+            # Ctrl-C, SIGTERM, SIGHUP: stop the run on the device too, not only our end.
             with contextlib.suppress(Exception):
                 kill()
             raise
+        finally:
+            active_runs.pop(token, None)
         wall = time.perf_counter() - start
         err, peak = android.split_rss(err, token)
         stderr = err.decode("utf-8", errors="replace")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 
@@ -11,6 +12,7 @@ import adbutils
 from adbutils.errors import AdbError
 
 from pocketbench.core.api.errors import DeviceError
+from pocketbench.core.api.status import say
 
 DEFAULT_PORT = 5037
 
@@ -43,19 +45,50 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+INSTALL_ADB = (
+    "install adb (Debian/Ubuntu: apt-get install adb; elsewhere: Android SDK platform-tools)"
+    " or set ADB=/path/to/adb"
+)
+
+
+def adb_program() -> str:
+    """The user's ``adb``: ``$ADB``, else the one on PATH (never adbutils' bundled copy).
+
+    A bundled adb of another version would start a second server behind the
+    user's back and fight theirs for the phones.
+    """
+    given = os.environ.get("ADB")
+    if given:
+        if shutil.which(given) is None:
+            raise DeviceError(f"ADB={given} is not an executable program; {INSTALL_ADB}")
+        return given
+    found = shutil.which("adb")
+    if found is None:
+        raise DeviceError(f"no adb program found on PATH: {INSTALL_ADB}")
+    return found
+
+
 def ensure_server(host: str, port: int) -> None:
-    """Check the adb server answers; start one on a local port like ``adb`` itself does."""
+    """Check the adb server answers; start one on a local port like ``adb`` itself does.
+
+    The server is started with the user's own ``adb`` (see :func:`adb_program`),
+    as ``adb devices`` would, and the user is told so.
+    """
     if _answers(host, port):
         return
     if _is_loopback(host):
+        adb = adb_program()
         with contextlib.suppress(AdbError, OSError, subprocess.SubprocessError):
             subprocess.run(
-                [adbutils.adb_path(), "-P", str(port), "start-server"],
+                [adb, "-P", str(port), "start-server"],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=20,
             )
         if _answers(host, port):
+            say(
+                f"started the adb server ({adb} -P {port} start-server); `adb kill-server` stops it"
+            )
             return
         raise DeviceError(
             f"no adb server answers at {host}:{port} and none could be started: "

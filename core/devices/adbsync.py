@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import select
 import stat as stat_mod
 import struct
@@ -107,13 +108,15 @@ class DigestMemo:
             algo, hexdigest = _memo_path(key).read_text().split()
         except (OSError, ValueError):
             return None
+        if _HEX.get(algo) is None or not _HEX[algo].fullmatch(hexdigest):
+            return None  # damaged (a full disk): recomputed and rewritten, never trusted
         self._known[key] = (algo, hexdigest)
         return algo, hexdigest
 
     def put(self, key: str, digest: tuple[str, str]) -> None:
         self._known[key] = digest
         with contextlib.suppress(OSError):
-            _memo_path(key).write_text(f"{digest[0]} {digest[1]}\n")
+            cache.write_atomic(_memo_path(key), f"{digest[0]} {digest[1]}\n".encode())
 
 
 def local_digest(path: Path, algo: str) -> str:
@@ -125,6 +128,9 @@ def local_digest(path: Path, algo: str) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+_HEX = {"sha256": re.compile(r"[0-9a-f]{64}"), "md5": re.compile(r"[0-9a-f]{32}")}
 
 
 def _memo_path(key: str) -> Path:

@@ -11,6 +11,19 @@ from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 #: Called with (bytes done, bytes total) while a file is pushed.
 ProgressFn = Callable[[int, int], None]
 
+#: How to stop each run in progress (key -> stop): a signal reaches only the
+#: main thread, which stops the runs that other threads wait for.
+active_runs: dict[object, Callable[[], None]] = {}
+
+
+def stop_active_runs() -> None:
+    """Stop every run in progress on every device (their threads then see the interrupt)."""
+    for stop in list(active_runs.values()):
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - stopping the others matters more
+            continue
+
 
 class Device(abc.ABC):
     """A place where a runtime runs: this host, or a phone over adb.

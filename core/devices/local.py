@@ -15,7 +15,7 @@ from pathlib import Path
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 from pocketbench.core.devices import spawn
-from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.base import Device, ProgressFn, active_runs
 
 
 def _read(path: str) -> str | None:
@@ -147,12 +147,15 @@ class LocalDevice(Device):
 
             waiter = threading.Thread(target=reap, daemon=True)
             waiter.start()
+            active_runs[waiter] = lambda: _kill_group(proc.pid)
             try:
                 waiter.join(timeout)
             except BaseException:
-                # Ctrl-C reaches only us (the run has its own session): stop it too.
+                # A signal reaches only us (the run has its own session): stop it too.
                 _kill_group(proc.pid)
                 raise
+            finally:
+                active_runs.pop(waiter, None)
             timed_out = waiter.is_alive()
             if timed_out:
                 _kill_group(proc.pid)

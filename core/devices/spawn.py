@@ -6,7 +6,8 @@ would read 200 MB.  So the command is started by a tiny launcher
 (``python -S``, about 10 MB): the launcher forks and execs the command,
 waits for it with ``wait4`` and writes the command's own exit status, peak
 RSS and CPU time to a pipe.  The command stays in the launcher's process
-group, so stopping the group stops it.
+group, so stopping the group stops it; and when ``bench`` itself dies
+(kill -9), the launcher stops the group (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from attrs import frozen
 _LAUNCHER = r"""
 import os, sys
 fd, argv = int(sys.argv[1]), sys.argv[2:]
+parent = os.getppid()
 try:
     pid = os.fork()
 except OSError as e:
@@ -33,6 +35,18 @@ if pid == 0:
     except OSError as e:
         os.write(2, b"\0pocketbench-exec-error %d %s\n" % (e.errno or 0, (e.strerror or str(e)).encode()))
     os._exit(127)
+# bench killed with kill -9 (or a power cut of the host process): the
+# runtime must not run on, unseen, past the device lock.  Imported after the
+# fork, so the command's peak memory does not start from ctypes' pages.
+try:
+    import ctypes, signal
+    signal.signal(signal.SIGUSR2, lambda *_: os.killpg(0, signal.SIGKILL))
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGUSR2), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os.killpg(0, signal.SIGKILL)  # bench was gone before the guard was set
+except (ImportError, AttributeError, OSError):
+    pass  # not Linux: no guard
+
 while True:
     try:
         _, status, usage = os.wait4(pid, 0)

@@ -46,9 +46,10 @@ def parse_cooldown(value: str | float | None) -> str | float:
             raise UsageError(
                 f"bad cooldown {value!r}: use auto, off or a number of seconds"
             ) from None
-    if value < 0:
-        raise UsageError(f"bad cooldown {value!r}: a pause cannot be negative")
-    return float(value) if value else "off"
+    from pocketbench.core.api import checks
+
+    seconds = checks.cooldown_seconds("--cooldown", value)
+    return seconds if seconds else "off"
 
 
 class Hygiene:

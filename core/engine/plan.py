@@ -71,6 +71,7 @@ class CheckedRequest:
 
 def check_request(registry: Registry, request: Request) -> CheckedRequest:
     """Check everything that needs no device; raises UsageError before anything opens."""
+    check_values(request)
     try:
         info = registry.backend_info(request.backend)
     except UsageError as exc:
@@ -104,6 +105,26 @@ def plan_jobs(checked: CheckedRequest, devices: Mapping[str, Device]) -> list[Pl
                 )
                 planned.append(PlannedJob(job=job, scheme=scheme, asked=asked))
     return planned
+
+
+def check_values(request: Request) -> None:
+    """Numbers and text of a request, each within its range (one line naming the key)."""
+    from pocketbench.core.api import checks
+
+    def name(key: str) -> str:
+        return f"{request.where}.{key}" if request.where else "--" + key.replace("_", "-")
+
+    checks.integer(name("runs"), request.runs, 1, checks.MAX_RUNS)
+    checks.integer(name("warmup"), request.warmup, 0, checks.MAX_RUNS)
+    checks.integer(name("prompt_tokens"), request.prompt_tokens, 1, checks.MAX_TOKENS)
+    checks.gen_tokens(name("gen_tokens"), request.gen_tokens)
+    if request.threads is not None:
+        checks.integer(name("threads"), request.threads, 1, checks.MAX_THREADS)
+    checks.timeout(name("timeout"), request.timeout_s)
+    if request.prompt is not None:
+        checks.prompt(name("prompt"), request.prompt)
+    for model in request.models:
+        checks.utf8(name("model"), model)
 
 
 def resolve_scheme(info: BackendInfo, request: Request, quant: str | None) -> QuantScheme:

@@ -8,6 +8,7 @@ configuration are never measured again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, frozen
 
-from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
+from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
-from pocketbench.core.devices.base import Device
+from pocketbench.core.api.status import say
+from pocketbench.core.devices.base import Device, stop_active_runs
+from pocketbench.core.engine import signals
+from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.store import Store
 
@@ -75,12 +79,47 @@ class Runner:
     max_runs: int | None = None
     #: Measure quality after the runs (``--quality``); None: speed only.
     quality: QualityPlan | None = None
+    #: Device leases and configuration claims (default: waiting, lines to stderr).
+    leases: Leases | None = None
+    #: Wait for a device or configuration another process measures (False: ``--no-wait``).
+    wait: bool = True
+    #: The command line, shown to a process waiting for ours.
+    command: str = ""
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def run(self, job: Job, device: Device) -> JobOutcome:
-        """Prepare, warm up and measure ``job`` (planned: its scheme name is canonical)."""
+        """Prepare, warm up and measure ``job`` (planned: its scheme name is canonical).
+
+        The device is leased and the configuration claimed first (see
+        :mod:`~pocketbench.core.engine.lease`), so no other process measures
+        either meanwhile; runs stored by then are not measured again.
+        """
+        done = self._done(job)
+        if done >= job.runs and self.stop_rule is None:
+            return JobOutcome(job=job, already_stored=done)
+        leases = self._leases()
+        label = f"{job.backend} {job.quant} {job.model} on {job.device}"
+        with leases.device(device), leases.configuration(self.campaign, job.config_key(), label):
+            return self._run_claimed(job, device)
+
+    def _leases(self) -> Leases:
+        if self.leases is None:
+            self.leases = Leases(
+                store=self.store,
+                echo=say,
+                wait=self.wait,
+                command=self.command,
+                store_lock=self._store_lock,
+            )
+        return self.leases
+
+    def _done(self, job: Job) -> int:
         with self._store_lock:
             done, _ = self.store.completed_runs(self.campaign, job.config_key())
+        return done
+
+    def _run_claimed(self, job: Job, device: Device) -> JobOutcome:
+        done = self._done(job)
         limit = self.max_runs if self.stop_rule is not None and self.max_runs else job.runs
         with self._store_lock:
             want_quality = self.quality is not None and not self.store.has_quality(
@@ -88,6 +127,8 @@ class Runner:
             )
         if done >= job.runs and self.stop_rule is None and not want_quality:
             return JobOutcome(job=job, already_stored=done)
+        with self._store_lock:
+            first = self.store.next_index(self.campaign, job.config_key())
         pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
         facts = device.facts()
         # Setup errors propagate before anything is written for this job.
@@ -101,18 +142,20 @@ class Runner:
             ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
-        with self._store_lock:
-            job_id = self.store.start_job(job, facts, prepared.describe)
+        with signals.critical(), self._store_lock:
+            job_id = self.store.start_job(job, facts, prepared.describe, self._leases().holder)
         records: list[RunRecord] = []
         # Adaptive stopping judges every successful run of the configuration:
         # those stored before a resume, read once, and the ones measured here.
         ok_runs = self._stored_ok(job) if self.stop_rule is not None and done else []
 
         def execute(index: int, warmup: bool) -> RunRecord:
+            signals.check()
             record = pm.hook.pocketbench_execute(
                 job=job, device=device, prepared=prepared, index=index, warmup=warmup
             )
-            with self._store_lock:
+            signals.check()  # a run stopped by a signal is not a measurement
+            with signals.critical(), self._store_lock:
                 self.store.add_run(job_id, record)
             records.append(record)
             if record.ok and not record.warmup:
@@ -124,14 +167,12 @@ class Runner:
             if done < limit:
                 for i in range(job.warmup):
                     execute(i, True)
-            index = done
-            while index < limit:
-                record = execute(index, False)
-                index += 1
+            for k in range(limit - done):
+                record = execute(first + k, False)
                 if (
                     record.ok
                     and self.stop_rule is not None
-                    and index >= job.runs
+                    and done + k + 1 >= job.runs
                     and self.stop_rule(ok_runs)
                 ):
                     break
@@ -142,14 +183,19 @@ class Runner:
                 record = measure(self.registry, job, self.quality)
                 with self._store_lock:
                     self.store.add_quality(job_id, record)
-        except DeviceError as exc:
+        except (DeviceError, StoreError) as exc:
             status, error = "failed", str(exc)
             raise
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user"
+        except KeyboardInterrupt as exc:
+            status, error = "interrupted", signals.reason(exc)
             raise
         finally:
-            with self._store_lock:
+            # After a failed write the store may refuse this one too: the job
+            # then reads as interrupted once this process is gone.
+            tolerate = (
+                contextlib.suppress(StoreError) if status != "done" else contextlib.nullcontext()
+            )
+            with tolerate, signals.critical(), self._store_lock:
                 self.store.finish_job(job_id, status, error)
         return JobOutcome(job=job, records=tuple(records), already_stored=done)
 
@@ -186,7 +232,7 @@ def run_on_devices(
                 outcome = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
                 with lock:
                     outcomes.append((position, outcome))
-                if isinstance(exc, DeviceError):
+                if isinstance(exc, (DeviceError, StoreError)):
                     return
                 continue
             except BaseException as exc:  # Ctrl-C in a worker: stop everything
@@ -205,8 +251,18 @@ def run_on_devices(
         ]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(1.0)
+        except BaseException:
+            # A signal reaches only this thread: stop every device's run in
+            # progress; each thread then marks its job interrupted and ends.
+            signals.stopping.set()
+            stop_active_runs()
+            for t in threads:
+                t.join(120)
+            raise
     if interrupted:
         raise interrupted[0]
     return [outcome for _, outcome in sorted(outcomes, key=lambda pair: pair[0])]

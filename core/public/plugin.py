@@ -16,10 +16,13 @@ from pocketbench.core.analysis.findings import Findings
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.cache import (
     cache_dir,
+    cached,
     file_digest,
     file_lock,
+    publish,
     temp_beside,
     write_atomic,
+    write_checked,
 )
 from pocketbench.core.api.elf import ElfInfo, check_executable_abi, read_elf
 from pocketbench.core.api.errors import (
@@ -134,6 +137,9 @@ __all__ = [
     "file_lock",
     "temp_beside",
     "write_atomic",
+    "publish",
+    "cached",
+    "write_checked",
     "status",
     "Status",
     "say",

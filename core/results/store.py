@@ -9,6 +9,7 @@ in ``PRAGMA user_version``; a file from a newer pocketbench is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from typing import Any
 
 from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
+from pocketbench.core.api.identity import Holder
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import (
     DeviceFacts,
@@ -30,10 +32,11 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.results.migrations import slot, to_claims
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -124,7 +127,12 @@ CREATE TABLE IF NOT EXISTS quality (
 CREATE INDEX IF NOT EXISTS quality_by_job ON quality(job_id);
 """
 #: Schema version -> the statements that bring the previous version to it.
-_MIGRATIONS: dict[int, str] = {2: _MIGRATION_IMPORTS, 3: _MIGRATION_QUALITY}
+_MIGRATIONS: dict[int, Any] = {
+    2: _MIGRATION_IMPORTS,
+    3: _MIGRATION_QUALITY,
+    # 4: one measurement per configuration and device (runs' slots, leases, claims).
+    4: to_claims,
+}
 
 
 class Store:
@@ -135,16 +143,24 @@ class Store:
         self.path = path
         self._campaign_id: int | None = None
         self._campaign: tuple[str, str | None] | None = None
+        self.read_only = False
+        self._slots: dict[int, str] = {}
 
     # -- opening --------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True) -> Store:
+    def open(
+        cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True, write: bool = True
+    ) -> Store:
+        """Open (or, with ``create``, make) a results file.
+
+        ``write=False`` is for commands that only read (report, compare): a
+        file this process cannot write (permissions, a read-only mount) is
+        opened read-only, and one with an old schema is refused with a line
+        saying it needs a migration with write access.
+        """
         path = Path(path)
-        if path.is_dir():
-            raise StoreError(
-                f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}"
-            )
+        _check_kind(path)
         if not path.exists():
             if not create:
                 raise StoreError(
@@ -156,10 +172,12 @@ class Store:
                     f"cannot create results database {path}: {parent} is not a writable directory;"
                     " choose another path with --db"
                 )
-        elif create and not os.access(path, os.W_OK):
-            raise StoreError(
-                f"results database {path} is not writable; choose another path with --db"
-            )
+        elif not _writable(path):
+            if write:
+                raise StoreError(
+                    f"results database {path} is not writable; choose another path with --db"
+                )
+            return cls._open_read_only(path)
         try:
             conn = sqlite3.connect(
                 path, timeout=60.0, isolation_level=None, check_same_thread=False
@@ -167,19 +185,35 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 60000")
             store = cls(conn, path)
             store._check_and_migrate()
-        except sqlite3.OperationalError as exc:
-            if "not a database" not in str(exc):
-                raise StoreError(
-                    f"cannot open or write results database {path} ({exc}); choose another"
-                    " path with --db"
-                ) from exc
-            raise StoreError(
-                f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
-            ) from exc
         except sqlite3.DatabaseError as exc:
+            raise _open_error(path, exc) from exc
+        return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path) -> Store:
+        uri = path.resolve().as_uri()
+        try:
+            try:
+                conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # A WAL file on a read-only mount cannot make its shared-memory
+                # index; nobody can write there, so it is read as immutable.
+                conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+            store = cls(conn, path)
+            store.read_only = True
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise _open_error(path, exc) from exc
+        store._check_version(app_id, version)
+        if version < SCHEMA_VERSION:
+            conn.close()
             raise StoreError(
-                f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
-            ) from exc
+                f"{path} has schema {version} and needs a migration to schema {SCHEMA_VERSION},"
+                " which needs write access: run any bench command on it once as a user who can"
+                " write it and its directory (or copy it somewhere writable and pass --db)"
+            )
         return store
 
     def _check_and_migrate(self) -> None:
@@ -199,15 +233,23 @@ class Store:
                 app_id, version = APPLICATION_ID, 1
             if app_id == APPLICATION_ID:
                 for step in sorted(v for v in _MIGRATIONS if version < v <= SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            c.execute(statement)
+                    step_sql = _MIGRATIONS[step]
+                    if callable(step_sql):
+                        step_sql(c)
+                    else:
+                        for statement in step_sql.split(";"):
+                            if statement.strip():
+                                c.execute(statement)
                     version = step
                 c.execute(f"PRAGMA user_version = {version}")
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        self._check_version(app_id, version)
+        self._wal()
+
+    def _check_version(self, app_id: int, version: int) -> None:
         if app_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.path} is an SQLite file of another program, not a pocketbench results"
@@ -218,7 +260,6 @@ class Store:
                 f"{self.path} was written by a newer pocketbench (schema {version}, this one reads"
                 f" up to {SCHEMA_VERSION}); upgrade pocketbench or use another --db"
             )
-        self._wal()
 
     def _wal(self) -> None:
         # WAL lets several bench processes read and write one file safely.  The
@@ -252,7 +293,12 @@ class Store:
             return self.conn
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if not exc_type:
+                self.conn.execute("COMMIT")
+                return
+            # SQLite may have rolled back by itself (disk full): nothing to undo then.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     def _tx(self) -> Store._Tx:
         return Store._Tx(self._conn)
@@ -291,13 +337,21 @@ class Store:
             self._campaign_id = row[0]
         return self._campaign_id
 
-    def start_job(self, job: Job, facts: DeviceFacts | None, describe: dict[str, str]) -> int:
-        with self._tx() as c:
+    def start_job(
+        self,
+        job: Job,
+        facts: DeviceFacts | None,
+        describe: dict[str, str],
+        holder: Holder | None = None,
+    ) -> int:
+        """Record a job as running, by ``holder`` (default: this process)."""
+        holder = holder or Holder.me()
+        with self._writing("starting a job"), self._tx() as c:
             campaign_id = self._campaign_row(c)
             cur = c.execute(
                 "INSERT INTO jobs(campaign_id, config_key, backend, quant, model, device, workload,"
-                " runs, warmup, options, facts, describe, started_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " runs, warmup, options, facts, describe, started_at, holder, heartbeat)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     campaign_id,
                     job.config_key(),
@@ -312,19 +366,24 @@ class Store:
                     dumps(facts) if facts is not None else None,
                     json.dumps(describe, sort_keys=True),
                     time.time(),
+                    holder_json(holder),
+                    time.time(),
                 ),
             )
             assert cur.lastrowid is not None
+            self._slots[cur.lastrowid] = slot(campaign_id, job.config_key())
             return cur.lastrowid
 
     def add_run(self, job_id: int, record: RunRecord) -> None:
         """Write one run at once (its own transaction): a crash later loses nothing."""
         r = record.result
-        with self._tx() as c:
+        what = f"{'warm-up' if record.warmup else 'run'} {record.index + 1}"
+        with self._writing(f"storing {what}", index=record.index), self._tx() as c:
             c.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
-                " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at,"
+                " slot)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     record.index,
@@ -343,6 +402,7 @@ class Store:
                     dumps(record.before) if record.before is not None else None,
                     dumps(record.after) if record.after is not None else None,
                     time.time(),
+                    None if record.warmup else self._slot(c, job_id),
                 ),
             )
 
@@ -371,13 +431,47 @@ class Store:
         return loads(row[0], QualityRecord) if row else None
 
     def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
-        with self._tx() as c:
+        with self._writing("finishing a job"), self._tx() as c:
             c.execute(
                 "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, error, time.time(), job_id),
             )
 
+    def _slot(self, c: sqlite3.Connection, job_id: int) -> str:
+        if job_id not in self._slots:
+            row = c.execute("SELECT campaign_id, config_key FROM jobs WHERE id = ?", (job_id,))
+            campaign_id, key = row.fetchone()
+            self._slots[job_id] = slot(campaign_id, key)
+        return self._slots[job_id]
+
+    @contextlib.contextmanager
+    def _writing(self, action: str, index: int | None = None) -> Iterator[None]:
+        """A failed write is one line naming the store and the cause (disk full, I/O error)."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"{action} in {self.path}: run index {index} of this configuration is already"
+                f" stored ({exc}); another process measured it; nothing was overwritten"
+            ) from exc
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(
+                f"cannot write to results database {self.path} while {action} ({exc}): it was not"
+                " stored; the runs stored before it are kept; free space (or fix the file's"
+                " permissions) and run the same command again to resume"
+            ) from exc
+
     # -- reading --------------------------------------------------------------
+
+    def next_index(self, campaign: str, config_key: str) -> int:
+        """The index the next measured run of a configuration gets (indices are unique)."""
+        row = self._conn.execute(
+            "SELECT MAX(r.idx) FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id"
+            " WHERE c.name = ? AND j.config_key = ? AND r.warmup = 0",
+            (campaign, config_key),
+        ).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
 
     def completed_runs(self, campaign: str, config_key: str) -> tuple[int, int]:
         """(successful measured runs, warm-ups) already stored for a configuration."""
@@ -515,3 +609,59 @@ class Store:
                 before=loads(row[12], Readings),
                 after=loads(row[13], Readings),
             )
+
+
+def holder_json(holder: Holder) -> str:
+    return json.dumps(
+        {
+            "host": holder.host,
+            "pid": holder.pid,
+            "start": holder.start,
+            "command": holder.command,
+            "since": holder.since,
+        },
+        sort_keys=True,
+    )
+
+
+def holder_from(text: str | None, heartbeat: float | None) -> Holder | None:
+    if not text:
+        return None
+    d = json.loads(text)
+    return Holder(
+        d["host"],
+        int(d["pid"]),
+        d.get("start", ""),
+        d.get("command", ""),
+        float(d.get("since", 0.0)),
+        float(heartbeat or 0.0),
+    )
+
+
+def _check_kind(path: Path) -> None:
+    """``--db`` must be a regular file or a new path: never a directory, device or FIFO."""
+    if path.is_dir():
+        raise StoreError(
+            f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}"
+        )
+    if path.exists() and not path.is_file():
+        raise StoreError(
+            f"--db {path} is not a regular file (a device, FIFO or socket); give a file path"
+            f" such as ./{DEFAULT_DB}"
+        )
+
+
+def _writable(path: Path) -> bool:
+    """This process can write the file and make the journal files beside it."""
+    parent = path.parent if str(path.parent) else Path(".")
+    return os.access(path, os.W_OK) and os.access(parent, os.W_OK)
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
+        return StoreError(
+            f"cannot open or write results database {path} ({exc}); choose another path with --db"
+        )
+    return StoreError(
+        f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
+    )

@@ -129,15 +129,15 @@ def test_protocol_counts_positions_and_refuses_too_few() -> None:
 
 
 def test_an_old_store_gains_the_quality_table_and_keeps_its_runs(tmp_path: Path) -> None:
+    from pocketbench.core.results import store as store_module
     from pocketbench.core.results.store import SCHEMA_VERSION, Store
 
     db = tmp_path / "old.db"
-    with Store.open(db):
-        pass
-    # Make it a file written before quality existed (quality is the newest migration).
+    # A file as the first schema wrote it, long before quality existed.
     with sqlite3.connect(db) as c:
-        c.execute("DROP TABLE quality")
-        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        c.executescript(store_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.execute("PRAGMA user_version = 1")
         c.execute("INSERT INTO campaigns(name, created_at) VALUES ('old', 0)")
     with Store.open(db) as store:
         assert [c["name"] for c in store.campaigns()] == ["old"]

@@ -92,15 +92,32 @@ def test_the_adb_server_vanishing(device, phone):
     assert "adb server" in one_line(info)
 
 
-def test_no_server_and_none_can_be_started(monkeypatch):
-    import adbutils
-
+def test_no_server_and_none_can_be_started(monkeypatch, tmp_path):
     from pocketbench.testing.adbhost import free_port
 
-    monkeypatch.setattr(adbutils, "adb_path", lambda: "/nonexistent/adb")
+    failing = tmp_path / "adb"
+    failing.write_text("#!/bin/sh\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("ADB", str(failing))
     with pytest.raises(DeviceError) as info:
         ensure_server("127.0.0.1", free_port())
     assert "no adb server answers" in one_line(info)
+
+
+def test_missing_program_adb_is_named_with_how_to_install_it(monkeypatch, tmp_path):
+    """Neither $ADB nor PATH has adb: one line, and adbutils' bundled adb is never started."""
+    from pocketbench.testing.adbhost import free_port
+
+    monkeypatch.delenv("ADB", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DeviceError) as info:
+        ensure_server("127.0.0.1", free_port())
+    assert "no adb program found on PATH" in one_line(info)
+    assert "apt-get install adb" in one_line(info)
+    monkeypatch.setenv("ADB", str(tmp_path / "nothing"))
+    with pytest.raises(DeviceError) as info:
+        ensure_server("127.0.0.1", free_port())
+    assert "is not an executable program" in one_line(info)
 
 
 def test_describe_attached_lists_usable_and_broken_devices(attach):
