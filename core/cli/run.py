@@ -117,7 +117,20 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "-t",
         type=int,
         default=None,
-        help="CPU threads [default: the device's cores, at most 4].",
+        help="CPU threads [default: the fastest cluster's cores, else the device's; at most 4].",
+    )
+    @click.option(
+        "--cores",
+        default=None,
+        metavar="big|little|all|LIST",
+        help="Pin the runtime to these cores (big: the fastest cluster; LIST: 4-7 or 0,2)"
+        " [default: not pinned; threads = the fastest cluster's cores].",
+    )
+    @click.option(
+        "--energy",
+        is_flag=True,
+        default=False,
+        help="Measure energy per token (phone battery sampled on the device; RAPL on a host).",
     )
     @click.option("--prompt", default=None, help="Prompt text (made exactly --prompt-tokens long).")
     @click.option(
@@ -162,6 +175,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
 
 
 def _request(kw: dict[str, Any]) -> Any:
+    from pocketbench.core.api.placement import check_spec
     from pocketbench.core.engine.plan import Request
 
     if kw["runs"] < 1:
@@ -184,6 +198,8 @@ def _request(kw: dict[str, Any]) -> Any:
         timeout_s=kw.get("timeout", 600.0),
         runs=kw["runs"],
         warmup=kw["warmup"],
+        cores=check_spec(kw["cores"]) if kw.get("cores") else None,
+        energy=bool(kw.get("energy")),
     )
 
 
@@ -216,7 +232,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
     wrappers = make_wrappers(kw.get("cooldown", "auto"), echo)
     devices = open_devices(kw.get("devices") or (), echo)
     try:
-        jobs = [p.job for p in plan_jobs(checked, devices)]
+        jobs = [p.job for p in plan_jobs(checked, devices, echo)]
         with Store.open(kw["db"]) as store:
             runner = Runner(
                 registry=registry,

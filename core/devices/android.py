@@ -54,6 +54,9 @@ def wrapper_script(
     poll_s: float,
     backstop_s: int,
     argfiles: Mapping[int, str] | None = None,
+    prefix: Sequence[str] = (),
+    tracefile: str = "",
+    sample: str = "",
 ) -> str:
     """Shell text that runs ``argv`` and reports its exit code and peak RSS.
 
@@ -72,6 +75,13 @@ def wrapper_script(
     (for arguments too long for one adb request); the file's bytes become
     the argument exactly, trailing newlines included, and the files are
     removed at the end.
+
+    ``prefix`` words go before the command (``taskset MASK``: it execs the
+    program, so the recorded pid stays the program's).  With ``tracefile``
+    the wrapper writes the program's ``Cpus_allowed_list`` and the start and
+    end of the run (device uptime) there, and runs the shell text ``sample``
+    on every poll with that file open on descriptor 3 (see
+    :mod:`pocketbench.core.devices.androidpower`).
     """
     q = shlex.quote
     if not argv:
@@ -86,6 +96,8 @@ def wrapper_script(
     argfiles = dict(argfiles or {})
     words = [f'"$a{i}"' if i in argfiles else q(a) for i, a in enumerate(argv)]
     command = " ".join(["env", *assignments, *words] if assignments else words)
+    if prefix:
+        command = " ".join([*(q(w) for w in prefix), command])
     # $(...) strips trailing newlines: append a sentinel and cut it off again.
     loads = [f"a{i}=$(cat {q(path)}; printf x); a{i}=${{a{i}%x}}" for i, path in argfiles.items()]
     cleanup = [f"rm -f {' '.join(q(p) for p in argfiles.values())}"] if argfiles else []
@@ -94,10 +106,21 @@ def wrapper_script(
         *loads,
         *cleanup,
         f"cd {q(cwd)} || exit 125",
+        *(
+            [f"exec 3> {q(tracefile)}", 'read -r u _ < /proc/uptime; echo "B $u" >&3']
+            if tracefile
+            else []
+        ),
         f"{command} &",
         "p=$!",
         f'echo "$$ $p" > {q(pidfile)}',
     ]
+    # The cores the kernel lets the program use, as the device sees them (read on
+    # every poll: right after the fork the child is still this shell, not yet taskset's).
+    allowed = (
+        "{ while read -r k v _; do case $k in Cpus_allowed_list:)"
+        ' [ "$v" != "$al" ] && { al=$v; echo "A $v" >&3; };; esac; done; } 2>/dev/null < /proc/$p/status'
+    )
     if poll_s > 0:
         lines += [
             "h=0; t=0.05",
@@ -108,6 +131,8 @@ def wrapper_script(
             ' done; } 2>/dev/null < /proc/$p/status; echo "$s $m" )',
             "  case $r in ''|Z*|X*|x*) break;; esac",
             '  m=${r#* }; [ "$m" -gt "$h" ] 2>/dev/null && h=$m',
+            *([f"  {allowed}"] if tracefile else []),
+            *([f"  {sample}"] if sample else []),
             "  read -r u _ < /proc/uptime",
             '  [ "${u%.*}" -ge "$e" ] && kill -s KILL -- -$$ 2>/dev/null',
             "done",
@@ -116,6 +141,7 @@ def wrapper_script(
         lines.append("h=")
     lines += [
         "wait $p; c=$?",
+        *(['read -r u _ < /proc/uptime; echo "E $u" >&3; exec 3>&-'] if tracefile else []),
         f"rm -f {q(pidfile)}",
         f"printf '\\n%s%s\\n' {q(rss_marker(token))} \"$h\" >&2",
         "exit $c",

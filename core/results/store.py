@@ -28,9 +28,15 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.api.power import RunTrace
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema steps after the first: version -> statements that make it from the one before.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # What the device recorded during a run (cores allowed, energy samples): issue 15.
+    2: ("ALTER TABLE runs ADD COLUMN trace TEXT",),
+}
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -154,8 +160,13 @@ class Store:
                     if statement.strip():
                         c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                app_id, version = APPLICATION_ID, 1
+            if app_id == APPLICATION_ID and version < SCHEMA_VERSION:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[step]:
+                        c.execute(statement)
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                app_id, version = APPLICATION_ID, SCHEMA_VERSION
+                version = SCHEMA_VERSION
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -271,8 +282,8 @@ class Store:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
-                " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at, trace)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     record.index,
@@ -291,6 +302,7 @@ class Store:
                     dumps(record.before) if record.before is not None else None,
                     dumps(record.after) if record.after is not None else None,
                     time.time(),
+                    dumps(record.trace) if record.trace is not None else None,
                 ),
             )
 
@@ -392,7 +404,7 @@ class Store:
     def _runs(self, job_id: int) -> Iterator[RunRecord]:
         for row in self._conn.execute(
             "SELECT idx, warmup, argv, stdout, stderr, exit_code, wall_s, timed_out,"
-            " peak_rss_bytes, cpu_s, metrics, error, before, after"
+            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace"
             " FROM runs WHERE job_id = ? ORDER BY id",
             (job_id,),
         ):
@@ -413,4 +425,5 @@ class Store:
                 error=row[11],
                 before=loads(row[12], Readings),
                 after=loads(row[13], Readings),
+                trace=loads(row[14], RunTrace),
             )
