@@ -366,7 +366,10 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
         if ranked:
             best = max(ranked)
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
-    return tuple(out)
+    from pocketbench.core.results import energy
+
+    line = energy.headline(present)
+    return tuple(out) + ((line, energy.ENERGY_NOTE) if line else ())
 
 
 def _devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
@@ -455,6 +458,21 @@ def _caveats(
                 f" ({abs(t.change_pct):.1f}% from first to last, p {_p(t.pvalue)});"
                 " its mean is below what a cool device gives."
             )
+        drop = r.freq_drop
+        if drop is not None and drop.throttling:
+            out.append(
+                f"{label}: likely throttling: the cores' frequency went from {drop.first_mhz:.0f}"
+                f" to {drop.last_mhz:.0f} MHz ({drop.change_pct:+.1f}%) over the runs"
+                + (
+                    f", Android thermal status up to {drop.thermal_status}"
+                    if drop.thermal_status
+                    else ""
+                )
+                + "."
+            )
+        from pocketbench.core.results import energy
+
+        out += [f"{label}: {note}" for note in energy.notes(r) if "not counted" in note]
         if r.busy_host is not None:
             out.append(
                 f"{label}: the host was busy (load average up to {r.busy_host:.1f} on"

@@ -111,7 +111,7 @@ def wrapper_script(
             if tracefile
             else []
         ),
-        f"{command} &",
+        f"{command} {'3>&- ' if tracefile else ''}&",
         "p=$!",
         f'echo "$$ $p" > {q(pidfile)}',
     ]

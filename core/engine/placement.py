@@ -54,11 +54,11 @@ class Placement:
         device.use_setup(setup)
         try:
             record = yield
+            trace = device.take_trace(record.result.argv) if record is not None else None
         finally:
             device.use_setup(RunSetup())
         if record is None:
             return record
-        trace = device.take_trace(record.result.argv)
         energy = trace.energy if trace is not None else None
         if energy is not None and energy.problem and not warmup:
             what = f"run {index + 1}"

@@ -103,3 +103,18 @@ def notes(config: ConfigReport) -> list[str]:
         count = sum(1 for t in traces if t.problem == problem)
         out.append(f"Energy not counted in {count} run(s): {problem}.")
     return out
+
+
+def headline(reports: list[ConfigReport]) -> str | None:
+    """The findings document's sentence on energy: the configuration that spends least per token."""
+    ranked = [(r.summaries[MJ_PER_TOKEN], r.label) for r in reports if MJ_PER_TOKEN in r.summaries]
+    ranked = [(s, label) for s, label in ranked if s.n]
+    if not ranked:
+        return None
+    best, label = min(ranked, key=lambda pair: pair[0].mean)
+    low, high = best.ci95
+    tpj = next(r.summaries[TOKENS_PER_JOULE] for r in reports if r.label == label)
+    return (
+        f"Least energy per generated token: {label} ({best.mean:.1f} mJ/token, 95% CI"
+        f" {low:.1f}-{high:.1f}, n = {best.n}; {tpj.mean:.2f} tokens/J)."
+    )

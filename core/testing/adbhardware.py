@@ -62,6 +62,8 @@ class Battery:
     current_readable: bool = True
     #: The current file vanishes this many seconds after a run starts (None: never).
     stops_after_s: float | None = None
+    #: The charger is plugged in this many seconds after a run starts (None: never).
+    plugs_in_after_s: float | None = None
     #: (time, amperes drawn, volts) of every value served, in order.
     served: list[tuple[float, float, float]] = field(factory=list)
 
@@ -182,6 +184,8 @@ class Hardware:
             and started is not None
             and time.time() - started > b.stops_after_s
         )
+        if b.plugs_in_after_s is not None and started is not None:
+            b.charging = b.charging or time.time() - started > b.plugs_in_after_s
         flowing = -amps if b.charging else amps
         raw = flowing * b.discharge_sign * (1e6 if b.unit == "uA" else 1e3)
         if b.current_readable and not stopped:
