@@ -160,10 +160,9 @@ class Hardware:
     def _loaded(self) -> float | None:
         """When the run in progress started (its pid file's age), or None when idle."""
         assert self._daemon is not None
-        for entry in os.scandir(self._daemon.sandbox):
-            if entry.name.startswith(".run-") and entry.name.endswith(".pid"):
-                with contextlib.suppress(OSError):
-                    return entry.stat().st_mtime
+        for pidfile in self._daemon.sandbox.glob("*/.run-*.pid"):
+            with contextlib.suppress(OSError):
+                return pidfile.stat().st_mtime
         return None
 
     def _run(self) -> None:

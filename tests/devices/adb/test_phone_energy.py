@@ -1,0 +1,119 @@
+"""`bench --energy` on the loopback phone: the battery sampled on the device, through the real adb server.
+
+The phone's battery follows a known waveform (idle current, more while a
+run is in progress, a sine ripple; the voltage sags with the current) and
+logs every value it served, so the energy pocketbench integrates from its
+own on-device samples is checked against the exact integral of what the
+gauge said over the same interval.  Tolerance: 5% (the trapezoid rule at
+~5 samples/s against a 1.3 s ripple and a load step, on a shared machine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from pocketbench.core.api.errors import ExitCode
+from pocketbench.testing.adbd import Fixture
+from pocketbench.testing.adbhardware import Battery, Hardware
+from pocketbench.testing.backends import FakeBackend
+
+from .test_phone_placement import TWO_CLUSTERS, bench, configs, run_args
+
+pytestmark = pytest.mark.adb
+
+#: A runtime that computes for about two seconds of wall time, then prints its timing lines.
+BUSY = (
+    "import time\nt = time.time()\nwhile time.time() - t < 2.0: pass\n"
+    "print('prompt eval time = 100.000 ms / 8 tokens'); print('eval time = 400.000 ms / 16 runs')"
+)
+TOLERANCE = 0.05
+
+
+def busy() -> FakeBackend:
+    return FakeBackend(scripts=[BUSY])
+
+
+@pytest.mark.parametrize(
+    ("unit", "sign"), [("uA", 1), ("mA", -1)], ids=["uA-positive", "mA-negative"]
+)
+def test_energy_matches_the_waveform_the_gauge_served(attach, tmp_path, unit, sign) -> None:
+    battery = Battery(unit=unit, discharge_sign=sign)
+    phone = attach(Fixture(hardware=Hardware(max_freqs_khz=TWO_CLUSTERS, battery=battery)))
+    db = tmp_path / "r.db"
+    code, said = bench(*run_args(phone, db, "--energy", "--cores", "big"), backend=busy())
+    assert code == 0, said
+    (config,) = configs(db)
+    for run in config.records:
+        energy = run.trace.energy
+        assert energy.ok, energy.problem
+        assert (energy.current_unit, energy.discharge_sign) == (unit, sign)
+        assert 4.0 <= energy.rate_hz <= 10.0
+        first, last = energy.samples[0][0], energy.samples[-1][0]
+        exact = battery.served_joules(first, last)
+        assert math.isclose(energy.joules, exact, rel_tol=TOLERANCE), (energy.joules, exact)
+        # under load the phone drew well above its idle current
+        loaded_amps = (battery.idle_ma + battery.load_ma / 2) / 1000
+        assert energy.joules > loaded_amps * battery.volts * 0.9 * (last - first)
+        assert run.trace.cpus_allowed == "1"
+    # per-token figures with their uncertainty, in the JSON report
+    out = tmp_path / "r.json"
+    assert bench("report", "--db", str(db), "-o", str(out))[0] == 0
+    (c,) = json.loads(out.read_text())["configurations"]
+    mj = c["energy"]["mj_per_token"]
+    assert mj["n"] == 2 and mj["ci95"][0] <= mj["mean"] <= mj["ci95"][1]
+    joules = [r.trace.energy.joules for r in config.records]
+    assert mj["mean"] == pytest.approx(sum(j * 1000 / 16 for j in joules) / 2)
+    assert c["energy"]["tokens_per_joule"]["mean"] == pytest.approx(sum(16 / j for j in joules) / 2)
+    assert c["cores"] == [1]
+
+
+@pytest.mark.parametrize(
+    ("battery", "expected"),
+    [
+        (Battery(charging=True), "is charging"),
+        (Battery(current_readable=False), "has no readable battery current"),
+    ],
+    ids=["charging", "no-current"],
+)
+def test_energy_that_cannot_be_measured_is_refused_in_one_line(
+    attach, tmp_path, battery, expected
+) -> None:
+    phone = attach(Fixture(hardware=Hardware(max_freqs_khz=TWO_CLUSTERS, battery=battery)))
+    db = tmp_path / "r.db"
+    assert bench(*run_args(phone, db, "--campaign", "kept", "--runs", "1"))[0] == 0
+    code, said = bench(*run_args(phone, db, "--campaign", "kept", "--energy"))
+    assert code == ExitCode.SETUP
+    (line,) = said
+    assert expected in line and "\n" not in line
+    if battery.charging:
+        assert "adb tcpip" in line  # how to measure unplugged
+    (config,) = configs(db)
+    assert config.n_ok == 1
+
+
+@pytest.mark.parametrize(
+    ("battery", "expected"),
+    [
+        (Battery(stops_after_s=0.4), "the energy samples stopped"),
+        (Battery(plugs_in_after_s=0.4), "the battery was charging"),
+    ],
+    ids=["samples-stop", "plugged-in-mid-run"],
+)
+def test_runs_whose_energy_went_wrong_keep_their_speed_and_say_why(
+    attach, tmp_path, capsys, battery, expected
+) -> None:
+    phone = attach(Fixture(hardware=Hardware(max_freqs_khz=TWO_CLUSTERS, battery=battery)))
+    db = tmp_path / "r.db"
+    code, said = bench(*run_args(phone, db, "--energy", "--runs", "1"), backend=busy())
+    assert code == 0, said
+    (config,) = configs(db)
+    (run,) = config.records
+    assert run.ok and run.trace.energy.joules is None
+    assert expected in run.trace.energy.problem
+    assert run.trace.energy.samples  # the raw samples are stored all the same
+    err = capsys.readouterr().err
+    assert f"run 1: energy not counted: {expected}" in err
+    assert "mj_per_token" not in config.summaries
