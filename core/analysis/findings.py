@@ -163,6 +163,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
     label = f"{sc.framework.name} {sc.quant_label}"
     if len(study.models) > 1 or len(study.devices) > 1:
         label += f" ({sc.job.model} on {sc.job.device})"
+    if len(study.cores) > 1:  # placements compared like any other factor
+        label += f", cores {sc.job.workload.placement}"
     return label
 
 
@@ -227,6 +229,7 @@ def _find(sc: StudyConfig, stored: Sequence[ConfigReport], study: Study) -> Conf
         and (c.workload.prompt is None) == (w.prompt is None)
         and (w.prompt is None or hash_text(c.workload.prompt or "") == hash_text(w.prompt))
         and (c.device == spec or (spec == "adb" and c.device.startswith("adb")))
+        and c.workload.placement == w.placement
     ]
     return candidates[-1] if candidates else None
 

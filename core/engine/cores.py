@@ -27,6 +27,8 @@ def place(
     """(threads, pinned cores) for ``facts``'s device; UsageError for cores it lacks."""
     from pocketbench.core.engine.plan import MAX_DEFAULT_THREADS
 
+    if facts.kind == "unknown":  # a study's device not opened (findings rewritten from the store)
+        return threads or 1, ()
     pinned = placement.resolve(cores, facts) if cores else ()
     if threads is None:
         if pinned:

@@ -117,3 +117,38 @@ def test_runs_whose_energy_went_wrong_keep_their_speed_and_say_why(
     err = capsys.readouterr().err
     assert f"run 1: energy not counted: {expected}" in err
     assert "mj_per_token" not in config.summaries
+
+
+def test_a_study_compares_placements_and_words_energy(attach, tmp_path) -> None:
+    phone = attach(Fixture(hardware=Hardware(max_freqs_khz=TWO_CLUSTERS)))
+    study = tmp_path / "placement.toml"
+    study.write_text(
+        f"""
+name = "placement"
+models = ["m"]
+devices = ["{phone.spec}"]
+cores = ["big", "all"]
+energy = true
+runs = 2
+warmup = 0
+
+[[framework]]
+backend = "fake"
+quants = ["baseline"]
+""",
+        encoding="utf-8",
+    )
+    db, md = tmp_path / "r.db", tmp_path / "findings.md"
+    args = ("study", str(study), "--db", str(db), "-o", str(md), "--cooldown", "off")
+    code, said = bench(*args, backend=busy())
+    assert code == 0, said
+    assert {c.workload.placement for c in configs(db)} == {"big", "all"}
+    text = md.read_text(encoding="utf-8")
+    assert "fake Baseline, cores big" in text and "fake Baseline, cores all" in text
+    assert "Least energy per generated token: fake Baseline, cores " in text
+    assert "mJ/token, 95% CI" in text and "tokens/J" in text
+    # rewritten from the store alone, without the phone, the findings still find both
+    again = tmp_path / "again.md"
+    no_run = ("study", str(study), "--db", str(db), "--no-run", "-o", str(again))
+    assert bench(*no_run)[0] == 0
+    assert "Least energy per generated token" in again.read_text(encoding="utf-8")
