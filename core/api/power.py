@@ -18,6 +18,9 @@ from attrs import field, frozen
 
 #: A sampler period above this many times the asked one counts as a gap.
 GAP_FACTOR = 4.0
+#: Runs shorter than this get no energy figure: fuel gauges average their current over
+#: a fraction of a second to a second, so a shorter run mostly measures the gauge.
+MIN_RUN_S = 0.5
 
 
 @frozen(kw_only=True)
@@ -138,6 +141,13 @@ def battery_trace(
             **units,
             problem="the battery was charging: battery figures mean nothing; measure unplugged"
             " over wireless adb",
+        )
+    if end - start < MIN_RUN_S:
+        return EnergyTrace(
+            **base,  # type: ignore[arg-type]
+            **units,
+            problem=f"the run lasted {end - start:.2f} s, too short for a battery gauge (at least"
+            f" {MIN_RUN_S:g} s): generate more tokens",
         )
     gaps = [times[0] - start, end - times[-1], *(b - a for a, b in zip(times, times[1:]))]
     worst = max(gaps)

@@ -111,6 +111,8 @@ def wrapper_script(
             if tracefile
             else []
         ),
+        # A sample at the start and one at the end bound the run.
+        *([sample] if sample else []),
         f"{command} {'3>&- ' if tracefile else ''}&",
         "p=$!",
         f'echo "$$ $p" > {q(pidfile)}',
@@ -141,6 +143,7 @@ def wrapper_script(
         lines.append("h=")
     lines += [
         "wait $p; c=$?",
+        *([sample] if sample else []),
         *(['read -r u _ < /proc/uptime; echo "E $u" >&3; exec 3>&-'] if tracefile else []),
         f"rm -f {q(pidfile)}",
         f"printf '\\n%s%s\\n' {q(rss_marker(token))} \"$h\" >&2",

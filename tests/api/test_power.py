@@ -44,3 +44,8 @@ def test_no_current_is_said() -> None:
 
 def test_trapezoid_is_exact_for_a_ramp() -> None:
     assert trapezoid([0.0, 1.0, 3.0], [0.0, 1.0, 3.0]) == pytest.approx(4.5)
+
+
+def test_a_run_too_short_for_the_gauge_gives_no_joules() -> None:
+    trace = battery_trace(_samples(1e6, 1, n=2), start=0.0, end=0.2, period_s=0.2)
+    assert trace.joules is None and "too short for a battery gauge" in trace.problem

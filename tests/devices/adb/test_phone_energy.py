@@ -152,3 +152,29 @@ quants = ["baseline"]
     no_run = ("study", str(study), "--db", str(db), "--no-run", "-o", str(again))
     assert bench(*no_run)[0] == 0
     assert "Least energy per generated token" in again.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_bench_cores_big_energy_with_llamacpp_on_the_phone(attach, server, tmp_path) -> None:
+    """The issue's command line, with the real llama.cpp runtime and the real `bench` script."""
+    from pocketbench.backends.llamacpp import build
+    from pocketbench.testing.cli import run_bench
+
+    phone = attach(Fixture(hardware=Hardware(max_freqs_khz=TWO_CLUSTERS)))
+    args = (
+        "--backend", "llamacpp", "--quant", "q4_0", "--model", "stories110m",
+        "--device", f"adb:{phone.serial}", "--llamacpp-bin", str(build.ensure_built()),
+        "--runs", "2", "--prompt-tokens", "16", "--gen-tokens", "256", "--cooldown", "off",
+        "--cores", "big", "--energy",
+    )  # fmt: skip
+    env = {"ANDROID_ADB_SERVER_PORT": str(server.port)}
+    done = run_bench(*args, cwd=tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert "Energy per Token (mJ)" in done.stdout and "Tokens per Joule" in done.stdout
+    (config,) = configs(tmp_path / "pocketbench.db")
+    for run in config.records:
+        assert run.trace.cpus_allowed == "1" and run.trace.energy.ok
+        argv = run.result.argv
+        # llama.cpp's own placement flags, since this build's --help lists them
+        assert argv[argv.index("--cpu-mask") + 1] == "2" and "--cpu-strict" in argv
+    assert config.summaries["mj_per_token"].n == 2
