@@ -27,8 +27,9 @@ class Zone:
     max_uj: int
 
 
-def zones(root: Path = ROOT) -> list[Zone]:
+def zones(root: Path | None = None) -> list[Zone]:
     """Readable package counters (sub-zones such as core/uncore are inside them)."""
+    root = ROOT if root is None else root
     found = []
     for d in sorted(root.glob("intel-rapl:*")) if root.is_dir() else []:
         if d.name.count(":") != 1:
