@@ -1,4 +1,4 @@
-"""Markdown reporter: the seed study's tables ("4.48 ± 0.11"), filled from the store."""
+"""Markdown reporter: the Galaxy A25 study's tables ("4.48 ± 0.11"), filled from the store."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @hookimpl
 def pocketbench_reporter_info() -> ReporterInfo:
     return ReporterInfo(
-        description="Markdown tables in the seed study's style (mean ± sd), with run details",
+        description="Markdown tables in the Galaxy A25 study's style (mean ± sd), with run details",
         extension="md",
     )
 

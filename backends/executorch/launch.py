@@ -128,7 +128,7 @@ def device_plan(
     *,
     warmup: bool,
 ) -> tuple[RunPlan, dict[str, str]]:
-    """Push llama_main, the model, tokenizer and prompt; argv with the seed's flags.
+    """Push llama_main, the model, tokenizer and prompt; argv with the Galaxy A25 study's flags.
 
     :return: the plan, and what to add to ``Prepared.describe``.
     """

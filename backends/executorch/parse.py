@@ -19,7 +19,7 @@ Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.api.model.Me
 - ``generation_tps`` = decode steps / generation time (the runner's own rate);
 - ``total_tps`` = (prompt tokens + G) / (prompt-eval + generation time);
 - ``runner_total_rate`` = the runner's "Total inference time ... Rate",
-  decode steps / whole inference time: the seed study's "Total Speed".
+  decode steps / whole inference time: the Galaxy A25 study's "Total Speed".
 """
 
 from __future__ import annotations

@@ -65,8 +65,8 @@ def prepare(job: Job, device: Device) -> Prepared:
     prompt_file = make_prompt(tok, w, ascii_only=files.ascii_only)
 
     describe = {
-        "executorch": vers["executorch"],
-        "torch": vers["torch"],
+        "executorch_version": vers["executorch"],
+        "torch_version": vers["torch"],
         **files.describe,
         "model": str(files.pte),
         "model_sha256": file_digest(files.pte),

@@ -22,6 +22,7 @@ from attrs import frozen
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
     TOTAL_DEFINITION,
@@ -170,7 +171,7 @@ def _label(sc: StudyConfig, study: Study) -> str:
 
 #: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
 _TOOL_KEYS = re.compile(
-    r"version|commit|^tool$|tool_source|built_with|runner$|^executorch$|^torch$|quant_type|"
+    r"version|commit|^tool$|tool_source|built_with|runner$|quant_type|"
     r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256"
 )
 _MAX_VALUE = 160
@@ -320,11 +321,6 @@ def _pct(v: float) -> str:
     return f"{v:.1f}%" if math.isfinite(v) else "unbounded"
 
 
-def _p(p: float) -> str:
-    """``= 0.023`` or ``< 0.0001``, to follow a "p"."""
-    return "< 0.0001" if p < 0.0001 else (f"= {p:.4f}" if p < 0.01 else f"= {p:.3f}")
-
-
 def _word(c: Conclusion, study: Study) -> Conclusion:
     spec = metric_spec(c.metric)
     unit = spec.unit
@@ -341,9 +337,9 @@ def _word(c: Conclusion, study: Study) -> Conclusion:
     means = f"{mf:.2f} vs {ms:.2f} {unit}"
     times = f", {r.estimate:.2f}\u00d7" if r.estimate >= 2 else ""
     adj = (
-        f"{corr}-adjusted p {_p(c.p_adjusted)}"
+        f"{corr}-adjusted {pvalue(c.p_adjusted)}"
         if study.correction != "none"
-        else f"p {_p(c.p_adjusted)}"
+        else f"{pvalue(c.p_adjusted)}"
     )
     if c.significant:
         after = (
@@ -453,14 +449,9 @@ def _caveats(
         if r is None or r.n_ok == 0:
             out.append(f"{label}: no successful runs are stored; its cells read n/a.")
             continue
-        if r.throttling:
-            t = r.trends[r.throttling[0]]
-            names = ", ".join(metric_spec(m).short for m in r.throttling)
-            out.append(
-                f"{label}: likely thermal throttling: {names} fell across the runs"
-                f" ({abs(t.change_pct):.1f}% from first to last, p {_p(t.pvalue)});"
-                " its mean is below what a cool device gives."
-            )
+        for text in (throttling_text(r), busy_host_text(r)):
+            if text:
+                out.append(f"{label}: {text}.")
         drop = r.freq_drop
         if drop is not None and drop.throttling:
             out.append(
@@ -476,12 +467,6 @@ def _caveats(
         from pocketbench.core.results import energy
 
         out += [f"{label}: {note}" for note in energy.notes(r) if "not counted" in note]
-        if r.busy_host is not None:
-            out.append(
-                f"{label}: the host was busy (load average up to {r.busy_host:.1f} on"
-                f" {r.facts.cores if r.facts else '?'} cores before a run): other processes"
-                " competed for the CPU, so its speeds may be low and its spread wide."
-            )
         if r.n_failed:
             out.append(
                 f"{label}: {r.n_failed} of {len(r.runs)} measured runs failed; their raw output"

@@ -78,7 +78,7 @@ class OptionInfo:
 
     name: str
     help: str
-    #: A dedicated command-line flag, e.g. "--llamacpp-bin" (always also ``-O name=...``).
+    #: A dedicated command-line flag, e.g. "--my-runtime-bin" (always also ``-O name=...``).
     flag: str | None = None
     #: A switch without a value (stored as "1" when given).
     is_flag: bool = False
@@ -152,7 +152,7 @@ class Job:
     workload: Workload = field(factory=Workload)
     runs: int = field(default=8, validator=_positive)
     warmup: int = field(default=1, validator=_non_negative)
-    #: Backend-specific options from the command line (``--llamacpp-bin`` ...).
+    #: The backend's options (its :attr:`BackendInfo.options`), checked by the planner.
     options: dict[str, str] = field(factory=dict)
     #: Sample energy during every run (``--energy``); not part of the identity:
     #: the sampler's cost is below run-to-run noise (docs/performance.md).

@@ -1,8 +1,7 @@
 """``bench run``: one configuration on one or more devices, stored and summarised.
 
 The command's own options are the core's; the selected backend adds its
-flags (``--llamacpp-bin``, ``--llama-main``, ...) from the options it
-declares, so ``bench --backend X run --help`` lists exactly X's options.
+flags from the options it declares, so ``bench --backend X run --help`` lists exactly X's options.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import click
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import Echo, cooldown_option, db_option, echo_err, registry
 
-DEFAULT_BACKEND = "llamacpp"
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.
 BACKEND_FLAG = "backend_flag__"
@@ -28,8 +26,9 @@ class RunCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         self.params = [p for p in self.params if not (p.name or "").startswith(BACKEND_FLAG)]
+        reg = registry(ctx)
         try:
-            info = registry(ctx).backend_info(_peek_backend(args))
+            info = reg.backend_info(_peek_backend(args) or reg.default_backend())
         except PocketbenchError:
             info = None  # an unknown or broken backend is reported when the command runs
         for option in info.options if info is not None else ():
@@ -45,7 +44,7 @@ class RunCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def _peek_backend(args: Sequence[str]) -> str:
+def _peek_backend(args: Sequence[str]) -> str | None:
     for i, arg in enumerate(args):
         if arg in ("--backend", "-b") and i + 1 < len(args):
             return args[i + 1]
@@ -53,7 +52,7 @@ def _peek_backend(args: Sequence[str]) -> str:
             return arg.split("=", 1)[1]
         if arg.startswith("-b") and len(arg) > 2 and not arg.startswith("--"):
             return arg[2:]
-    return DEFAULT_BACKEND
+    return None
 
 
 def parse_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -72,9 +71,9 @@ def add_commands(group: click.Group, epilog: str) -> None:
     @click.option(
         "--backend",
         "-b",
-        default=DEFAULT_BACKEND,
-        show_default=True,
-        help="Backend plugin (`bench plugins` lists them).",
+        default=None,
+        help="Backend plugin (`bench plugins` lists them) [default: $POCKETBENCH_BACKEND,"
+        " else the first one pocketbench ships].",
     )
     @click.option(
         "--quant",
@@ -170,7 +169,9 @@ def add_commands(group: click.Group, epilog: str) -> None:
     @click.pass_context
     def run_cmd(ctx: click.Context, **kw: Any) -> None:
         """Run one configuration on one or more devices and print mean ± sd."""
-        code = run_command(registry(ctx), kw, command=shlex.join(sys.argv[1:]), echo=echo_err)
+        reg = registry(ctx)
+        kw["backend"] = kw["backend"] or reg.default_backend()
+        code = run_command(reg, kw, command=shlex.join(sys.argv[1:]), echo=echo_err)
         ctx.exit(int(code))
 
 
@@ -279,8 +280,13 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
-    from pocketbench.core.results.present import md_table, pm_text, summary_rows
-    from pocketbench.core.results.report import ReportOptions, report_from_configs
+    from pocketbench.core.results.present import busy_host_text, md_table, pm_text, summary_rows
+    from pocketbench.core.results.report import (
+        CORE_METRICS,
+        ReportOptions,
+        Vocabulary,
+        report_from_configs,
+    )
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:
@@ -288,7 +294,9 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     configs = [c for c in store.configurations(campaign) if c.config_key in keys]
     if not configs:
         return
-    report = report_from_configs(configs, vocabulary=registry.vocabulary())
+    # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
+    names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
+    report = report_from_configs(configs, metrics=CORE_METRICS, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
     click.echo(
@@ -296,10 +304,6 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         " (prompt-eval + generation time)"
     )
     for c in report.configs:
-        busy = c.busy_host
-        if busy is not None:
-            click.echo(
-                f"note: {c.device} was busy during {c.label}: load average up to"
-                f" {busy:.1f} on {c.facts.cores} cores before a run; other processes competed"
-                " for the CPU, so these figures may be low"
-            )
+        busy = busy_host_text(c)
+        if busy:
+            click.echo(f"note: {c.label} on {c.device}: {busy}")

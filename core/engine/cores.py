@@ -3,8 +3,7 @@
 Default threads: on a device with clusters, the number of cores in the
 fastest cluster (llama.cpp users report decode collapsing when threads
 spill onto little cores, because every token waits for the slowest
-thread); elsewhere the device's cores, at most
-:data:`~pocketbench.core.engine.plan.MAX_DEFAULT_THREADS`.  With
+thread); elsewhere the device's cores, at most :data:`MAX_DEFAULT_THREADS`.  With
 ``--cores``, the default is the number of cores allowed.  The runtime is
 not pinned unless ``--cores`` is given: unpinned is what an app gets, and
 the OS scheduler usually puts busy threads on big cores by itself.
@@ -17,6 +16,9 @@ from collections.abc import Callable
 from pocketbench.core.api import placement
 from pocketbench.core.api.model import DeviceFacts
 
+#: The default thread count never exceeds this (more threads than big cores collapse decode).
+MAX_DEFAULT_THREADS = 4
+
 
 def place(
     facts: DeviceFacts,
@@ -25,8 +27,6 @@ def place(
     echo: Callable[[str], None] | None = None,
 ) -> tuple[int, tuple[int, ...]]:
     """(threads, pinned cores) for ``facts``'s device; UsageError for cores it lacks."""
-    from pocketbench.core.engine.plan import MAX_DEFAULT_THREADS
-
     if facts.kind == "unknown":  # a study's device not opened (findings rewritten from the store)
         return threads or 1, ()
     pinned = placement.resolve(cores, facts) if cores else ()

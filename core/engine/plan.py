@@ -19,13 +19,12 @@ from pocketbench.core.api.errors import UsageError, unknown_choice
 from pocketbench.core.api.model import BackendInfo, Job, QuantScheme, Workload
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.cores import place
 from pocketbench.core.engine.plugins import Registry
 
 Echo = Callable[[str], None]
 
 MODEL_SUFFIXES = (".gguf", ".pte", ".pth", ".bin", ".safetensors")
-#: The default thread count never exceeds this (more threads than big cores collapse decode).
-MAX_DEFAULT_THREADS = 4
 
 
 @frozen(kw_only=True)
@@ -93,8 +92,6 @@ def plan_jobs(
     checked: CheckedRequest, devices: Mapping[str, Device], echo: Echo | None = None
 ) -> list[PlannedJob]:
     """Every job of a checked request on every device (cores and threads resolved per device)."""
-    from pocketbench.core.engine.cores import place
-
     request = checked.request
     planned = []
     placed = {
@@ -167,8 +164,6 @@ def check_model(model: str) -> None:
 
 def default_threads(device: Device) -> int:
     """Threads when none are asked: see :mod:`pocketbench.core.engine.cores`."""
-    from pocketbench.core.engine.cores import place
-
     return place(device.facts(), None, None)[0]
 
 

@@ -34,6 +34,8 @@ BACKENDS = "pocketbench.backends"
 REPORTERS = "pocketbench.reporters"
 #: Set to 1 to load only pocketbench's own plugins (also ``bench --no-plugins``).
 DISABLE_ENV = "POCKETBENCH_DISABLE_PLUGINS"
+#: Environment variable naming the backend ``bench`` uses without ``--backend``.
+DEFAULT_ENV = "POCKETBENCH_BACKEND"
 OWN_DISTRIBUTION = "pocketbench"
 
 
@@ -120,6 +122,22 @@ class Registry:
 
     def backend_names(self) -> list[str]:
         return self.names(BACKENDS)
+
+    def default_backend(self) -> str:
+        """``$POCKETBENCH_BACKEND``, else the first backend pocketbench itself declares.
+
+        The order is the entry points' order in pocketbench's pyproject.toml,
+        so the core names no backend.
+        """
+        chosen = os.environ.get(DEFAULT_ENV, "").strip()
+        if chosen:
+            return chosen
+        own = [
+            n
+            for n, s in self.sources[BACKENDS].items()
+            if s.distribution.lower() == OWN_DISTRIBUTION
+        ]
+        return own[0] if own else next(iter(self.sources[BACKENDS]), "")
 
     def reporter_names(self) -> list[str]:
         return self.names(REPORTERS)

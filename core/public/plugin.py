@@ -12,6 +12,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
+from pocketbench.core.analysis.findings import Findings
 from pocketbench.core.api.cache import (
     cache_dir,
     file_digest,
@@ -106,6 +107,7 @@ __all__ = [
     "say",
     # reporters
     "ReporterInfo",
+    "Findings",
     "Report",
     "ReportOptions",
     "ConfigReport",

@@ -18,7 +18,7 @@ from pocketbench.core.results.stats import Summary
 
 if TYPE_CHECKING:
     from pocketbench.core.api.model import RunRecord
-    from pocketbench.core.results.report import ConfigReport, MetricSpec
+    from pocketbench.core.results.report import ConfigReport
 
 MJ_PER_TOKEN = "mj_per_token"
 TOKENS_PER_JOULE = "tokens_per_joule"
@@ -31,26 +31,24 @@ ENERGY_NOTE = (
 )
 
 
-def specs() -> list[MetricSpec]:
-    from pocketbench.core.results.report import MetricSpec
-
-    return [
-        MetricSpec(
-            name=MJ_PER_TOKEN,
-            label="Energy per Token (mJ)",
-            short="energy per token",
-            unit="mJ/token",
-            higher_is_better=False,
-            decimals=1,
-        ),
-        MetricSpec(
-            name=TOKENS_PER_JOULE,
-            label="Tokens per Joule",
-            short="tokens per joule",
-            unit="tokens/J",
-            decimals=2,
-        ),
-    ]
+#: How reports name the energy figures (fields of :class:`~pocketbench.core.results.report.MetricSpec`).
+SPECS: tuple[dict[str, Any], ...] = (
+    {
+        "name": MJ_PER_TOKEN,
+        "label": "Energy per Token (mJ)",
+        "short": "energy per token",
+        "unit": "mJ/token",
+        "higher_is_better": False,
+        "decimals": 1,
+    },
+    {
+        "name": TOKENS_PER_JOULE,
+        "label": "Tokens per Joule",
+        "short": "tokens per joule",
+        "unit": "tokens/J",
+        "decimals": 2,
+    },
+)
 
 
 def energy_values(record: RunRecord) -> dict[str, float]:

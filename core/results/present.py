@@ -219,25 +219,43 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
                 for i in s.outliers
             )
             out.append(f"Outliers in {spec.short} (Tukey's fences; kept): {flagged}.")
-    for metric, t in config.trends.items():
-        if t.throttling:
-            out.append(
-                f"Likely throttling: {metric_spec(metric).short} fell {abs(t.change_pct):.1f}% from"
-                f" the first to the last run (OLS slope {t.slope:.3g} per run, {pvalue(t.pvalue)})."
-            )
+    throttled = throttling_text(config)
+    if throttled:
+        out.append(f"{throttled[0].upper()}{throttled[1:]}.")
     from pocketbench.core.results import devicestate, energy
 
     out += devicestate.notes(config) + energy.notes(config)
     temps = config.temperatures
     if temps:
         out.append(f"Device temperature after runs: {min(temps):.1f} to {max(temps):.1f} °C.")
-    if config.busy_host is not None:
-        out.append(
-            f"The host was busy: load average up to {config.busy_host:.1f} on"
-            f" {config.facts.cores if config.facts else '?'} cores before a run; other processes"
-            " competed for the CPU."
-        )
+    busy = busy_host_text(config)
+    if busy:
+        out.append(f"{busy[0].upper()}{busy[1:]}.")
     return out
+
+
+def throttling_text(config: ConfigReport) -> str | None:
+    """ "likely thermal throttling: generation fell 4.2% ..." when the speed trend says so."""
+    if not config.throttling:
+        return None
+    t = config.trends[config.throttling[0]]
+    names = ", ".join(metric_spec(m).short for m in config.throttling)
+    return (
+        f"likely thermal throttling: {names} fell across the runs ({abs(t.change_pct):.1f}%"
+        f" from first to last, OLS slope {t.slope:.3g} per run, {pvalue(t.pvalue)}); the mean"
+        " is below what a cool device gives"
+    )
+
+
+def busy_host_text(config: ConfigReport) -> str | None:
+    """ "the host was busy: ..." when the load average before a run exceeded the cores."""
+    if config.busy_host is None:
+        return None
+    cores = config.facts.cores if config.facts else "?"
+    return (
+        f"the host was busy: load average up to {config.busy_host:.1f} on {cores} cores before"
+        " a run; other processes competed for the CPU, so these figures may be low"
+    )
 
 
 # -- tables ---------------------------------------------------------------------
@@ -276,7 +294,7 @@ def latex_table(
 ) -> Markup:
     """A booktabs table; every cell escaped unless it is Markup.
 
-    Up to ``wrap_at`` value columns, the seed's layout (metrics as rows) with
+    Up to ``wrap_at`` value columns, the Galaxy A25 study's layout (metrics as rows) with
     column headers that wrap; beyond that, the table is transposed so it
     grows downwards instead of off the page.
     """

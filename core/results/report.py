@@ -41,7 +41,7 @@ class MetricSpec:
     """How a metric is named and shown."""
 
     name: str
-    #: Row label in the seed's style.
+    #: Row label in the Galaxy A25 study's style.
     label: str
     #: Short name used in sentences and plots.
     short: str
@@ -100,8 +100,8 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
-METRICS.update({m.name: m for m in _energy.specs()})
-#: The seed's three rows, always shown.
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
+#: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = (
@@ -125,7 +125,7 @@ class Vocabulary:
     renders (with raw names).
     """
 
-    #: (backend, canonical scheme) -> label, e.g. ("executorch", "qat-lora") -> "QAT+LoRA".
+    #: (backend, canonical scheme) -> the label the backend declares for it.
     scheme_labels: dict[tuple[str, str], str] = field(factory=dict)
     #: Figures backends add to ``Metrics.extra``, by name.
     metrics: dict[str, MetricInfo] = field(factory=dict)
@@ -144,7 +144,7 @@ class Vocabulary:
 class ReportOptions:
     """Presentation choices a reporter honours."""
 
-    #: "sd": mean ± sample standard deviation (the seed's); "ci": ± 95% CI half-width.
+    #: "sd": mean ± sample standard deviation (the Galaxy A25 study's); "ci": the 95% CI.
     plusminus: str = field(default="sd", validator=attrs.validators.in_(("sd", "ci")))
     #: Document title; None lets the reporter use the report's own.
     title: str | None = None
@@ -302,7 +302,7 @@ class Report:
 
     title: str
     configs: tuple[ConfigReport, ...]
-    #: Metrics shown, in row order (the seed's three first).
+    #: Metrics shown, in row order (the Galaxy A25 study's three first).
     metrics: tuple[str, ...]
     generated_at: float
     version: str

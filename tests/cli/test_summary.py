@@ -44,4 +44,5 @@ def test_summary_says_when_the_host_was_busy(tmp_path, capsys) -> None:
     print_summary(Registry(warn=lambda message: None), store, "c", jobs)
     out = capsys.readouterr().out
     assert "Generation Speed (tokens/second)" in out
-    assert out.count("was busy") == 1 and "script busy: load average up to 5.0 on 2 cores" in out
+    assert out.count("was busy") == 1
+    assert "script busy on local: the host was busy: load average up to 5.0 on 2 cores" in out
