@@ -296,7 +296,11 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
     names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
-    report = report_from_configs(configs, metrics=CORE_METRICS, vocabulary=names)
+    # With --energy, its two rows follow (shown only when measured).
+    from pocketbench.core.results.energy import ENERGY_METRICS
+
+    shown = (*CORE_METRICS, *ENERGY_METRICS)
+    report = report_from_configs(configs, metrics=shown, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
     click.echo(
