@@ -10,6 +10,11 @@ status with shell builtins about five times a second), swapping which goes
 first in each pair.  Printed: the median ratio of generation tokens/s with
 and without the sampler (goal >= 0.99), and the samples per second the
 sampler actually achieved (goal 4-10).  JSON with ``--json``.
+
+``--cpu-only`` measures the sampler's CPU directly instead: the run wrapper
+around ``sleep 5`` under dash and mksh, with and without the sampler, CPU
+seconds of the wrapper per wall second (what the sampler takes from the
+runtime on a busy core), without adb or a runtime.
 """
 
 from __future__ import annotations
@@ -21,6 +26,45 @@ import tempfile
 from pathlib import Path
 
 
+def wrapper_cpu(shell: str, energy: bool) -> float:
+    """CPU seconds per wall second the run wrapper itself uses around ``sleep 5``."""
+    import os
+    import resource
+    import subprocess
+    import time
+
+    from pocketbench.core.devices import android, androidpower
+
+    with tempfile.TemporaryDirectory() as d:
+        bat = os.path.join(d, "battery")
+        os.mkdir(bat)
+        for name, value in (("current_now", "500000"), ("voltage_now", "3900000"),
+                            ("status", "Discharging"), ("type", "Battery")):  # fmt: skip
+            Path(bat, name).write_text(value + "\n")
+        options: dict = dict(cwd=d, env=None, pidfile=f"{d}/pid", token="t", backstop_s=100,
+                             poll_s=androidpower.ENERGY_POLL_S if energy else 0.25)  # fmt: skip
+        if energy:
+            options.update(tracefile=f"{d}/trace", sample=androidpower.sample_line(("file", bat)))
+        script = android.wrapper_script(["sleep", "5"], **options)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.monotonic()
+        subprocess.run([shell, "-c", script], capture_output=True, check=False)
+        wall = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return cpu / wall
+
+
+def cpu_only() -> None:
+    import shutil
+
+    for shell in ("dash", "mksh"):
+        path = shutil.which(shell)
+        if path:
+            plain, sampled = wrapper_cpu(path, False), wrapper_cpu(path, True)
+            print(f"{shell}: wrapper CPU {plain:.4f} s/s plain, {sampled:.4f} s/s with the sampler")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="stories110m")
@@ -30,7 +74,11 @@ def main() -> None:
     parser.add_argument("--gen-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cpu-only", action="store_true", help="the wrapper's CPU, no runtime")
     args = parser.parse_args()
+    if args.cpu_only:
+        cpu_only()
+        return
 
     import pluggy
 
