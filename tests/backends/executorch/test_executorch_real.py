@@ -52,7 +52,7 @@ def test_tiny_exports_and_runs_exactly_the_workload(pm, scheme: str, tiny_preq_d
     assert m.peak_rss_bytes and m.peak_rss_bytes > 100 * 2**20
     d = prepared.describe
     assert d["scheme"] == scheme
-    assert d["executorch"].startswith("1.5") and d["torch"].startswith("2.13.0")
+    assert d["executorch_version"].startswith("1.5") and d["torch_version"].startswith("2.13.0")
     assert len(d["model_sha256"]) == 64 and Path(d["model"]).is_file()
     assert d["eos_ids"] == "[2147483647]"
     assert d["kv_cache"] == "use_kv_cache=True sdpa=True"
