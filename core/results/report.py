@@ -319,9 +319,10 @@ class Report:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What the backends say about their own figures shown in this report."""
+        """What the backends say about their own figures shown in this report (and energy's definition)."""
         infos = self.vocabulary.metrics
-        return tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
+        own = tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
+        return own + ((_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ())
 
 
 # -- building -------------------------------------------------------------------

@@ -59,8 +59,13 @@ def test_energy_matches_the_waveform_the_gauge_served(attach, tmp_path, unit, si
         assert energy.joules > loaded_amps * battery.volts * 0.9 * (last - first)
         assert run.trace.cpus_allowed == "1"
     # per-token figures with their uncertainty, in the JSON report
-    out = tmp_path / "r.json"
-    assert bench("report", "--db", str(db), "-o", str(out))[0] == 0
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    for path in (out, md):
+        assert bench("report", "--db", str(db), "-o", str(path))[0] == 0
+    text = md.read_text()
+    assert "| Energy per Token (mJ) " in text and "| Tokens per Joule " in text
+    assert "divided by the generated tokens" in text  # what the figure includes is said
+    assert f"Energy measured in 2 of 2 runs (battery, current in {unit}" in text
     (c,) = json.loads(out.read_text())["configurations"]
     mj = c["energy"]["mj_per_token"]
     assert mj["n"] == 2 and mj["ci95"][0] <= mj["mean"] <= mj["ci95"][1]
