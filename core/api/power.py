@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 from attrs import field, frozen
 
-#: A sampler period above this many times the asked one counts as a gap.
+#: A pause between samples longer than this many periods, and than :data:`MIN_GAP_S`,
+#: means the samples stopped (a busy phone may delay one sample, never several seconds).
 GAP_FACTOR = 4.0
+MIN_GAP_S = 2.0
 #: Runs shorter than this get no energy figure: fuel gauges average their current over
 #: a fraction of a second to a second, so a shorter run mostly measures the gauge.
 MIN_RUN_S = 0.5
@@ -151,7 +153,7 @@ def battery_trace(
         )
     gaps = [times[0] - start, end - times[-1], *(b - a for a, b in zip(times, times[1:]))]
     worst = max(gaps)
-    if worst > GAP_FACTOR * period_s + 0.5:
+    if worst > max(GAP_FACTOR * period_s, MIN_GAP_S):
         return EnergyTrace(
             **base,  # type: ignore[arg-type]
             **units,

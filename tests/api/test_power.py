@@ -32,7 +32,7 @@ def test_charging_gives_no_joules_and_says_how_to_measure() -> None:
 
 def test_samples_that_stop_mid_run_give_no_joules() -> None:
     trace = battery_trace(_samples(1e6, 1, n=6), start=0.0, end=4.0, period_s=0.2)
-    assert trace.joules is None and "stopped for 3.0 s" in trace.problem
+    assert trace.joules is None and "stopped for 3.0 s" in trace.problem  # > max(4 periods, 2 s)
 
 
 def test_no_current_is_said() -> None:

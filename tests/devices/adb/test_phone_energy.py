@@ -24,9 +24,9 @@ from .test_phone_placement import TWO_CLUSTERS, bench, configs, run_args
 
 pytestmark = pytest.mark.adb
 
-#: A runtime that computes for about two seconds of wall time, then prints its timing lines.
+#: A runtime that computes for about three seconds of wall time, then prints its timing lines.
 BUSY = (
-    "import time\nt = time.time()\nwhile time.time() - t < 2.0: pass\n"
+    "import time\nt = time.time()\nwhile time.time() - t < 3.0: pass\n"
     "print('prompt eval time = 100.000 ms / 8 tokens'); print('eval time = 400.000 ms / 16 runs')"
 )
 TOLERANCE = 0.05
@@ -50,13 +50,14 @@ def test_energy_matches_the_waveform_the_gauge_served(attach, tmp_path, unit, si
         energy = run.trace.energy
         assert energy.ok, energy.problem
         assert (energy.current_unit, energy.discharge_sign) == (unit, sign)
-        assert 4.0 <= energy.rate_hz <= 10.0
+        assert energy.rate_hz > 0  # the rate achieved is a benchmark's figure (docs/performance.md)
         first, last = energy.samples[0][0], energy.samples[-1][0]
         exact = battery.served_joules(first, last)
         assert math.isclose(energy.joules, exact, rel_tol=TOLERANCE), (energy.joules, exact)
         # under load the phone drew well above its idle current
         loaded_amps = (battery.idle_ma + battery.load_ma / 2) / 1000
         assert energy.joules > loaded_amps * battery.volts * 0.9 * (last - first)
+        assert energy.samples[-1][0] - energy.samples[0][0] > 2.0  # the whole run was sampled
         assert run.trace.cpus_allowed == "1"
     # per-token figures with their uncertainty, in the JSON report
     out, md = tmp_path / "r.json", tmp_path / "r.md"
@@ -102,8 +103,8 @@ def test_energy_that_cannot_be_measured_is_refused_in_one_line(
 @pytest.mark.parametrize(
     ("battery", "expected"),
     [
-        (Battery(stops_after_s=0.4), "the energy samples stopped"),
-        (Battery(plugs_in_after_s=0.4), "the battery was charging"),
+        (Battery(stops_after_s=0.2), "the energy samples stopped"),
+        (Battery(plugs_in_after_s=0.2), "the battery was charging"),
     ],
     ids=["samples-stop", "plugged-in-mid-run"],
 )
