@@ -96,6 +96,11 @@ def wrapper_script(
     argfiles = dict(argfiles or {})
     words = [f'"$a{i}"' if i in argfiles else q(a) for i, a in enumerate(argv)]
     command = " ".join(["env", *assignments, *words] if assignments else words)
+    if tracefile:
+        # The program's own process writes the cores it is allowed, then becomes the
+        # program (exec keeps the pid and the affinity); a run too short for one poll
+        # is recorded as well.
+        command = f"sh -c {q(_REPORT_ALLOWED)} sh {q(tracefile)} {command}"
     if prefix:
         command = " ".join([*(q(w) for w in prefix), command])
     # $(...) strips trailing newlines: append a sentinel and cut it off again.
@@ -107,22 +112,19 @@ def wrapper_script(
         *cleanup,
         f"cd {q(cwd)} || exit 125",
         *(
-            [f"exec 3> {q(tracefile)}", 'read -r u _ < /proc/uptime; echo "B $u" >&3']
+            [
+                f": > {q(tracefile)}; exec 3>> {q(tracefile)}",
+                'read -r u _ < /proc/uptime; echo "B $u" >&3',
+            ]
             if tracefile
             else []
         ),
         # A sample at the start and one at the end bound the run.
         *([sample] if sample else []),
-        f"{command} {'3>&- ' if tracefile else ''}&",
+        f"{command} &",
         "p=$!",
         f'echo "$$ $p" > {q(pidfile)}',
     ]
-    # The cores the kernel lets the program use, as the device sees them (read on
-    # every poll: right after the fork the child is still this shell, not yet taskset's).
-    allowed = (
-        "{ while read -r k v _; do case $k in Cpus_allowed_list:)"
-        ' [ "$v" != "$al" ] && { al=$v; echo "A $v" >&3; };; esac; done; } 2>/dev/null < /proc/$p/status'
-    )
     if poll_s > 0:
         lines += [
             "h=0; t=0.05",
@@ -133,7 +135,6 @@ def wrapper_script(
             ' done; } 2>/dev/null < /proc/$p/status; echo "$s $m" )',
             "  case $r in ''|Z*|X*|x*) break;; esac",
             '  m=${r#* }; [ "$m" -gt "$h" ] 2>/dev/null && h=$m',
-            *([f"  {allowed}"] if tracefile else []),
             *([f"  {sample}"] if sample else []),
             "  read -r u _ < /proc/uptime",
             '  [ "${u%.*}" -ge "$e" ] && kill -s KILL -- -$$ 2>/dev/null',
@@ -150,6 +151,14 @@ def wrapper_script(
         "exit $c",
     ]
     return "\n".join(lines)
+
+
+#: Run as the program's own process before it execs the program: appends its allowed
+#: cores to the trace file ($1), by name (mksh does not pass descriptor 3 on to children).
+_REPORT_ALLOWED = (
+    'f=$1; shift; while read -r k v _; do case $k in Cpus_allowed_list:) echo "A $v" >> "$f";;'
+    ' esac; done < /proc/self/status; exec "$@" 3>&-'
+)
 
 
 def split_rss(stderr: bytes, token: str) -> tuple[bytes, int | None]:
