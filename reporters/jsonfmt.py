@@ -106,6 +106,7 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "runs": len(c.runs),
         "failed_runs": c.n_failed,
         "throttling": list(c.throttling),
+        **_device_state(c),
         "metrics": metrics,
         "failures": [{"index": r.index, "error": r.error} for r in c.failures],
         "temperatures_c": [r.temperature_c for r in c.runs],
@@ -135,6 +136,30 @@ def quality(c: ConfigReport) -> dict[str, Any] | None:
         measured_on="host (the exact model file the device ran)",
     )
     return out
+
+
+def _device_state(c: ConfigReport) -> dict[str, Any]:
+    """``cores``, ``energy`` and the frequency-based throttling evidence of a configuration."""
+    from pocketbench.core.results.devicestate import cores_text
+    from pocketbench.core.results.energy import energy_json
+
+    drop = c.freq_drop
+    return {
+        # The cores the runtime was pinned to ([]: not pinned) and how they were asked for.
+        "cores": list(c.workload.cores),
+        "placement": {"asked": c.workload.placement or None, "text": cores_text(c)},
+        "energy": energy_json(c),
+        "frequency": None
+        if drop is None
+        else {
+            "first_mhz": drop.first_mhz,
+            "last_mhz": drop.last_mhz,
+            "change_pct": drop.change_pct,
+            "thermal_status": drop.thermal_status,
+            "throttling": drop.throttling,
+        },
+        "likely_throttling": c.likely_throttling,
+    }
 
 
 def _clean(value: Any) -> Any:

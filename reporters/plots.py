@@ -83,7 +83,7 @@ def runs_chart(report: Report) -> bytes:
             values = list(c.samples(metric))
             if not values:
                 continue
-            label = c.label + ("  [likely throttling]" if c.throttling else "")
+            label = c.label + ("  [likely throttling]" if c.likely_throttling else "")
             ax.plot(idx, values, marker="o", color=color, label=_text(label, 70))
             s = c.summary(metric)
             if s.outliers:

@@ -158,6 +158,12 @@ def run_argv(t: tools.DeviceTools, model: str, prompt_file: str, w: Workload) ->
     # Plain completion (no chat template), prompt text taken literally, and
     # the prompt not echoed to stdout.
     argv += [f for f in ("-no-cnv", "--no-escape", "--no-display-prompt") if f in t.flags]
+    if w.cores and "--cpu-mask" in t.flags:
+        # The core pins the process (taskset, sched_setaffinity); llama.cpp's own
+        # mask also places each thread, which some Android builds otherwise ignore.
+        argv += ["--cpu-mask", format(sum(1 << c for c in w.cores), "x")]
+        if "--cpu-strict" in t.flags:
+            argv += ["--cpu-strict", "1"]
     return tuple(argv)
 
 

@@ -47,7 +47,9 @@ RUNNERS = ("llama-completion", "llama-cli", "main")
 #: Flags the runner must understand to run the matched workload.
 REQUIRED_FLAGS = ("-m", "-f", "-n", "-t", "-c", "--temp", "--ignore-eos")
 #: Flags used when the runner has them (older builds lack some).
-OPTIONAL_FLAGS = ("-b", "-no-cnv", "--no-escape", "--no-display-prompt")
+OPTIONAL_FLAGS = (
+    "-b", "-no-cnv", "--no-escape", "--no-display-prompt", "--cpu-mask", "--cpu-strict",
+)  # fmt: skip
 #: Device-side folder for pushed files (under the device's working directory).
 DEVICE_DIR = "pocketbench-llamacpp"
 _VERSION_TIMEOUT_S = 60.0

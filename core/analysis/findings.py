@@ -166,6 +166,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
     label = f"{sc.framework.name} {sc.quant_label}"
     if len(study.models) > 1 or len(study.devices) > 1:
         label += f" ({sc.job.model} on {sc.job.device})"
+    if len(study.cores) > 1:  # placements compared like any other factor
+        label += f", cores {sc.job.workload.placement}"
     return label
 
 
@@ -231,6 +233,7 @@ def _find(sc: StudyConfig, stored: Sequence[ConfigReport], study: Study) -> Conf
         and (c.workload.prompt is None) == (w.prompt is None)
         and (w.prompt is None or hash_text(c.workload.prompt or "") == hash_text(w.prompt))
         and (c.device == spec or (spec == "adb" and c.device.startswith("adb")))
+        and c.workload.placement == w.placement
     ]
     return candidates[-1] if candidates else None
 
@@ -379,7 +382,10 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
         if ranked:
             best = max(ranked)
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
-    return tuple(out)
+    from pocketbench.core.results import energy
+
+    line = energy.headline(present)
+    return tuple(out) + ((line, energy.ENERGY_NOTE) if line else ())
 
 
 def _devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
@@ -483,6 +489,21 @@ def _caveats(
         for text in (throttling_text(r), busy_host_text(r)):
             if text:
                 out.append(f"{label}: {text}.")
+        drop = r.freq_drop
+        if drop is not None and drop.throttling:
+            out.append(
+                f"{label}: likely throttling: the cores' frequency went from {drop.first_mhz:.0f}"
+                f" to {drop.last_mhz:.0f} MHz ({drop.change_pct:+.1f}%) over the runs"
+                + (
+                    f", Android thermal status up to {drop.thermal_status}"
+                    if drop.thermal_status
+                    else ""
+                )
+                + "."
+            )
+        from pocketbench.core.results import energy
+
+        out += [f"{label}: {note}" for note in energy.notes(r) if "not counted" in note]
         if r.n_failed:
             out.append(
                 f"{label}: {r.n_failed} of {len(r.runs)} measured runs failed; their raw output"

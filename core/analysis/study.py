@@ -108,6 +108,10 @@ class Study:
     runs: int = 8
     warmup: int = 1
     workload: StudyWorkload = field(factory=StudyWorkload)
+    #: Core placements compared like any other factor (``["big", "all"]``); empty: not pinned.
+    cores: list[str] = field(factory=list)
+    #: Measure energy per token in every run (``bench run --energy``).
+    energy: bool = False
     #: Significance level and multiple-comparison correction of the conclusions.
     alpha: float = 0.05
     correction: str = "holm"
@@ -225,6 +229,15 @@ def _check(study: Study, source: str) -> None:
         raise fail("workload.threads", f"must be at least 1, got {study.workload.threads}")
     if study.workload.timeout_s <= 0:
         raise fail("workload.timeout_s", "must be positive")
+    from pocketbench.core.api.placement import check_spec
+
+    for i, spec in enumerate(study.cores):
+        try:
+            study.cores[i] = check_spec(spec).replace("--cores ", "")
+        except UsageError as exc:
+            raise fail(f"cores[{i}]", str(exc).removeprefix("--cores ")) from None
+    if len(set(study.cores)) != len(study.cores):
+        raise fail("cores", "lists a placement twice")
     if not 0 < study.alpha < 1:
         raise fail("alpha", f"must be between 0 and 1, got {study.alpha}")
     if study.correction not in _CORRECTIONS:

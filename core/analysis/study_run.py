@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from pocketbench.core.analysis.study import Framework, Study, load_study
@@ -59,6 +60,7 @@ def check_study(study: Study, registry: Registry) -> list[CheckedRequest]:
                 runs=study.runs,
                 warmup=study.warmup,
                 where=f"framework[{i}]",
+                energy=study.energy,
             ),
         )
         for i, fw in enumerate(study.framework)
@@ -70,8 +72,16 @@ def study_configs(
 ) -> list[StudyConfig]:
     """Every configuration of the study on ``devices`` (the study's own labels first)."""
     out = []
+    placements: list[str | None] = list(study.cores) or [None]
     for fw, request in zip(study.framework, checked):
-        for planned in plan_jobs(request, devices):
+        for planned in (
+            p
+            for cores in placements
+            for p in plan_jobs(
+                attrs.evolve(request, request=attrs.evolve(request.request, cores=cores)),
+                devices,
+            )
+        ):
             label = fw.labels.get(planned.asked) or planned.scheme.display
             out.append(
                 StudyConfig(job=planned.job, framework=fw, quant=planned.asked, quant_label=label)

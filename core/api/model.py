@@ -14,6 +14,8 @@ from typing import Any
 import attrs
 from attrs import define, field, frozen
 
+from pocketbench.core.api.power import RunTrace
+
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None and value < 1:
@@ -41,6 +43,10 @@ class Workload:
     prompt: str | None = None
     #: Wall-clock limit of one run, seconds.
     timeout_s: float = 600.0
+    #: The cores the runtime is pinned to (empty: not pinned; the OS decides).
+    cores: tuple[int, ...] = ()
+    #: How the cores were asked for (``big``, ``little``, ``all``, ``4-7``); shown in reports.
+    placement: str = ""
 
 
 @frozen(kw_only=True)
@@ -150,6 +156,9 @@ class Job:
     warmup: int = field(default=1, validator=_non_negative)
     #: The backend's options (its :attr:`BackendInfo.options`), checked by the planner.
     options: dict[str, str] = field(factory=dict)
+    #: Sample energy during every run (``--energy``); not part of the identity:
+    #: the sampler's cost is below run-to-run noise (docs/performance.md).
+    energy: bool = False
 
     def config_key(self) -> str:
         """Identifies the configuration in the store (resume, grouping)."""
@@ -160,9 +169,11 @@ class Job:
         opts = ""
         if self.options:
             opts = "|opts=" + hash_text(repr(sorted(self.options.items())))
+        # Pinned cores are part of what is measured; unpinned keys stay as they were.
+        cores = f"|cores={sum(1 << c for c in w.cores):x}" if w.cores else ""
         return (
             f"{self.backend}|{self.quant}|{self.model}|{self.device}|"
-            f"p{w.prompt_tokens}|g{w.gen_tokens}|t{w.threads}{prompt}{opts}"
+            f"p{w.prompt_tokens}|g{w.gen_tokens}|t{w.threads}{prompt}{opts}{cores}"
         )
 
 
@@ -199,6 +210,13 @@ class Readings:
     load_avg: float | None = None
     battery_level: int | None = None
     charging: bool | None = None
+    #: scaling_cur_freq of every core (0: offline or unreadable), kHz.
+    cur_freqs_khz: tuple[int, ...] = ()
+    #: scaling_governor of every core ("" when unreadable).
+    governors: tuple[str, ...] = ()
+    #: Android's thermal status (0 none, 1 light, 2 moderate, 3 severe, 4 critical,
+    #: 5 emergency, 6 shutdown); None where the device does not say.
+    thermal_status: int | None = None
 
     def max_temperature(self) -> float | None:
         return max(self.temperatures_c.values()) if self.temperatures_c else None
@@ -287,6 +305,8 @@ class RunRecord:
     error: str | None = None
     before: Readings | None = None
     after: Readings | None = None
+    #: What the device recorded during the run (cores allowed, energy); None: nothing asked.
+    trace: RunTrace | None = None
 
     @property
     def ok(self) -> bool:

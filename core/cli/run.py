@@ -124,7 +124,20 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "-t",
         type=int,
         default=None,
-        help="CPU threads [default: the device's cores, at most 4].",
+        help="CPU threads [default: the fastest cluster's cores, else the device's; at most 4].",
+    )
+    @click.option(
+        "--cores",
+        default=None,
+        metavar="big|little|all|LIST",
+        help="Pin the runtime to these cores (big: the fastest cluster; LIST: 4-7 or 0,2)"
+        " [default: not pinned; threads = the fastest cluster's cores].",
+    )
+    @click.option(
+        "--energy",
+        is_flag=True,
+        default=False,
+        help="Measure energy per token (phone battery sampled on the device; RAPL on a host).",
     )
     @click.option("--prompt", default=None, help="Prompt text (made exactly --prompt-tokens long).")
     @click.option(
@@ -189,6 +202,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
 
 
 def _request(kw: dict[str, Any]) -> Any:
+    from pocketbench.core.api.placement import check_spec
     from pocketbench.core.engine.plan import Request
 
     if kw["runs"] < 1:
@@ -211,6 +225,8 @@ def _request(kw: dict[str, Any]) -> Any:
         timeout_s=kw.get("timeout", 600.0),
         runs=kw["runs"],
         warmup=kw["warmup"],
+        cores=check_spec(kw["cores"]) if kw.get("cores") else None,
+        energy=bool(kw.get("energy")),
     )
 
 
@@ -271,7 +287,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
     wrappers = make_wrappers(kw.get("cooldown", "auto"), echo)
     devices = open_devices(kw.get("devices") or (), echo)
     try:
-        jobs = [p.job for p in plan_jobs(checked, devices)]
+        jobs = [p.job for p in plan_jobs(checked, devices, echo)]
         with Store.open(kw["db"]) as store:
             runner = Runner(
                 registry=registry,
@@ -345,7 +361,11 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
     names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
-    report = report_from_configs(configs, metrics=CORE_METRICS, vocabulary=names)
+    # With --energy, its two rows follow (shown only when measured).
+    from pocketbench.core.results.energy import ENERGY_METRICS
+
+    shown = (*CORE_METRICS, *ENERGY_METRICS)
+    report = report_from_configs(configs, metrics=shown, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
     click.echo(

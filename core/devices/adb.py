@@ -31,7 +31,8 @@ from adbutils.errors import AdbError
 from pocketbench.core.api import cache
 from pocketbench.core.api.errors import DeviceError, SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
-from pocketbench.core.devices import adbsync, android
+from pocketbench.core.api.power import EnergyTrace, RunTrace
+from pocketbench.core.devices import adbsync, android, androidpower, androidstate
 from pocketbench.core.devices.adbserver import (
     DEFAULT_PORT,
     NO_DEVICE,
@@ -40,7 +41,7 @@ from pocketbench.core.devices.adbserver import (
     server_address,
     state_problem,
 )
-from pocketbench.core.devices.base import Device, ProgressFn, active_runs
+from pocketbench.core.devices.base import Device, ProgressFn, RunSetup, active_runs
 
 WORKDIR = "/data/local/tmp/pocketbench"
 #: Shell text longer than this is pushed as a script file instead of sent in the OPEN.
@@ -95,6 +96,10 @@ class AdbDevice(Device):
                 f"{self.name} is too old: pocketbench needs Android 7 or newer (adb shell protocol v2)"
             )
         self._push_mkdir = "fixed_push_mkdir" in features
+        self._setup = RunSetup()
+        self._battery: tuple[str, str] | None = None
+        self._discharge_sign = 0
+        self._traces: list[tuple[tuple[str, ...], RunTrace]] = []
 
     # -- finding the device and naming its faults --------------------------------
 
@@ -300,8 +305,70 @@ class AdbDevice(Device):
         return self._facts
 
     def readings(self) -> Readings:
-        text = self._sh(android.READINGS_SCRIPT, "reading temperatures")
-        return Readings(time=time.time(), **android.parse_readings(text))  # type: ignore[arg-type]
+        script = androidstate.STATE_SCRIPT + "\n" + android.READINGS_SCRIPT
+        text = self._sh(script, "reading temperatures")
+        state = androidstate.parse_state(text.splitlines())
+        return Readings(time=time.time(), **android.parse_readings(text), **state)  # type: ignore[arg-type]
+
+    # -- placement and energy (see androidpower) ----------------------------------
+
+    def check_setup(self, setup: RunSetup) -> list[str]:
+        from pocketbench.core.api.placement import format_list, mask
+
+        if not setup.active:
+            return []
+        m = mask(setup.cores) if setup.cores else None
+        text = self._sh(
+            androidpower.probe_script(m, setup.energy), "checking taskset and the battery"
+        )
+        probe = androidpower.parse_probe(text, m is not None)
+        cores = format_list(setup.cores)
+        if probe.taskset == "missing":
+            raise SetupError(
+                f"--cores {cores}: {self.name} has no taskset (toybox's); run without --cores"
+            )
+        if probe.taskset == "refused":
+            raise SetupError(
+                f"--cores {cores}: taskset on {self.name} refused mask {m}: {probe.detail};"
+                " check the cores are online (`adb shell cat /sys/devices/system/cpu/online`)"
+            )
+        if probe.taskset == "ok" and probe.detail != cores:
+            raise SetupError(
+                f"--cores {cores}: taskset on {self.name} ran, but the process was allowed cores"
+                f" {probe.detail}; the device does not honour the mask"
+            )
+        if setup.energy:
+            if probe.battery is None:
+                raise SetupError(
+                    f"--energy: {self.name} has no readable battery current (current_now under"
+                    " /sys/class/power_supply); run without --energy"
+                )
+            if self.readings().charging:
+                raise SetupError(
+                    f"--energy: {self.name} is charging, and battery figures mean nothing while it"
+                    " is plugged in; measure unplugged over wireless adb (`adb tcpip 5555`, unplug,"
+                    " `adb connect PHONE_IP:5555`) and rerun"
+                )
+            self._battery = probe.battery
+        return []
+
+    def use_setup(self, setup: RunSetup) -> None:
+        self._setup = setup
+        self._traces.clear()
+
+    def take_trace(self, argv: Sequence[str]) -> RunTrace | None:
+        wanted = tuple(str(a) for a in argv)
+        return next((t for a, t in self._traces if a == wanted), None)
+
+    def _read_trace(self, tracefile: str, period_s: float) -> RunTrace:
+        q = shlex.quote(tracefile)
+        text = self._sh(f"cat {q} 2>/dev/null; rm -f {q}", "reading the run's samples")
+        trace = androidpower.parse_trace(
+            text, energy=self._setup.energy, period_s=period_s, known_sign=self._discharge_sign
+        )
+        if trace.energy is not None and trace.energy.ok and not self._discharge_sign:
+            self._discharge_sign = trace.energy.discharge_sign
+        return trace
 
     def run(
         self,
@@ -316,8 +383,20 @@ class AdbDevice(Device):
         token = secrets.token_hex(8)
         pidfile = f"{self._workdir}/.run-{token}.pid"
         where = posixpath.join(self._workdir, cwd) if cwd else self._workdir
+        setup = self._setup
+        poll_s = self._rss_poll_s
+        tracing: dict[str, object] = {}
+        if setup.active:
+            from pocketbench.core.api.placement import mask
+
+            poll_s = min(poll_s or androidpower.ENERGY_POLL_S, androidpower.ENERGY_POLL_S)
+            tracing["tracefile"] = f"{self._workdir}/.trace-{token}"
+            if setup.cores:
+                tracing["prefix"] = ("taskset", mask(setup.cores))
+            if setup.energy and self._battery is not None:
+                tracing["sample"] = androidpower.sample_line(self._battery)
         options = dict(cwd=where, env=env, pidfile=pidfile, token=token,
-                       poll_s=self._rss_poll_s, backstop_s=int(timeout) + 60)  # fmt: skip
+                       poll_s=poll_s, backstop_s=int(timeout) + 60, **tracing)  # fmt: skip
         script = android.wrapper_script(argv, **options)
         if len(script.encode()) > _MAX_COMMAND:
             # adb requests are limited to 64 KiB: long arguments travel as files.
@@ -352,6 +431,12 @@ class AdbDevice(Device):
         finally:
             active_runs.pop(token, None)
         wall = time.perf_counter() - start
+        if tracing:
+            try:
+                trace = self._read_trace(str(tracing["tracefile"]), poll_s)
+            except DeviceError as exc:  # the run itself is kept; its samples are lost
+                trace = RunTrace(energy=EnergyTrace(source="battery", problem=str(exc)))
+            self._traces.append((argv, trace))
         err, peak = android.split_rss(err, token)
         stderr = err.decode("utf-8", errors="replace")
         if kill_report and kill_report[-1] == "alive":

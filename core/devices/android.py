@@ -54,6 +54,9 @@ def wrapper_script(
     poll_s: float,
     backstop_s: int,
     argfiles: Mapping[int, str] | None = None,
+    prefix: Sequence[str] = (),
+    tracefile: str = "",
+    sample: str = "",
 ) -> str:
     """Shell text that runs ``argv`` and reports its exit code and peak RSS.
 
@@ -72,6 +75,13 @@ def wrapper_script(
     (for arguments too long for one adb request); the file's bytes become
     the argument exactly, trailing newlines included, and the files are
     removed at the end.
+
+    ``prefix`` words go before the command (``taskset MASK``: it execs the
+    program, so the recorded pid stays the program's).  With ``tracefile``
+    the wrapper writes the program's ``Cpus_allowed_list`` and the start and
+    end of the run (device uptime) there, and runs the shell text ``sample``
+    on every poll with that file open on descriptor 3 (see
+    :mod:`pocketbench.core.devices.androidpower`).
     """
     q = shlex.quote
     if not argv:
@@ -86,6 +96,13 @@ def wrapper_script(
     argfiles = dict(argfiles or {})
     words = [f'"$a{i}"' if i in argfiles else q(a) for i, a in enumerate(argv)]
     command = " ".join(["env", *assignments, *words] if assignments else words)
+    if tracefile:
+        # The program's own process writes the cores it is allowed, then becomes the
+        # program (exec keeps the pid and the affinity); a run too short for one poll
+        # is recorded as well.
+        command = f"sh -c {q(_REPORT_ALLOWED)} sh {q(tracefile)} {command}"
+    if prefix:
+        command = " ".join([*(q(w) for w in prefix), command])
     # $(...) strips trailing newlines: append a sentinel and cut it off again.
     loads = [f"a{i}=$(cat {q(path)}; printf x); a{i}=${{a{i}%x}}" for i, path in argfiles.items()]
     cleanup = [f"rm -f {' '.join(q(p) for p in argfiles.values())}"] if argfiles else []
@@ -94,6 +111,16 @@ def wrapper_script(
         *loads,
         *cleanup,
         f"cd {q(cwd)} || exit 125",
+        *(
+            [
+                f": > {q(tracefile)}; exec 3>> {q(tracefile)}",
+                'read -r u _ < /proc/uptime; echo "B $u" >&3',
+            ]
+            if tracefile
+            else []
+        ),
+        # A sample at the start and one at the end bound the run.
+        *([sample] if sample else []),
         f"{command} &",
         "p=$!",
         f'echo "$$ $p" > {q(pidfile)}',
@@ -108,6 +135,7 @@ def wrapper_script(
             ' done; } 2>/dev/null < /proc/$p/status; echo "$s $m" )',
             "  case $r in ''|Z*|X*|x*) break;; esac",
             '  m=${r#* }; [ "$m" -gt "$h" ] 2>/dev/null && h=$m',
+            *([f"  {sample}"] if sample else []),
             "  read -r u _ < /proc/uptime",
             '  [ "${u%.*}" -ge "$e" ] && kill -s KILL -- -$$ 2>/dev/null',
             "done",
@@ -116,11 +144,21 @@ def wrapper_script(
         lines.append("h=")
     lines += [
         "wait $p; c=$?",
+        *([sample] if sample else []),
+        *(['read -r u _ < /proc/uptime; echo "E $u" >&3; exec 3>&-'] if tracefile else []),
         f"rm -f {q(pidfile)}",
         f"printf '\\n%s%s\\n' {q(rss_marker(token))} \"$h\" >&2",
         "exit $c",
     ]
     return "\n".join(lines)
+
+
+#: Run as the program's own process before it execs the program: appends its allowed
+#: cores to the trace file ($1), by name (mksh does not pass descriptor 3 on to children).
+_REPORT_ALLOWED = (
+    'f=$1; shift; while read -r k v _; do case $k in Cpus_allowed_list:) echo "A $v" >> "$f";;'
+    ' esac; done < /proc/self/status; exec "$@" 3>&-'
+)
 
 
 def split_rss(stderr: bytes, token: str) -> tuple[bytes, int | None]:

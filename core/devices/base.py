@@ -6,7 +6,11 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from attrs import frozen
+
+from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
+from pocketbench.core.api.power import RunTrace
 
 #: Called with (bytes done, bytes total) while a file is pushed.
 ProgressFn = Callable[[int, int], None]
@@ -23,6 +27,20 @@ def stop_active_runs() -> None:
             stop()
         except Exception:  # noqa: BLE001 - stopping the others matters more
             continue
+
+
+@frozen(kw_only=True)
+class RunSetup:
+    """How the core wants a job's runs placed and sampled (``--cores``, ``--energy``)."""
+
+    #: Pin the runtime to these cores (empty: not pinned).
+    cores: tuple[int, ...] = ()
+    #: Sample energy during every run.
+    energy: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.cores) or self.energy
 
 
 class Device(abc.ABC):
@@ -80,6 +98,24 @@ class Device(abc.ABC):
     def workdir(self) -> str:
         """The directory that holds pushed files on the device."""
         raise NotImplementedError
+
+    def check_setup(self, setup: RunSetup) -> list[str]:
+        """Check that ``setup`` can be honoured here; notices to print (one line each).
+
+        Raises :class:`~pocketbench.core.api.errors.SetupError` (one line that
+        says what to do) when it cannot: no ``taskset``, a refused mask, no
+        readable battery current, a battery that is charging.
+        """
+        if setup.active:
+            raise SetupError(f"{self.name} can neither pin cores nor measure energy")
+        return []
+
+    def use_setup(self, setup: RunSetup) -> None:  # noqa: B027 - optional
+        """Apply ``setup`` to the following :meth:`run` calls (the core sets it per execution)."""
+
+    def take_trace(self, argv: Sequence[str]) -> RunTrace | None:
+        """What was recorded during the last run of ``argv`` since the setup was applied."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
-from pocketbench.core.devices import spawn
-from pocketbench.core.devices.base import Device, ProgressFn, active_runs
+from pocketbench.core.api.power import RunTrace
+from pocketbench.core.devices import rapl, spawn
+from pocketbench.core.devices.base import Device, ProgressFn, RunSetup, active_runs
 
 
 def _read(path: str) -> str | None:
@@ -47,11 +48,57 @@ def host_temperatures() -> dict[str, float]:
     return temps
 
 
+def cpu_state() -> dict[str, object]:
+    """scaling_cur_freq and scaling_governor of each core (empty where cpufreq is absent)."""
+    freqs, governors = [], []
+    for n in range(os.cpu_count() or 0):
+        base = f"/sys/devices/system/cpu/cpu{n}/cpufreq/"
+        raw = (_read(base + "scaling_cur_freq") or "").strip()
+        freqs.append(int(raw) if raw.isdigit() else 0)
+        governors.append((_read(base + "scaling_governor") or "").strip())
+    return {
+        "cur_freqs_khz": tuple(freqs) if any(freqs) else (),
+        "governors": tuple(governors) if any(governors) else (),
+    }
+
+
 class LocalDevice(Device):
-    """Runs commands on this host with a wall-clock timeout and peak RSS."""
+    """Runs commands on this host with a wall-clock timeout and peak RSS.
+
+    ``--cores`` pins the runtime with ``sched_setaffinity`` (in the child,
+    before it starts, so every thread it creates inherits the mask);
+    ``--energy`` reads RAPL around each run where it is readable.
+    """
 
     name = "local"
     is_local = True
+    _setup = RunSetup()
+    _traces: list[tuple[tuple[str, ...], RunTrace]]
+    _zones: list[rapl.Zone]
+
+    def check_setup(self, setup: RunSetup) -> list[str]:
+        notes: list[str] = []
+        allowed = os.sched_getaffinity(0)
+        outside = [c for c in setup.cores if c not in allowed]
+        if outside:
+            raise SetupError(
+                f"--cores: this process may not run on core(s) {outside} of this host"
+                f" (allowed: {sorted(allowed)}); choose among those"
+            )
+        self._zones = rapl.zones() if setup.energy else []
+        if setup.energy and not self._zones:
+            notes.append(f"--energy: {rapl.NOT_AVAILABLE.problem}; speed is measured as usual")
+        return notes
+
+    def use_setup(self, setup: RunSetup) -> None:
+        self._setup = setup
+        self._traces = []
+        if setup.energy and not hasattr(self, "_zones"):
+            self._zones = rapl.zones()
+
+    def take_trace(self, argv: Sequence[str]) -> RunTrace | None:
+        wanted = tuple(str(a) for a in argv)
+        return next((t for a, t in getattr(self, "_traces", []) if a == wanted), None)
 
     def facts(self) -> DeviceFacts:
         cpu = ""
@@ -87,7 +134,18 @@ class LocalDevice(Device):
             temperatures_c=host_temperatures(),
             free_mem_bytes=_meminfo("MemAvailable"),
             load_avg=load,
+            **cpu_state(),  # type: ignore[arg-type]
         )
+
+    def _record_allowed(self, pid: int, argv: tuple[str, ...]) -> None:
+        allowed = None
+        for line in (_read(f"/proc/{pid}/status") or "").splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                allowed = line.split(":", 1)[1].strip()
+        energy = (
+            None if not self._setup.energy or getattr(self, "_zones", []) else rapl.NOT_AVAILABLE
+        )
+        self._traces.append((argv, RunTrace(cpus_allowed=allowed, energy=energy)))
 
     def push(self, local: Path, name: str | None = None, progress: ProgressFn | None = None) -> str:
         if not Path(local).exists():
@@ -111,8 +169,11 @@ class LocalDevice(Device):
             full_env.update(env)
         # Output goes to files, not pipes: a chatty runtime can never block on
         # a full pipe, and nothing in this process competes with it for CPU.
+        cores = set(self._setup.cores)
+        zones = getattr(self, "_zones", []) if self._setup.energy else []
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             start = time.perf_counter()
+            first = rapl.read(zones) if zones else None
             report_r, report_w = os.pipe()
             try:
                 # The launcher reports the command's own peak RSS (see spawn.py).
@@ -125,19 +186,23 @@ class LocalDevice(Device):
                     cwd=cwd,
                     start_new_session=True,
                     pass_fds=(report_w,),
+                    # Before exec: the launcher, the runtime it starts and all their threads are pinned.
+                    preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
                 )
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:
                 os.close(report_r)
                 return ProcessResult(
                     argv=argv,
                     stdout="",
-                    stderr=f"cannot start {argv[0]}: {exc.strerror or exc}",
+                    stderr=f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}",
                     exit_code=127,
                     wall_s=0.0,
                 )
             finally:
                 os.close(report_w)
             status: dict[str, object] = {}
+            if self._setup.active:
+                self._record_allowed(proc.pid, argv)
 
             def reap() -> None:
                 os.wait4(proc.pid, 0)
@@ -161,6 +226,8 @@ class LocalDevice(Device):
                 _kill_group(proc.pid)
                 waiter.join(10)
             end = status.get("end", time.perf_counter())
+            if first is not None and self._traces:
+                self._traces[-1] = (argv, _with_rapl(self._traces[-1][1], zones, first))
             report = status.get("report")
             code: int | None = None
             if isinstance(report, spawn.Report):
@@ -183,6 +250,13 @@ class LocalDevice(Device):
             peak_rss_bytes=measured.peak_rss_bytes if measured else None,
             cpu_s=measured.cpu_s if measured else None,
         )
+
+
+def _with_rapl(trace: RunTrace, zones: list[rapl.Zone], first: tuple[float, ...]) -> RunTrace:
+    """``trace`` with the RAPL energy since ``first``."""
+    import attrs
+
+    return attrs.evolve(trace, energy=rapl.trace(zones, first, rapl.read(zones)))
 
 
 def _kill_group(pid: int) -> None:

@@ -12,19 +12,19 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
 from pocketbench.core.api.errors import UsageError, unknown_choice
 from pocketbench.core.api.model import BackendInfo, Job, QuantScheme, Workload
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.cores import place
 from pocketbench.core.engine.plugins import Registry
 
 Echo = Callable[[str], None]
 
 MODEL_SUFFIXES = (".gguf", ".pte", ".pth", ".bin", ".safetensors")
-#: The default thread count never exceeds this (more threads than big cores collapse decode).
-MAX_DEFAULT_THREADS = 4
 
 
 @frozen(kw_only=True)
@@ -47,6 +47,10 @@ class Request:
     warmup: int = 1
     #: Where the values came from, for error lines ("framework[1]" in a study).
     where: str = ""
+    #: ``--cores``: big, little, all or a LIST (None: not pinned).
+    cores: str | None = None
+    #: ``--energy``: sample energy during every run.
+    energy: bool = False
 
 
 @frozen(kw_only=True)
@@ -85,23 +89,32 @@ def check_request(registry: Registry, request: Request) -> CheckedRequest:
     return CheckedRequest(request=request, schemes=schemes, options=options)
 
 
-def plan_jobs(checked: CheckedRequest, devices: Mapping[str, Device]) -> list[PlannedJob]:
-    """Every job of a checked request on every device (threads default per device)."""
+def plan_jobs(
+    checked: CheckedRequest, devices: Mapping[str, Device], echo: Echo | None = None
+) -> list[PlannedJob]:
+    """Every job of a checked request on every device (cores and threads resolved per device)."""
     request = checked.request
     planned = []
+    placed = {
+        name: place(device.facts(), request.cores, request.threads, echo)
+        for name, device in devices.items()
+    }
     for asked, scheme in checked.schemes:
         for model in request.models:
-            for name, device in devices.items():
-                threads = request.threads or default_threads(device)
+            for name in devices:
+                threads, cores = placed[name]
+                workload = make_workload(request, threads)
+                workload = attrs.evolve(workload, cores=cores, placement=request.cores or "")
                 job = Job(
                     backend=request.backend,
                     quant=scheme.name,
                     model=model,
                     device=name,
-                    workload=make_workload(request, threads),
+                    workload=workload,
                     runs=request.runs,
                     warmup=request.warmup,
                     options=dict(checked.options),
+                    energy=request.energy,
                 )
                 planned.append(PlannedJob(job=job, scheme=scheme, asked=asked))
     return planned
@@ -171,7 +184,8 @@ def check_model(model: str) -> None:
 
 
 def default_threads(device: Device) -> int:
-    return max(1, min(MAX_DEFAULT_THREADS, device.facts().cores or 1))
+    """Threads when none are asked: see :mod:`pocketbench.core.engine.cores`."""
+    return place(device.facts(), None, None)[0]
 
 
 def make_workload(request: Request, threads: int) -> Workload:
@@ -242,8 +256,9 @@ def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int,
 
 
 def make_wrappers(cooldown: str | float, echo: Echo) -> list[Any]:
-    """The hook wrappers every measured job gets: device hygiene, then progress lines."""
+    """The hook wrappers every measured job gets: device hygiene, placement, progress lines."""
     from pocketbench.core.engine.hygiene import Hygiene
+    from pocketbench.core.engine.placement import Placement
     from pocketbench.core.engine.progress import Progress
 
-    return [Hygiene(cooldown=cooldown, echo=echo), Progress(echo)]
+    return [Hygiene(cooldown=cooldown, echo=echo), Placement(echo), Progress(echo)]

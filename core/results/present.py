@@ -191,6 +191,10 @@ def workload_text(config: ConfigReport) -> str:
     )
     if w.prompt is not None:
         text += f", prompt text \u201c{shorten(w.prompt, 80)}\u201d"
+    if w.cores:
+        from pocketbench.core.results.devicestate import cores_text
+
+        text += f", pinned to {cores_text(config)}"
     return text
 
 
@@ -218,6 +222,9 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
     throttled = throttling_text(config)
     if throttled:
         out.append(f"{throttled[0].upper()}{throttled[1:]}.")
+    from pocketbench.core.results import devicestate, energy
+
+    out += devicestate.notes(config) + energy.notes(config)
     temps = config.temperatures
     if temps:
         out.append(f"Device temperature after runs: {min(temps):.1f} to {max(temps):.1f} °C.")

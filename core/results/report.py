@@ -17,6 +17,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
+from pocketbench.core.results import energy as _energy
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.stats import (
     Summary,
@@ -107,10 +108,13 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
 #: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
-OPTIONAL_METRICS: tuple[str, ...] = ("ttft_ms", "load_ms", "peak_rss_bytes")
+OPTIONAL_METRICS: tuple[str, ...] = (
+    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS,
+)  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
 SPEED_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
@@ -276,6 +280,19 @@ class ConfigReport:
         return tuple(m for m, t in self.trends.items() if t.throttling)
 
     @property
+    def freq_drop(self) -> Any:
+        """How the cores' frequency moved (:class:`~pocketbench.core.results.devicestate.FreqDrop`)."""
+        from pocketbench.core.results.devicestate import freq_drop
+
+        return freq_drop(self)
+
+    @property
+    def likely_throttling(self) -> bool:
+        """The report's flag: speed fell across runs, or the cores' frequency fell."""
+        drop = self.freq_drop
+        return bool(self.throttling) or (drop is not None and drop.throttling)
+
+    @property
     def temperatures(self) -> tuple[float, ...]:
         return tuple(t for r in self.runs if (t := r.temperature_c) is not None)
 
@@ -314,9 +331,10 @@ class Report:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What the backends say about their own figures shown in this report."""
+        """What the backends say about their own figures shown in this report (and energy's definition)."""
         infos = self.vocabulary.metrics
-        return tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
+        own = tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
+        return own + ((_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ())
 
     @property
     def has_quality(self) -> bool:
@@ -391,6 +409,7 @@ def metric_values(record: RunRecord) -> dict[str, float]:
             value = m.extra.get(name)
         if isinstance(value, (int, float)) and math.isfinite(value):
             values[name] = float(value)
+    values.update(_energy.energy_values(record))
     return values
 
 
@@ -431,8 +450,12 @@ def column_labels(
     def options(c: ConfigReport) -> str:
         return " ".join(f"{k}={v}" for k, v in sorted(c.options.items())) or "default options"
 
+    def cores(c: ConfigReport) -> str:
+        w = c.workload
+        return f"cores {w.placement or 'unpinned'}" if w.cores or w.placement else "cores unpinned"
+
     parts: list[Any] = [lambda c: c.backend, lambda c: vocab.scheme_label(c.backend, c.quant)]
-    for getter in (lambda c: c.model, lambda c: f"@{c.device}", workload, options):
+    for getter in (lambda c: c.model, lambda c: f"@{c.device}", workload, cores, options):
         if len({getter(c) for c in configs}) > 1:
             parts.append(getter)
     labels = [" ".join(str(p(c)) for p in parts) for c in configs]

@@ -32,11 +32,12 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.api.power import RunTrace
 from pocketbench.core.results.migrations import slot, to_claims
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -132,6 +133,8 @@ _MIGRATIONS: dict[int, Any] = {
     3: _MIGRATION_QUALITY,
     # 4: one measurement per configuration and device (runs' slots, leases, claims).
     4: to_claims,
+    # 5: what the device recorded during a run (cores allowed, energy samples).
+    5: "ALTER TABLE runs ADD COLUMN trace TEXT",
 }
 
 
@@ -382,8 +385,8 @@ class Store:
             c.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
                 " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at,"
-                " slot)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " slot, trace)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     record.index,
@@ -403,6 +406,7 @@ class Store:
                     dumps(record.after) if record.after is not None else None,
                     time.time(),
                     None if record.warmup else self._slot(c, job_id),
+                    dumps(record.trace) if record.trace is not None else None,
                 ),
             )
 
@@ -587,7 +591,7 @@ class Store:
     def _runs(self, job_id: int) -> Iterator[RunRecord]:
         for row in self._conn.execute(
             "SELECT idx, warmup, argv, stdout, stderr, exit_code, wall_s, timed_out,"
-            " peak_rss_bytes, cpu_s, metrics, error, before, after"
+            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace"
             " FROM runs WHERE job_id = ? ORDER BY id",
             (job_id,),
         ):
@@ -608,6 +612,7 @@ class Store:
                 error=row[11],
                 before=loads(row[12], Readings),
                 after=loads(row[13], Readings),
+                trace=loads(row[14], RunTrace),
             )
 
 

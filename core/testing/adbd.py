@@ -26,6 +26,7 @@ from pathlib import Path
 
 from attrs import define, field
 
+from pocketbench.testing.adbhardware import Hardware
 from pocketbench.testing.adbservices import DEVICE_TMP, shell_service, sync_service
 from pocketbench.testing.adbwire import Link, Stream
 
@@ -93,6 +94,8 @@ class Fixture:
     #: The phone refuses to execute pushed files: "noexec" (its /data is mounted
     #: noexec) or "selinux" (the policy denies it); None: it runs them.
     exec_refusal: str | None = None
+    #: CPU clusters, core frequencies, a battery waveform (None: the host's own sysfs).
+    hardware: Hardware | None = None
 
 
 class TestAdbd:
@@ -130,6 +133,8 @@ class TestAdbd:
             "LANG": "C.UTF-8",
         }
         self._thread = threading.Thread(target=self._accept, daemon=True, name=f"adbd:{self.port}")
+        if self.fixture.hardware is not None:
+            self.fixture.hardware.install(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -159,6 +164,8 @@ class TestAdbd:
     def close(self) -> None:
         """Kill, then stop every process the daemon started (and their groups)."""
         self.kill()
+        if self.fixture.hardware is not None:
+            self.fixture.hardware.close()
         with self._lock:
             procs = list(self._procs)
         for proc in procs:
@@ -208,6 +215,8 @@ class TestAdbd:
             self.commands.append(command)
         if "/sys/class/thermal" in command:
             self._write_thermal(self.fixture.thermal())
+        if self.fixture.hardware is not None:
+            self.fixture.hardware.on_command(command)
 
     def register(self, proc: subprocess.Popen) -> None:
         with self._lock:
@@ -250,6 +259,8 @@ class TestAdbd:
             f'f={q(str(props_dir))}/"$1"; [ -f "$f" ] && cat "$f"; echo\n',
             "dumpsys": f"b={q(str(self.state / 'battery.txt'))}\n"
             '[ "$1" = battery ] && [ -f "$b" ] && exec cat "$b"\n'
+            f'd={q(str(self.state / "dumpsys"))}/"$1".txt\n'
+            '[ -n "$1" ] && [ -f "$d" ] && exec cat "$d"\n'
             'echo "Can\'t find service: $1" >&2; exit 1\n',
         }
         if self.exec_refused:

@@ -46,7 +46,8 @@ def test_quick_example_parses() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"runz": 3}, "unknown key 'runz' at the top level; valid keys: alpha, correction,"),
+        ({"runz": 3}, "unknown key 'runz' at the top level; valid keys: alpha, cores, correction,"),
+        ({"cores": ["fast"]}, "cores[0]: 'fast': use big, little, all or a list of core numbers"),
         ({"runs": "eight"}, "runs: expected an integer, got 'eight'"),
         ({"runs": 3.5}, "runs: expected an integer, got 3.5"),
         ({"runs": True}, "runs: expected an integer, got True"),

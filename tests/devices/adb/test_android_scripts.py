@@ -296,3 +296,25 @@ def test_unknown_device_forms_list_the_valid_ones(spec):
         assert all(form in message for form in DEVICE_FORMS)
     else:
         assert "adb://HOST:PORT/SERIAL" in message
+
+
+def test_wrapper_pins_and_traces_under_androids_shell(shell, tmp_path):
+    """taskset pins the program, which records its own allowed cores; the sampler writes beside it."""
+    sh, env = shell
+    if sh != "/bin/sh":
+        toybox = shutil.which("toybox")
+        (Path(env["PATH"]) / "taskset").symlink_to(toybox)
+    core = max(os.sched_getaffinity(0))
+    trace = tmp_path / "trace"
+    script = wrapper_script(
+        [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+        cwd=str(tmp_path), env={"V": NASTY}, pidfile=str(tmp_path / "pid"), token="t", poll_s=0.1,
+        backstop_s=60, prefix=("taskset", format(1 << core, "x")), tracefile=str(trace),
+        sample='echo "S x" >&3',
+    )  # fmt: skip
+    r = subprocess.run([sh, "-c", script], capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.decode().strip() == f"[{core}]"
+    lines = trace.read_text().splitlines()
+    assert f"A {core}" in lines  # written by the program's own process, even for a short run
+    assert lines[0].startswith("B ") and lines[-1].startswith("E ")
+    assert lines.count("S x") >= 2  # a sample at each end of the run at least
