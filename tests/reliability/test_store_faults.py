@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results import store as store_module
+from pocketbench.core.results.migrations import to_claims
 from pocketbench.core.results.store import SCHEMA_VERSION, Store
 from pocketbench.testing.faults import job_rows, measured, one_error_line
 
@@ -174,9 +176,16 @@ def _downgrade_to_before_claims(db: Path) -> None:
         c.execute("DROP INDEX runs_unique_index")
         c.execute("DROP TABLE leases")
         c.execute("DROP TABLE claims")
-        for table, column in (("jobs", "holder"), ("jobs", "heartbeat"), ("runs", "slot")):
+        # The claims step and the steps after it (runs.trace) are undone.
+        for table, column in (
+            ("jobs", "holder"),
+            ("jobs", "heartbeat"),
+            ("runs", "slot"),
+            ("runs", "trace"),
+        ):
             c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        claims = next(v for v, step in store_module._MIGRATIONS.items() if step is to_claims)
+        c.execute(f"PRAGMA user_version = {claims - 1}")
 
 
 def test_old_store_is_migrated_keeping_every_run_even_duplicated_indices(store_path) -> None:
