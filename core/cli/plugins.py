@@ -11,72 +11,67 @@ from pocketbench.core.api.errors import PocketbenchError
 from pocketbench.core.cli.common import registry
 
 
+def _backend(name: str, distribution: str, info: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "distribution": distribution,
+        "version": info.version,
+        "description": info.description,
+        "default_quant": info.default_scheme,
+        "quants": [
+            {
+                "name": s.name,
+                "label": s.display,
+                "description": s.description,
+                "produced_by": s.produced_by,
+                "aliases": list(s.aliases),
+            }
+            for s in info.schemes
+        ],
+        "options": [
+            {
+                "name": o.name,
+                "flag": o.flag,
+                "help": o.help,
+                "switch": o.is_flag,
+                "choices": list(o.choices),
+            }
+            for o in info.options
+        ],
+        "metrics": [{"name": m.name, "label": m.label, "unit": m.unit} for m in info.metrics],
+        "imports": list(info.imports),
+    }
+
+
+def _reporter(name: str, distribution: str, info: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "distribution": distribution,
+        "description": info.description,
+        "extension": info.extension,
+    }
+
+
 def listing(reg: Any) -> dict[str, Any]:
     """Everything ``bench plugins`` shows, as plain data (the ``--json`` form)."""
     from pocketbench.core.engine.plugins import BACKENDS, REPORTERS
 
     data: dict[str, Any] = {"backends": [], "reporters": [], "failed": []}
-
-    def failed(group: str, name: str, source: Any, exc: Exception) -> None:
-        data["failed"].append(
-            {"group": group, "name": name, "distribution": source.distribution, "error": str(exc)}
-        )
-
-    for name in reg.backend_names():
-        source = reg.sources[BACKENDS][name]
-        try:
-            info = reg.backend_info(name)
-        except PocketbenchError as exc:
-            failed("backend", name, source, exc)
-            continue
-        data["backends"].append(
-            {
-                "name": name,
-                "distribution": source.distribution,
-                "version": info.version,
-                "description": info.description,
-                "default_quant": info.default_scheme,
-                "quants": [
-                    {
-                        "name": s.name,
-                        "label": s.display,
-                        "description": s.description,
-                        "produced_by": s.produced_by,
-                        "aliases": list(s.aliases),
-                    }
-                    for s in info.schemes
-                ],
-                "options": [
-                    {
-                        "name": o.name,
-                        "flag": o.flag,
-                        "help": o.help,
-                        "switch": o.is_flag,
-                        "choices": list(o.choices),
-                    }
-                    for o in info.options
-                ],
-                "metrics": [
-                    {"name": m.name, "label": m.label, "unit": m.unit} for m in info.metrics
-                ],
-                "imports": list(info.imports),
-            }
-        )
-    for name in reg.reporter_names():
-        source = reg.sources[REPORTERS][name]
-        try:
-            rinfo = reg.reporter_info(name)
-        except PocketbenchError as exc:
-            failed("reporter", name, source, exc)
-            continue
-        data["reporters"].append(
-            {
-                "name": name,
-                "distribution": source.distribution,
-                "description": rinfo.description,
-                "extension": rinfo.extension,
-            }
-        )
+    kinds = (
+        ("backend", BACKENDS, reg.backend_names, reg.backend_info, _backend),
+        ("reporter", REPORTERS, reg.reporter_names, reg.reporter_info, _reporter),
+    )
+    for kind, group, names, info_of, describe in kinds:
+        for name in names():
+            distribution = reg.sources[group][name].distribution
+            try:
+                info = info_of(name)
+            except PocketbenchError as exc:
+                data["failed"].append(
+                    {"group": kind, "name": name, "distribution": distribution, "error": str(exc)}
+                )
+                continue
+            data[f"{kind}s"].append(describe(name, distribution, info))
     return data
 
 
