@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pocketbench.plugin import SetupError, cache_dir, file_lock
+from pocketbench.plugin import SetupError, cache_dir, file_lock, run_child
 from pocketbench.plugin import say as plugin_say
 
 #: Bump when what this backend writes changes, so old cache entries are not reused.
@@ -108,7 +108,7 @@ def run_logged(argv: Sequence[str], *, cwd: Path, log: Path, what: str) -> None:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
         try:
-            proc = subprocess.run(
+            proc = run_child(
                 list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
         except OSError as exc:

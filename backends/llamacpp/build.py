@@ -26,7 +26,16 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from pocketbench.plugin import SetupError, Status, cache_dir, file_lock, say, status
+from pocketbench.plugin import (
+    SetupError,
+    Status,
+    cache_dir,
+    child,
+    file_lock,
+    run_child,
+    say,
+    status,
+)
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.
 LCP_VERSION = "0.3.36"
@@ -213,7 +222,7 @@ def _ensure_sdist(root: Path) -> Path:
             sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
             f"llama-cpp-python=={LCP_VERSION}", "-d", tmp,
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        proc = run_child(cmd, capture_output=True, text=True, errors="replace")
         got = Path(tmp) / SDIST_NAME
         if proc.returncode != 0 or not got.is_file():
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -319,19 +328,24 @@ def _stream(
     env: dict[str, str] | None = None,
 ) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
+    # Its own process group, stopped whole with bench: ninja and the compilers too.
     try:
-        proc = subprocess.Popen(
+        running = child(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             env=env,
         )  # fmt: skip
+        proc = running.__enter__()
     except OSError as exc:
         raise SetupError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from exc
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        logf.write(line)
-        m = _NINJA_PROGRESS.match(line)
-        if m:
-            status.update(f"{label}: {what} {m[1]}/{m[2]}...")
-    logf.flush()
-    if proc.wait() != 0:
+    with contextlib.ExitStack() as stack:
+        stack.push(running)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            logf.write(line)
+            m = _NINJA_PROGRESS.match(line)
+            if m:
+                status.update(f"{label}: {what} {m[1]}/{m[2]}...")
+        logf.flush()
+        proc.wait()
+    if proc.returncode != 0:
         raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")

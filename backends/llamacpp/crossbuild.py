@@ -32,7 +32,7 @@ from attrs import frozen
 
 from pocketbench.backends.llamacpp import build
 from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
-from pocketbench.plugin import Device, SetupError, cache_dir, file_lock, read_elf, status
+from pocketbench.plugin import Device, SetupError, cache_dir, file_lock, read_elf, run_child, status
 
 #: The ziglang release installed when this environment has none.
 ZIG_VERSION = "0.17.1"
@@ -291,7 +291,7 @@ def _installed_zig() -> Toolchain:
                         sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                         "--disable-pip-version-check", "--target", str(tmp), f"ziglang=={ZIG_VERSION}",
                     ]  # fmt: skip
-                    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+                    proc = run_child(cmd, capture_output=True, text=True, errors="replace")
                 if proc.returncode != 0 or not (tmp / "ziglang" / "zig").is_file():
                     last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
                     raise SetupError(

@@ -24,6 +24,7 @@ from pocketbench.core.api.cache import (
     write_atomic,
     write_checked,
 )
+from pocketbench.core.api.children import ChildStopped, child, run_child
 from pocketbench.core.api.convert import unstructure
 from pocketbench.core.api.elf import ElfInfo, check_executable_abi, read_elf
 from pocketbench.core.api.errors import (
@@ -168,6 +169,10 @@ __all__ = [
     "publish",
     "cached",
     "write_checked",
+    # helper processes of prepare (builds, quantizing, exports): stopped with bench
+    "run_child",
+    "child",
+    "ChildStopped",
     "status",
     "Status",
     "say",

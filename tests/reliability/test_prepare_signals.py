@@ -1,0 +1,91 @@
+"""A signal during prepare stops the helper's whole process group and leaves no half-built entry.
+
+Prepare runs helpers (cmake and ninja with their compilers, llama-quantize,
+ExecuTorch's export in a Python child).  A service stop reaches ``bench``
+alone, so a helper's grandchildren survive unless its process group is
+stopped; these tests send real signals to real processes and then look at
+the process table and the cache.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pocketbench.core.api import children
+from pocketbench.testing.wait import process_gone, wait_until
+
+#: A driver standing in for bench's main thread: signals handled as bench does,
+#: one helper whose own child (like ninja's compilers) runs in the background.
+DRIVER = """
+import sys
+from pocketbench.core.api.children import run_child
+from pocketbench.core.engine import signals
+with signals.handled():
+    try:
+        run_child(["sh", "-c", "sleep 300 & echo $! > grandchild; exec sleep 301"])
+    except KeyboardInterrupt as exc:
+        print(signals.reason(exc), file=sys.stderr)
+        sys.exit(signals.exit_code(exc))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_during_a_helper_stops_its_whole_process_group(tmp_path: Path, sig) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    marker = tmp_path / "grandchild"
+    try:
+        assert wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60)
+        grandchild = int(marker.read_text())
+        helper = _children_of(proc.pid)
+        assert helper, "the helper did not start"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    # The helper and the process it started in the background are both gone.
+    assert wait_until(lambda: process_gone(grandchild), timeout=10), "a grandchild kept running"
+    assert all(process_gone(pid) for pid in helper)
+
+
+def test_stop_all_stops_a_helper_that_another_thread_waits_for() -> None:
+    caught: list[BaseException] = []
+
+    def prepare() -> None:  # a device's thread, building
+        try:
+            children.run_child(["sleep", "300"])
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            caught.append(exc)
+
+    worker = threading.Thread(target=prepare)
+    worker.start()
+    assert wait_until(lambda: children._running, timeout=30)
+    (pid,) = list(children._running)
+    children.stop_all()  # what the main thread does when a signal arrives
+    worker.join(30)
+    assert not worker.is_alive()
+    assert len(caught) == 1 and isinstance(caught[0], children.ChildStopped), caught
+    assert process_gone(pid)
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
