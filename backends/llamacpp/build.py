@@ -30,8 +30,10 @@ from pocketbench.plugin import (
     SetupError,
     Status,
     cache_dir,
+    cached_dir,
     child,
     file_lock,
+    publish_dir,
     run_child,
     say,
     status,
@@ -139,7 +141,9 @@ def build_key(flags: tuple[str, ...] | None = None) -> str:
 def built_bin_dir() -> Path | None:
     """The cached binaries' directory when a complete build exists, else None."""
     dest = cache_dir("llamacpp") / build_key()
-    if (dest / "build.json").is_file() and all((dest / "bin" / t).is_file() for t in TARGETS):
+    # Every tool's size and digest, recorded when the build was published:
+    # a truncated or overwritten binary is rebuilt, never run.
+    if cached_dir(dest, ("build.json", *(f"bin/{t}" for t in TARGETS))):
         return dest / "bin"
     return None
 
@@ -166,7 +170,7 @@ def ensure_built() -> Path:
         try:
             _build(sdist, tmp, log)
             tmp.chmod(0o755)  # mkdtemp made it private
-            os.rename(tmp, dest)
+            publish_dir(tmp, dest)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

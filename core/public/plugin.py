@@ -17,9 +17,11 @@ from pocketbench.core.api import logprobs
 from pocketbench.core.api.cache import (
     cache_dir,
     cached,
+    cached_dir,
     file_digest,
     file_lock,
     publish,
+    publish_dir,
     temp_beside,
     write_atomic,
     write_checked,
@@ -168,6 +170,8 @@ __all__ = [
     "write_atomic",
     "publish",
     "cached",
+    "cached_dir",
+    "publish_dir",
     "write_checked",
     # helper processes of prepare (builds, quantizing, exports): stopped with bench
     "run_child",

@@ -89,3 +89,70 @@ def _children_of(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+@pytest.mark.slow
+@pytest.mark.executorch
+def test_signal_during_an_export_stops_it_leaves_no_partial_entry_and_the_next_run_works(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM to a real ``bench`` while ExecuTorch's export of the tiny preset runs."""
+    pytest.importorskip("executorch")
+    from pocketbench.testing.cli import BIN, bench_env
+    from pocketbench.testing.faults import measured
+
+    cache = tmp_path / "cache"  # this test's own: the export must really run
+    env = bench_env(POCKETBENCH_CACHE=str(cache), POCKETBENCH_LOCKS=str(tmp_path / "locks"))
+    db = tmp_path / "r.db"
+    argv = [str(BIN / "bench"), "--backend", "executorch", "--quant", "fp32", "--model", "tiny",
+            "--runs", "1", "--warmup", "0", "--prompt-tokens", "8", "--gen-tokens", "4",
+            "--db", str(db), "--campaign", "prep", "--cooldown", "off"]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        exports: list[int] = []
+        assert wait_until(
+            lambda: exports.extend(_descendants(proc.pid, "export_llama")) or exports,
+            timeout=900,
+        ), "the export never started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "stopped by SIGTERM" in err
+    assert wait_until(lambda: all(process_gone(p) for p in exports), timeout=30)
+    root = cache / "executorch"
+    partial = [p for p in root.rglob("*") if ".tmp" in p.name]
+    assert partial == [], "a half-written cache entry was left"
+    assert not list(root.rglob("model.pte")), "an export was published though it was stopped"
+    again = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert again.returncode == 0, again.stderr
+    assert [i for i, _ in measured(db, "prep")] == [0]
+
+
+def _descendants(pid: int, needle: str) -> list[int]:
+    """Processes under ``pid`` whose command line contains ``needle``."""
+    parent: dict[int, int] = {}
+    cmdline: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        cmdline[int(entry.name)] = cmd
+
+    def under(p: int) -> bool:
+        while p in parent and p != pid:
+            p = parent[p]
+        return p == pid
+
+    return [p for p, cmd in cmdline.items() if needle in cmd and p != pid and under(p)]
