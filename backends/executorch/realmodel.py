@@ -36,7 +36,7 @@ DEFAULT_SEQ = 1024
 
 
 #: What a converted model's folder must hold (its record checks every file).
-_CONVERTED = ("consolidated.00.pth", "params.json", "tokenizer.json")
+_CONVERTED = ("consolidated.00.pth", "params.json", "special.json", "tokenizer.json")
 
 
 def converted(gguf: Path, label: str) -> Path:
