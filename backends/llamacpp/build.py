@@ -333,23 +333,24 @@ def _stream(
 ) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
     # Its own process group, stopped whole with bench: ninja and the compilers too.
+    started = False
     try:
-        running = child(
+        with child(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             env=env,
-        )  # fmt: skip
-        proc = running.__enter__()
+        ) as proc:  # fmt: skip
+            started = True
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                logf.write(line)
+                m = _NINJA_PROGRESS.match(line)
+                if m:
+                    status.update(f"{label}: {what} {m[1]}/{m[2]}...")
+            logf.flush()
+            proc.wait()
     except OSError as exc:
+        if started:  # writing the log failed, not starting the tool
+            raise
         raise SetupError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from exc
-    with contextlib.ExitStack() as stack:
-        stack.push(running)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(line)
-            m = _NINJA_PROGRESS.match(line)
-            if m:
-                status.update(f"{label}: {what} {m[1]}/{m[2]}...")
-        logf.flush()
-        proc.wait()
     if proc.returncode != 0:
         raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")
