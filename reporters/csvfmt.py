@@ -11,15 +11,15 @@ import csv
 import io
 from typing import Any
 
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results.quality import QUALITY_METRICS
-from pocketbench.core.results.report import (
+from pocketbench.plugin import (
     DEFAULT_METRICS,
+    QUALITY_METRICS,
     ConfigReport,
     Report,
+    ReporterInfo,
     ReportOptions,
     RunPoint,
+    hookimpl,
 )
 
 COLUMNS = (

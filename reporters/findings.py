@@ -5,9 +5,8 @@ The markdown and LaTeX reporters implement ``pocketbench_render_findings`` with 
 
 from __future__ import annotations
 
-from pocketbench.core.analysis.findings import Findings, Table
-from pocketbench.core.results import present as c
-from pocketbench.core.results.report import metric_spec
+from pocketbench import plugin as c
+from pocketbench.plugin import Findings, Table, metric_spec
 from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
@@ -59,7 +58,7 @@ def _quality_rows(table: Table) -> list[list[str]]:
     configs = [col.config for col in table.columns]
     if not any(cfg is not None and cfg.quality is not None for cfg in configs):
         return []
-    from pocketbench.core.results.quality import QUALITY_LABELS, QUALITY_METRICS, display_figure
+    from pocketbench.plugin import QUALITY_LABELS, QUALITY_METRICS, display_figure
 
     return [
         [

@@ -6,10 +6,8 @@ import base64
 
 from markupsafe import Markup
 
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results import present as c
-from pocketbench.core.results.report import Report, ReportOptions
+from pocketbench import plugin as c
+from pocketbench.plugin import Report, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.reporters import templating
 
 

@@ -16,15 +16,15 @@ import json
 import math
 from typing import Any
 
-from pocketbench.core.api.convert import unstructure
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results.present import plusminus_text
-from pocketbench.core.results.report import (
+from pocketbench.plugin import (
     TOTAL_DEFINITION,
     ConfigReport,
     Report,
+    ReporterInfo,
     ReportOptions,
+    hookimpl,
+    plusminus_text,
+    unstructure,
 )
 
 #: Bumped when a key changes meaning or disappears (adding keys does not bump it).
@@ -140,8 +140,7 @@ def quality(c: ConfigReport) -> dict[str, Any] | None:
 
 def _device_state(c: ConfigReport) -> dict[str, Any]:
     """``cores``, ``energy`` and the frequency-based throttling evidence of a configuration."""
-    from pocketbench.core.results.devicestate import cores_text
-    from pocketbench.core.results.energy import energy_json
+    from pocketbench.plugin import cores_text, energy_json
 
     drop = c.freq_drop
     return {

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import ReporterInfo
-from pocketbench.core.results import present as c
-from pocketbench.core.results.report import Report, ReportOptions
+from pocketbench import plugin as c
+from pocketbench.plugin import Report, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.reporters import templating
 
 if TYPE_CHECKING:
-    from pocketbench.core.analysis.findings import Findings
+    from pocketbench.plugin import Findings
 
 
 @hookimpl

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pocketbench.core.results.quality import pareto_front
-from pocketbench.core.results.report import Report
+from pocketbench.plugin import Report, pareto_front
 from pocketbench.reporters.plots import _colors, _figure, _png, _text
 
 

@@ -14,25 +14,24 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pocketbench.core.results.present import (
+from pocketbench.plugin import (
+    TOTAL_DEFINITION,
+    Report,
+    ReportOptions,
+    facts_lines,
     latex_breakable,
     latex_escape,
     md_escape,
+    metric_spec,
     notes,
     num,
     plusminus_text,
     pvalue,
     quality_notes,
     quality_rows,
+    short_name,
     when,
     workload_text,
-)
-from pocketbench.core.results.report import (
-    TOTAL_DEFINITION,
-    Report,
-    ReportOptions,
-    facts_lines,
-    metric_spec,
 )
 
 
@@ -94,6 +93,7 @@ def environment(kind: str) -> Any:
         env = jinja2.Environment(autoescape=True, **common)
     else:  # pragma: no cover - programming error
         raise ValueError(kind)
+    env.filters["short"] = short_name
     env.globals.update(COMMON_GLOBALS)
     return env
 

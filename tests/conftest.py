@@ -110,6 +110,9 @@ FAULT_FILES = {
     "tests/reliability/test_store_faults.py",
     "tests/reliability/test_odd_values.py",
     "tests/reliability/test_output_and_cache.py",
+    "tests/reliability/test_prepare_signals.py",
+    "tests/reliability/test_damaged_artefacts.py",
+    "tests/reliability/test_signals_several_devices.py",
 }
 FAULT_NAMES = (
     "bad_input",

@@ -22,7 +22,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pocketbench.plugin import SetupError, cache_dir, file_lock
+from pocketbench.plugin import (
+    SetupError,
+    cache_dir,
+    cached_dir,
+    file_lock,
+    publish_dir,
+    run_child,
+)
 from pocketbench.plugin import say as plugin_say
 
 #: Bump when what this backend writes changes, so old cache entries are not reused.
@@ -68,16 +75,6 @@ def _building(final: Path) -> Iterator[Path]:
         raise
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    """Rename a finished directory into place (another process may have won the race)."""
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if not final.exists():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -108,7 +105,7 @@ def run_logged(argv: Sequence[str], *, cwd: Path, log: Path, what: str) -> None:
         out.write(("$ " + " ".join(argv) + "\n").encode())
         out.flush()
         try:
-            proc = subprocess.run(
+            proc = run_child(
                 list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
         except OSError as exc:
@@ -142,11 +139,13 @@ def _keep_log(log: Path) -> Path:
 
 def ensure_checkpoint(final: Path, params: dict, kind: str, *, label: str) -> Path:
     """A random checkpoint of ``kind`` for ``params`` in ``final`` (made once)."""
-    ckpt = final / "consolidated.00.pth"
-    if ckpt.is_file():
+    # Checked against the sizes and digests recorded when it was published:
+    # a damaged checkpoint is rebuilt, never exported.
+    required = ("consolidated.00.pth", "params.json")
+    if cached_dir(final, required):
         return final
     with heavy_lock(f"writing the {label} checkpoint"):
-        if ckpt.is_file():
+        if cached_dir(final, required):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
@@ -168,7 +167,7 @@ def ensure_checkpoint(final: Path, params: dict, kind: str, *, label: str) -> Pa
                 log=tmp / "synth.log",
                 what=f"writing the {label} checkpoint",
             )
-            _publish(tmp, final)
+            publish_dir(tmp, final)
     return final
 
 
@@ -191,10 +190,10 @@ def export_pte(
     when the checkpoint's path contains "int8" or "8da4w".
     """
     pte = final / "model.pte"
-    if pte.is_file():
+    if cached_dir(final, ("model.pte",)):
         return pte
     with heavy_lock(f"exporting {label}"):
-        if pte.is_file():
+        if cached_dir(final, ("model.pte",)):
             return pte
         final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
@@ -237,5 +236,5 @@ def export_pte(
             (tmp / "export.json").write_text(
                 json.dumps({"argv": argv, "checkpoint": str(checkpoint), "label": label}, indent=1)
             )
-            _publish(tmp, final)
+            publish_dir(tmp, final)
     return pte

@@ -13,7 +13,6 @@ generates exactly the asked number of tokens.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -24,8 +23,11 @@ from pocketbench.plugin import (
     Job,
     ModelSpec,
     SetupError,
+    cached,
     file_digest,
     get_preset,
+    publish,
+    temp_beside,
 )
 
 from . import export
@@ -112,10 +114,10 @@ def preset_files(spec: ModelSpec, scheme: Scheme, job: Job, vers: dict[str, str]
     pdir = export.root() / "presets" / f"{spec.name}-{spec.fingerprint()}"
     pdir.mkdir(parents=True, exist_ok=True)
     tokenizer = pdir / "tokenizer.model"
-    if not tokenizer.is_file():
-        tmp = tokenizer.with_name(f"tokenizer.model.tmp{os.getpid()}")
-        write_synthetic_tiktoken(tmp, spec.vocab_size)
-        tmp.replace(tokenizer)
+    if not cached(tokenizer):  # checked against its recorded size and digest
+        with temp_beside(tokenizer) as tmp:
+            write_synthetic_tiktoken(tmp, spec.vocab_size)
+            publish(tmp, tokenizer)
     bos = spec.vocab_size - 256
     kind = "base" if scheme.checkpoint == "float" else scheme.checkpoint
     params = _params_for(spec.params_json(), kind)

@@ -8,7 +8,6 @@ same configuration only hashes files (memoised) and writes nothing.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -22,6 +21,7 @@ from pocketbench.plugin import (
     cached,
     check_executable_abi,
     file_digest,
+    run_child,
     say,
     write_atomic,
     write_checked,
@@ -136,7 +136,7 @@ def inspect_pte(pte: Path) -> dict:
         pass
     except (OSError, ValueError) as exc:
         say(f"note: cached {memo} is damaged ({exc}); inspecting {pte.name} again")
-    proc = subprocess.run(
+    proc = run_child(
         [sys.executable, "-m", "pocketbench.backends.executorch.inspect_pte", str(pte)],
         capture_output=True,
         text=True,

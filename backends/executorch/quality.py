@@ -22,6 +22,7 @@ from pocketbench.plugin import (
     QualityResult,
     SetupError,
     UsageError,
+    run_child,
 )
 
 _TIMEOUT_S = 3 * 3600
@@ -51,7 +52,7 @@ def measure(job: Job, prepared: Prepared, request: QualityRequest) -> QualityRes
         path = Path(tmp) / "request.json"
         path.write_text(json.dumps(spec))
         try:
-            proc = subprocess.run(
+            proc = run_child(
                 [sys.executable, "-m", "pocketbench.backends.executorch.logits_eval", str(path)],
                 capture_output=True,
                 text=True,

@@ -18,8 +18,10 @@ from pocketbench.plugin import (
     Job,
     RealModel,
     SetupError,
+    cached_dir,
     file_digest,
     get_real_model,
+    publish_dir,
     real_model_file,
 )
 
@@ -33,14 +35,18 @@ CONVERT_VERSION = 1
 DEFAULT_SEQ = 1024
 
 
+#: What a converted model's folder must hold (its record checks every file).
+_CONVERTED = ("consolidated.00.pth", "params.json", "special.json", "tokenizer.json")
+
+
 def converted(gguf: Path, label: str) -> Path:
     """The directory holding the GGUF's checkpoint, params.json and tokenizer.json."""
     digest = file_digest(gguf)
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
-    if (final / "consolidated.00.pth").is_file():
+    if cached_dir(final, _CONVERTED):
         return final
     with export.heavy_lock(f"converting {label}"):
-        if (final / "consolidated.00.pth").is_file():
+        if cached_dir(final, _CONVERTED):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         with export._building(final) as tmp:
@@ -59,7 +65,7 @@ def converted(gguf: Path, label: str) -> Path:
                 log=tmp / "convert.log",
                 what=f"converting {label}",
             )
-            export._publish(tmp, final)
+            publish_dir(tmp, final)
     return final
 
 

@@ -26,7 +26,18 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from pocketbench.plugin import SetupError, Status, cache_dir, file_lock, say, status
+from pocketbench.plugin import (
+    SetupError,
+    Status,
+    cache_dir,
+    cached_dir,
+    child,
+    file_lock,
+    publish_dir,
+    run_child,
+    say,
+    status,
+)
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.
 LCP_VERSION = "0.3.36"
@@ -130,7 +141,9 @@ def build_key(flags: tuple[str, ...] | None = None) -> str:
 def built_bin_dir() -> Path | None:
     """The cached binaries' directory when a complete build exists, else None."""
     dest = cache_dir("llamacpp") / build_key()
-    if (dest / "build.json").is_file() and all((dest / "bin" / t).is_file() for t in TARGETS):
+    # Every tool's size and digest, recorded when the build was published:
+    # a truncated or overwritten binary is rebuilt, never run.
+    if cached_dir(dest, ("build.json", *(f"bin/{t}" for t in TARGETS))):
         return dest / "bin"
     return None
 
@@ -157,7 +170,7 @@ def ensure_built() -> Path:
         try:
             _build(sdist, tmp, log)
             tmp.chmod(0o755)  # mkdtemp made it private
-            os.rename(tmp, dest)
+            publish_dir(tmp, dest)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -213,7 +226,7 @@ def _ensure_sdist(root: Path) -> Path:
             sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
             f"llama-cpp-python=={LCP_VERSION}", "-d", tmp,
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        proc = run_child(cmd, capture_output=True, text=True, errors="replace")
         got = Path(tmp) / SDIST_NAME
         if proc.returncode != 0 or not got.is_file():
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -319,19 +332,25 @@ def _stream(
     env: dict[str, str] | None = None,
 ) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
+    # Its own process group, stopped whole with bench: ninja and the compilers too.
+    started = False
     try:
-        proc = subprocess.Popen(
+        with child(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             env=env,
-        )  # fmt: skip
+        ) as proc:  # fmt: skip
+            started = True
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                logf.write(line)
+                m = _NINJA_PROGRESS.match(line)
+                if m:
+                    status.update(f"{label}: {what} {m[1]}/{m[2]}...")
+            logf.flush()
+            proc.wait()
     except OSError as exc:
+        if started:  # writing the log failed, not starting the tool
+            raise
         raise SetupError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from exc
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        logf.write(line)
-        m = _NINJA_PROGRESS.match(line)
-        if m:
-            status.update(f"{label}: {what} {m[1]}/{m[2]}...")
-    logf.flush()
-    if proc.wait() != 0:
+    if proc.returncode != 0:
         raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")

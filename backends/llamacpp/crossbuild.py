@@ -32,7 +32,17 @@ from attrs import frozen
 
 from pocketbench.backends.llamacpp import build
 from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
-from pocketbench.plugin import Device, SetupError, cache_dir, file_lock, read_elf, status
+from pocketbench.plugin import (
+    Device,
+    SetupError,
+    cache_dir,
+    cached_dir,
+    file_lock,
+    publish_dir,
+    read_elf,
+    run_child,
+    status,
+)
 
 #: The ziglang release installed when this environment has none.
 ZIG_VERSION = "0.17.1"
@@ -120,6 +130,8 @@ def build_key(target: Target, zig: Toolchain) -> str:
 def cached(target: Target, zig: Toolchain) -> CrossBuild | None:
     """The cached build for ``target``, when one is complete and sound."""
     dest = cache_dir("llamacpp-cross") / build_key(target, zig)
+    if not cached_dir(dest, ("build.json", *(f"bin/{t}" for t in TARGETS))):
+        return None  # missing, or damaged since it was built (then removed, saying why)
     try:
         info = json.loads((dest / "build.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -157,7 +169,7 @@ def ensure_built(target: Target, zig: Toolchain) -> CrossBuild:
         try:
             _build(sdist, target, zig, tmp, log)
             tmp.chmod(0o755)
-            os.rename(tmp, dest)
+            publish_dir(tmp, dest)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -291,7 +303,7 @@ def _installed_zig() -> Toolchain:
                         sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                         "--disable-pip-version-check", "--target", str(tmp), f"ziglang=={ZIG_VERSION}",
                     ]  # fmt: skip
-                    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+                    proc = run_child(cmd, capture_output=True, text=True, errors="replace")
                 if proc.returncode != 0 or not (tmp / "ziglang" / "zig").is_file():
                     last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
                     raise SetupError(

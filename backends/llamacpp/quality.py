@@ -26,6 +26,7 @@ from pocketbench.plugin import (
     SetupError,
     UsageError,
     logprobs,
+    run_child,
 )
 
 TOOL = "llama-perplexity"
@@ -142,7 +143,7 @@ def _chunk_bos(model: Path) -> int | None:
 
 def _run(argv: list[str]) -> str:
     try:
-        proc = subprocess.run(
+        proc = run_child(
             argv,
             capture_output=True,
             text=True,

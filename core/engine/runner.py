@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, frozen
 
+from pocketbench.core.api import children
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.api.status import say
@@ -260,6 +261,7 @@ def run_on_devices(
             # progress; each thread then marks its job interrupted and ends.
             signals.stopping.set()
             stop_active_runs()
+            children.stop_all()  # a build or an export another device's thread waits for
             for t in threads:
                 t.join(120)
             raise

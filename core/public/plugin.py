@@ -12,18 +12,22 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.analysis.findings import Findings
+from pocketbench.core.analysis.findings import Findings, Table
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.cache import (
     cache_dir,
     cached,
+    cached_dir,
     file_digest,
     file_lock,
     publish,
+    publish_dir,
     temp_beside,
     write_atomic,
     write_checked,
 )
+from pocketbench.core.api.children import ChildStopped, child, run_child
+from pocketbench.core.api.convert import unstructure
 from pocketbench.core.api.elf import ElfInfo, check_executable_abi, read_elf
 from pocketbench.core.api.errors import (
     DeviceError,
@@ -65,18 +69,45 @@ from pocketbench.core.api.status import Status, say, status
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.results.devicestate import cores_text
+from pocketbench.core.results.energy import energy_json
+from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
+    latex_pm,
     latex_table,
     md_escape,
     md_table,
+    notes,
     num,
+    plusminus_text,
     pm_text,
     pvalue,
+    quality_notes,
+    quality_rows,
+    shorten,
     summary_rows,
+    when,
+    workload_text,
 )
-from pocketbench.core.results.report import ConfigReport, Report, ReportOptions, RunPoint
+from pocketbench.core.results.quality import (
+    QUALITY_LABELS,
+    QUALITY_METRICS,
+    display_figure,
+    pareto_front,
+)
+from pocketbench.core.results.report import (
+    CORE_METRICS,
+    DEFAULT_METRICS,
+    TOTAL_DEFINITION,
+    ConfigReport,
+    Report,
+    ReportOptions,
+    RunPoint,
+    facts_lines,
+    metric_spec,
+)
 from pocketbench.core.results.stats import Summary
 
 __all__ = [
@@ -139,7 +170,13 @@ __all__ = [
     "write_atomic",
     "publish",
     "cached",
+    "cached_dir",
+    "publish_dir",
     "write_checked",
+    # helper processes of prepare (builds, quantizing, exports): stopped with bench
+    "run_child",
+    "child",
+    "ChildStopped",
     "status",
     "Status",
     "say",
@@ -160,4 +197,27 @@ __all__ = [
     "pm_text",
     "pvalue",
     "summary_rows",
+    "latex_pm",
+    "plusminus_text",
+    "shorten",
+    "short_name",
+    "CELL_WIDTH",
+    "when",
+    "workload_text",
+    "notes",
+    "quality_notes",
+    "quality_rows",
+    "facts_lines",
+    "metric_spec",
+    "CORE_METRICS",
+    "DEFAULT_METRICS",
+    "TOTAL_DEFINITION",
+    "Table",
+    "QUALITY_METRICS",
+    "QUALITY_LABELS",
+    "display_figure",
+    "pareto_front",
+    "cores_text",
+    "energy_json",
+    "unstructure",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from pocketbench.core.results.names import short_name
 from pocketbench.core.results.report import (
     PLUSMINUS_TEXT,
     ConfigReport,
@@ -106,9 +107,9 @@ _LONG_WORD = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z0-9]{17,}")
 
 
 def latex_breakable(value: Any) -> Markup:
-    """Escaped text that may break after / . _ - : = , and inside long words (hashes)."""
+    """Escaped text that may break after / . _ - : = , …, and inside long words (hashes)."""
     escaped = latex_escape(value)
-    escaped = re.sub(r"(/|\.|\\_|-|:|=|,)", r"\1\\allowbreak{}", escaped)
+    escaped = re.sub(r"(/|\.|\\_|-|:|=|,|\\ldots\{\})", r"\1\\allowbreak{}", escaped)
     # A sha256 has no punctuation to break at; without this it runs off the page.
     escaped = _LONG_WORD.sub(
         lambda m: r"\allowbreak{}".join(m[0][i : i + 8] for i in range(0, len(m[0]), 8)),
@@ -266,8 +267,16 @@ def md_table(
     rows: Sequence[Sequence[Any]],
     escape: Callable[[Any], str] = lambda value: md_escape(value),
 ) -> Markup:
-    """A padded GitHub-flavoured table; every cell escaped (``escape=str`` for a terminal)."""
-    cells = [[escape(c) for c in header]] + [[escape(c) for c in r] for r in rows]
+    """A padded GitHub-flavoured table; every cell escaped (``escape=str`` for a terminal).
+
+    A long name in a cell is cut to :data:`CELL_WIDTH` (:func:`short_name`) so
+    one model path cannot push the figures off the screen.
+    """
+
+    def text(value: Any) -> str:
+        return escape(value if isinstance(value, Markup) else short_name(value))
+
+    cells = [[text(c) for c in header]] + [[text(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     widths = [max(w, 3) for w in widths]
 
@@ -292,7 +301,7 @@ def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
 def latex_table(
     header: Sequence[Any], rows: Sequence[Sequence[Any]], *, wrap_at: int = 4
 ) -> Markup:
-    """A booktabs table; every cell escaped unless it is Markup.
+    """A booktabs table; every cell escaped unless it is Markup, a long name cut (:func:`short_name`).
 
     Up to ``wrap_at`` value columns, the Galaxy A25 study's layout (metrics as rows) with
     column headers that wrap; beyond that, the table is transposed so it
@@ -306,7 +315,7 @@ def latex_table(
     spec = "@{}" + first + f"*{{{max(n, 1)}}}" + "{>{\\raggedleft\\arraybackslash}X}@{}"
 
     def cell(value: Any) -> str:
-        return str(value) if isinstance(value, Markup) else str(latex_breakable(value))
+        return str(value) if isinstance(value, Markup) else str(latex_breakable(short_name(value)))
 
     lines = [f"\\begin{{tabularx}}{{\\linewidth}}{{{spec}}}", "\\toprule"]
     lines.append(" & ".join(cell(h) for h in header) + " \\\\")

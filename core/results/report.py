@@ -18,6 +18,7 @@ from attrs import define, field, frozen
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
 from pocketbench.core.results import energy as _energy
+from pocketbench.core.results.names import short_name
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.stats import (
     Summary,
@@ -433,6 +434,10 @@ def with_statistics(config: ConfigReport, imported: Sequence[ImportedSummary] = 
     return attrs.evolve(config, summaries=summaries, trends=trends)
 
 
+#: The widest a model or device name is in a column label (the JSON report has it whole).
+LABEL_PART_WIDTH = 32
+
+
 def column_labels(
     configs: Sequence[ConfigReport], vocabulary: Vocabulary | None = None
 ) -> list[str]:
@@ -455,7 +460,10 @@ def column_labels(
         return f"cores {w.placement or 'unpinned'}" if w.cores or w.placement else "cores unpinned"
 
     parts: list[Any] = [lambda c: c.backend, lambda c: vocab.scheme_label(c.backend, c.quant)]
-    for getter in (lambda c: c.model, lambda c: f"@{c.device}", workload, cores, options):
+    # A model path or a device address is cut in the middle: its ends tell it apart.
+    model = lambda c: short_name(c.model, LABEL_PART_WIDTH)  # noqa: E731
+    device = lambda c: "@" + short_name(c.device, LABEL_PART_WIDTH)  # noqa: E731
+    for getter in (model, device, workload, cores, options):
         if len({getter(c) for c in configs}) > 1:
             parts.append(getter)
     labels = [" ".join(str(p(c)) for p in parts) for c in configs]

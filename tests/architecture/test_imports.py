@@ -166,3 +166,15 @@ def test_core_names_no_backend(graph: dict[str, set[str]]) -> None:
         if target.startswith("pocketbench.backends")
     ]
     assert named == []
+
+
+def test_reporters_use_only_the_public_api(graph: dict[str, set[str]]) -> None:
+    # Reporters are plugins too: what a built-in reporter needs, a third-party one can import.
+    private = [
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("pocketbench.reporters")
+        for target in targets
+        if not target.startswith(("pocketbench.plugin", "pocketbench.reporters"))
+    ]
+    assert private == []

@@ -134,7 +134,10 @@ def test_kill_9_of_the_holder_lets_the_waiting_process_take_over_the_remainder(
     assert [s for s, _ in job_rows(db)] == ["interrupted", "done"]
 
 
-def test_dead_holders_lease_and_claim_are_taken_over_saying_so(tmp_path) -> None:
+def test_dead_holders_lease_and_claim_are_taken_over_saying_so(tmp_path, monkeypatch) -> None:
+    # Locks of this test only: another bench measuring "local" on the machine
+    # would otherwise hold the device this test takes over.
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
     from pocketbench.core.api.identity import Holder, host
     from pocketbench.core.devices.local import LocalDevice
     from pocketbench.core.engine.lease import Leases
