@@ -138,6 +138,11 @@ def build_findings(
     for (model, device), members in groups.items():
         heading = "" if len(groups) == 1 else f"{model} on {device}"
         sections.append(_section(study, heading, [(configs[i], reports[i]) for i in members]))
+    from pocketbench.core.analysis import imported_findings as imp
+
+    measured = [r for r in reports.values() if r is not None]
+    imported = imp.imported_campaigns(study, store)
+    sections += [imp.imported_section(name, found, measured) for name, found in imported]
     sections = _correct(study, sections)
 
     present = [r for r in reports.values() if r is not None]
@@ -155,7 +160,7 @@ def build_findings(
         ),
         tools=_tools(study, configs, reports),
         sections=tuple(sections),
-        caveats=_caveats(study, configs, reports),
+        caveats=_caveats(study, configs, reports) + imp.import_caveats(imported),
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
@@ -384,8 +389,7 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
     from pocketbench.core.results import energy
 
-    line = energy.headline(present)
-    return tuple(out) + ((line, energy.ENERGY_NOTE) if line else ())
+    return tuple(out) + energy.findings_lines(present)
 
 
 def _devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

@@ -233,3 +233,33 @@ def headline(reports: list[ConfigReport]) -> str | None:
         f"Least energy per generated token: {label} ({best.mean:.1f} mJ/token, 95% CI"
         f" {low:.1f}-{high:.1f}, n = {best.n}; {tpj.mean:.2f} tokens/J)."
     )
+
+
+def findings_lines(reports: list[ConfigReport]) -> tuple[str, ...]:
+    """The findings document's energy sentences: the cheapest configuration, the phases, the rails."""
+    line = headline(reports)
+    if line is None:
+        return ()
+    out = [line]
+    phases = []
+    for r in reports:
+        p, g = r.summaries.get(PROMPT_MJ_PER_TOKEN), r.summaries.get(GENERATION_MJ_PER_TOKEN)
+        if p is not None and g is not None and p.n and g.n:
+            phases.append(
+                f"{r.label} {p.mean:.2f} mJ per prompt token and {g.mean:.1f} mJ per generated"
+                f" token (n = {min(p.n, g.n)})"
+            )
+    if phases:
+        out.append(f"Energy by phase: {'; '.join(phases)}.")
+    rails = []
+    for r in reports:
+        found = rail_summaries(r)
+        if found:
+            shown = ", ".join(f"{name} {s.mean:.3g} J" for name, s in found.items())
+            rails.append(f"{r.label}: {shown}")
+    if rails:
+        out.append(f"Per-rail energy per run (the phone's power monitors): {'; '.join(rails)}.")
+    out.append(ENERGY_NOTE)
+    if phases:
+        out.append(SPLIT_NOTE)
+    return tuple(out)
