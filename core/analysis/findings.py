@@ -34,6 +34,7 @@ from pocketbench.core.results.report import (
 from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
+    from pocketbench.core.analysis.imported_findings import ImportedPart
     from pocketbench.core.analysis.study import Study, StudyConfig
     from pocketbench.core.results.store import Store
 
@@ -142,7 +143,9 @@ def build_findings(
 
     measured = [r for r in reports.values() if r is not None]
     imported = imp.imported_campaigns(study, store)
-    sections += [imp.imported_section(name, found, measured) for name, found in imported]
+    sections += [
+        _imported_section(imp.imported_part(name, found, measured)) for name, found in imported
+    ]
     sections = _correct(study, sections)
 
     present = [r for r in reports.values() if r is not None]
@@ -164,6 +167,26 @@ def build_findings(
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
+    )
+
+
+def _imported_section(part: ImportedPart) -> Section:
+    conclusions: list[Conclusion] = []
+    for new, old in part.pairs:
+        compared = _compare(
+            Column(label=new.label, config=new), Column(label=old.label, config=old)
+        )
+        # A figure the file does not hold (llama-bench -pg gives only the total) is not a finding.
+        conclusions += [c for c in compared if not math.isnan(new.summary(c.metric).mean)]
+    table = Table(
+        title=part.title, columns=tuple(Column(label=c.label, config=c) for c in part.configs)
+    )
+    return Section(
+        heading=part.heading,
+        framework_table=table,
+        quant_tables=(),
+        conclusions=tuple(conclusions),
+        headlines=part.lines,
     )
 
 

@@ -10,15 +10,14 @@ Imported runs are never pooled with measured ones.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import attrs
+from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError
 
 if TYPE_CHECKING:
-    from pocketbench.core.analysis.findings import Section
     from pocketbench.core.analysis.study import Study
     from pocketbench.core.results.report import ConfigReport
     from pocketbench.core.results.store import Store
@@ -49,27 +48,30 @@ def _imported_label(c: ConfigReport) -> str:
     return f"{c.backend} {c.quant} p{w.prompt_tokens}/g{w.gen_tokens} (imported, {c.model})"
 
 
-def imported_section(
-    name: str, imported: list[ConfigReport], measured: list[ConfigReport]
-) -> Section:
-    """An imported campaign's table, and its comparison with the measured configuration it matches."""
-    from pocketbench.core.analysis.compare import pair_imports
-    from pocketbench.core.analysis.findings import Column, Conclusion, Section, Table, _compare
+@frozen(kw_only=True)
+class ImportedPart:
+    """What the findings show of one imported campaign (the findings module lays it out)."""
 
-    table = Table(
-        title=f"Imported Results ({name})",
-        columns=tuple(Column(label=c.label, config=c) for c in imported),
-    )
-    conclusions: list[Conclusion] = []
-    lines = []
+    heading: str
+    title: str
+    configs: tuple[ConfigReport, ...]
+    #: (imported, measured) configurations that are the same one: compared in words.
+    pairs: tuple[tuple[ConfigReport, ConfigReport], ...]
+    lines: tuple[str, ...]
+
+
+def imported_part(
+    name: str, imported: list[ConfigReport], measured: list[ConfigReport]
+) -> ImportedPart:
+    """An imported campaign's table, and the measured configurations it is compared with."""
+    from pocketbench.core.analysis.compare import pair_imports
+
     old = {c.config_key: c for c in measured}
     new = {c.config_key: c for c in imported}
+    pairs = []
+    lines = []
     for ko, kn in pair_imports(old, new):
-        compared = _compare(
-            Column(label=new[kn].label, config=new[kn]), Column(label=old[ko].label, config=old[ko])
-        )
-        # A figure the file does not hold (llama-bench -pg gives only the total) is not a finding.
-        conclusions += [c for c in compared if not math.isnan(new[kn].summary(c.metric).mean)]
+        pairs.append((new[kn], old[ko]))
         lines.append(
             f"{new[kn].label} is compared with the measured {old[ko].label}: the same backend,"
             " scheme, workload and model file."
@@ -81,12 +83,12 @@ def imported_section(
             f" sha256 {info.get('sha256', '?')}); measured by another tool, with no warm-up"
             " information."
         )
-    return Section(
+    return ImportedPart(
         heading=f"Imported: {name}",
-        framework_table=table,
-        quant_tables=(),
-        conclusions=tuple(conclusions),
-        headlines=tuple(lines),
+        title=f"Imported Results ({name})",
+        configs=tuple(imported),
+        pairs=tuple(pairs),
+        lines=tuple(lines),
     )
 
 
