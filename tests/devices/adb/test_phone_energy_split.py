@@ -172,3 +172,26 @@ def test_rails_not_available_is_one_line_and_battery_energy_still_counts(
     md = tmp_path / "r.md"
     assert bench("report", "--db", str(db), "-o", str(md))[0] == 0
     assert "Per-rail energy not available on this phone" in md.read_text().replace("\\", "")
+
+
+def test_the_findings_word_energy_by_phase_and_per_rail(attach, tmp_path) -> None:
+    battery = Battery(phase_ma={"prompt": 900.0})
+    hardware = Hardware(max_freqs_khz=TWO_CLUSTERS, battery=battery, rails=(CPU_BIG,))
+    phone = attach(Fixture(hardware=hardware))
+    study = tmp_path / "phases.toml"
+    study.write_text(
+        f'name = "phases"\nmodels = ["m"]\ndevices = ["{phone.spec}"]\nenergy = true\n'
+        f"runs = 2\nwarmup = 0\n[workload]\nprompt_tokens = {PROMPT_TOKENS}\n"
+        f'gen_tokens = {GEN_TOKENS}\n[[framework]]\nbackend = "fake"\nquants = ["baseline"]\n',
+        encoding="utf-8",
+    )
+    db, md = tmp_path / "r.db", tmp_path / "findings.md"
+    args = ("study", str(study), "--db", str(db), "-o", str(md), "--cooldown", "off")
+    code, said = bench(*args, backend=ObserverBackend(scripts=[PHASED]))
+    assert code == 0, said
+    text = md.read_text(encoding="utf-8").replace("\\", "")
+    (config,) = configs(db)
+    prompt = config.summaries["prompt_mj_per_token"].mean
+    assert f"Energy by phase: fake Baseline {prompt:.2f} mJ per prompt token and " in text
+    assert "Per-rail energy per run (the phone's power monitors): fake Baseline: [S4M" in text
+    assert "divided by the prompt tokens and by the decode steps" in text
