@@ -114,6 +114,8 @@ def phase_joules(record: RunRecord) -> tuple[float, float] | str:
         return "no energy figure for the run"
     if m.phases_epoch_ms is None:
         return "the runtime prints phase durations, not timestamps"
+    if energy.source != "battery":
+        return f"{energy.source} counters are read only at the ends of a run"
     if energy.clock_offset_s is None:
         return energy.clock_problem or "the device's clocks were not related for this run"
     start, p_end, end = (ms / 1000 - energy.clock_offset_s for ms in m.phases_epoch_ms)

@@ -90,9 +90,12 @@ def test_prompt_and_generation_energy_match_the_waveform_in_each_phase(attach, t
         assert prompt_j / (p_end - start) > 1.5 * gen_j / (end - p_end)
         assert prompt_j + gen_j < energy.joules  # loading and the run's edges are outside both
         assert energy.samples  # the raw samples stay stored
-    out, md = tmp_path / "r.json", tmp_path / "r.md"
-    for path in (out, md):
+    out, md, html = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.html"
+    for path in (out, md, html):
         assert bench("report", "--db", str(db), "-o", str(path))[0] == 0
+    page = html.read_text()
+    assert "Prompt Energy per Prompt Token (mJ)" in page
+    assert "Generation Energy per Generated Token (mJ)" in page
     text = md.read_text()
     assert "| Prompt Energy per Prompt Token (mJ) " in text
     assert "| Generation Energy per Generated Token (mJ) " in text
