@@ -30,7 +30,7 @@ def imported_campaigns(study: Study, store: Store) -> list[tuple[str, list[Confi
     for name in study.imports:
         if name not in known:
             raise UsageError(
-                f"study {study.name!r} shows imported campaign {name!r}, but the store has none;"
+                f"the study's imports name campaign {name!r}, but the store has none;"
                 f" import it first: bench import FILE --campaign {name}"
             )
         found = [c for c in store.configurations(name) if c.imported is not None]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.testing.latex import compile_latex
 
 
@@ -96,3 +96,15 @@ def test_a_bad_imports_entry_is_one_line(
     assert code == 2
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_a_missing_import_is_said_before_anything_is_measured(
+    fake_registry: Registry, study_file: Path, tmp_path: Path, capsys
+) -> None:
+    study = with_imports(study_file, "not-yet")
+    db = tmp_path / "r.db"
+    assert bench(fake_registry, "study", str(study), "--db", str(db), "--cooldown", "off") == 2
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert "bench import FILE --campaign not-yet" in line
+    fakes = fake_registry.sources[BACKENDS]
+    assert all(not source.obj.runs for source in fakes.values())  # nothing ran
