@@ -126,6 +126,9 @@ class Hardware:
     _counters_uws: dict[str, float] = field(factory=dict)
     _last_tick: float | None = None
     _running: bool = False
+    #: The longest pause between two rewrites of the rails' file (a busy host delays the
+    #: thread): how stale a counter the phone served can be.
+    max_tick_gap_s: float = 0.0
     #: Runs started so far (counted from the wrapper commands the daemon ran).
     runs_started: int = 0
     _stop: threading.Event = field(factory=threading.Event)
@@ -211,6 +214,7 @@ class Hardware:
         assert self._daemon is not None
         last, self._last_tick = self._last_tick, now
         if last is not None:
+            self.max_tick_gap_s = max(self.max_tick_gap_s, now - last)
             for r in self.rails:
                 mw = r.idle_mw + (r.load_mw if self._running else 0.0)
                 self._counters_uws[r.name] += mw * (now - last) * 1000

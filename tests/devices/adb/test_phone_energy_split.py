@@ -12,7 +12,8 @@ step, and the 10 ms resolution of /proc/uptime at each phase boundary).
 
 The power rails answer ``dumpsys`` of the power-stats HAL in the HAL's own
 format; a rail that only draws under load must gain its power times the
-time the run was in progress (3%: the fixture's 4 ms tick on a busy host).
+time the run was in progress, within 1% plus what the fixture's own longest
+pause between rewrites of the counters (4 ms when idle) allows at each dump.
 """
 
 from __future__ import annotations
@@ -128,11 +129,15 @@ def test_per_rail_energy_from_the_power_stats_hal(attach, tmp_path) -> None:
         assert energy.ok and energy.rails_problem is None
         rails = energy.rails
         assert set(rails) == {"[S4M_VDD_CPUCL2]:CPU(BIG)", "[VSYS_PWR_DISPLAY]:Display"}
-        # the CPU rail gains its load power for exactly the time the run was in progress
-        assert math.isclose(rails["[S4M_VDD_CPUCL2]:CPU(BIG)"], 1.5 * (b - a), rel_tol=0.03)
+        # The CPU rail gains its load power for the time the run was in progress; a counter
+        # the phone served can be one rewrite stale at each dump (the fixture's own pauses).
+        stale = 2 * hardware.max_tick_gap_s
+        cpu = rails["[S4M_VDD_CPUCL2]:CPU(BIG)"]
+        assert abs(cpu - 1.5 * (b - a)) <= 1.5 * stale + 0.01 * cpu, (cpu, b - a, stale)
         # the display draws all the time: at least over the sampled run, at most a little beyond
         span = energy.samples[-1][0] - energy.samples[0][0]
-        assert 0.4 * span <= rails["[VSYS_PWR_DISPLAY]:Display"] <= 0.4 * (span + 2.0)
+        display = rails["[VSYS_PWR_DISPLAY]:Display"]
+        assert 0.4 * (span - stale) <= display <= 0.4 * (span + 2.0 + stale), (display, span)
     out, md = tmp_path / "r.json", tmp_path / "r.md"
     for path in (out, md):
         assert bench("report", "--db", str(db), "-o", str(path))[0] == 0
