@@ -214,7 +214,7 @@ def notes(config: ConfigReport) -> list[str]:
         rails = rail_summaries(config)
         if rails:
             shown = ", ".join(f"{name} {s.mean:.3g} J" for name, s in rails.items())
-            out.append(f"Per-rail energy per run (the phone's power monitors, ODPM): {shown}.")
+            out.append(f"Per-rail energy per run ({_rails_source(ok)}): {shown}.")
         else:
             missing = sorted({t.rails_problem for t in ok if t.rails_problem})
             if missing:
@@ -260,8 +260,15 @@ def findings_lines(reports: list[ConfigReport]) -> tuple[str, ...]:
             shown = ", ".join(f"{name} {s.mean:.3g} J" for name, s in found.items())
             rails.append(f"{r.label}: {shown}")
     if rails:
-        out.append(f"Per-rail energy per run (the phone's power monitors): {'; '.join(rails)}.")
+        out.append(f"Per-rail energy per run: {'; '.join(rails)}.")
     out.append(ENERGY_NOTE)
     if phases:
         out.append(SPLIT_NOTE)
     return tuple(out)
+
+
+def _rails_source(traces: list[Any]) -> str:
+    """What the rails are: a phone's ODPM channels, or a host's RAPL packages."""
+    if any(t.source == "rapl" for t in traces):
+        return "the host's RAPL packages"
+    return "the phone's power monitors, ODPM"

@@ -201,5 +201,5 @@ def test_the_findings_word_energy_by_phase_and_per_rail(attach, tmp_path) -> Non
     (config,) = configs(db)
     prompt = config.summaries["prompt_mj_per_token"].mean
     assert f"Energy by phase: fake Baseline {prompt:.2f} mJ per prompt token and " in text
-    assert "Per-rail energy per run (the phone's power monitors): fake Baseline: [S4M" in text
+    assert "Per-rail energy per run: fake Baseline: [S4M_VDD_CPUCL2]:CPU(BIG) " in text
     assert "divided by the prompt tokens and by the decode steps" in text
