@@ -91,6 +91,9 @@ class RunnerReport:
     sampling_ms: float | None = None
     #: "observer" (the JSON line) or "stats" (the log block).
     source: str = "observer"
+    #: (inference start, prompt-eval end, inference end), Unix-epoch ms, where the
+    #: runner's clock is the wall clock (``time_in_ms`` reads CLOCK_REALTIME).
+    phases_epoch_ms: tuple[float, float, float] | None = None
 
     @property
     def inference_ms(self) -> float:
@@ -126,6 +129,7 @@ class RunnerReport:
             rss_mib=rss_mib,
             sampling_ms=None if sampling is None else float(sampling) / unit,
             source="observer",
+            phases_epoch_ms=_epoch_phases(start / unit, p_end / unit, end / unit),
         )
 
     @classmethod
@@ -247,7 +251,20 @@ class RunnerReport:
             ttft_ms=self.ttft_ms,
             peak_rss_bytes=rss,
             extra=extra,
+            phases_epoch_ms=self.phases_epoch_ms,
         )
+
+
+#: 2001-09-09 in epoch ms: a timestamp below it is not on the wall clock (another clock,
+#: or a runner that counts from its own start), so it cannot be placed among the samples.
+_EPOCH_FLOOR_MS = 1e12
+
+
+def _epoch_phases(start: float, p_end: float, end: float) -> tuple[float, float, float] | None:
+    """The phase timestamps when they are wall-clock epoch ms in order; else None."""
+    if start >= _EPOCH_FLOOR_MS and start <= p_end <= end and math.isfinite(end):
+        return (start, p_end, end)
+    return None
 
 
 def metrics_for(workload: Workload, result: ProcessResult) -> Metrics:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -72,6 +73,8 @@ class Comparison:
     #: Configurations stored in only one of the campaigns (labels).
     only_old: tuple[str, ...]
     only_new: tuple[str, ...]
+    #: Imported and measured configurations compared although their keys differ, and why.
+    paired: tuple[str, ...] = ()
 
     @property
     def regressions(self) -> tuple[Change, ...]:
@@ -105,7 +108,15 @@ def compare_campaigns(
         )
     before = {c.config_key: c for c in store.configurations(old)}
     after = {c.config_key: c for c in store.configurations(new)}
-    return compare_configs(
+    paired = []
+    for old_key, new_key in pair_imports(before, after):
+        paired.append(
+            f"{_label(before[old_key])} ({old}) with {_label(after[new_key])} ({new}): the same"
+            " backend, scheme, workload and model file; an import names its device and model"
+            " as its file does"
+        )
+        before[new_key] = before.pop(old_key)
+    comparison = compare_configs(
         before,
         after,
         old=old,
@@ -115,6 +126,49 @@ def compare_campaigns(
         correction=correction,
         metrics=metrics,
     )
+    return attrs.evolve(comparison, paired=tuple(paired))
+
+
+def pair_imports(
+    before: dict[str, ConfigReport], after: dict[str, ConfigReport]
+) -> list[tuple[str, str]]:
+    """(old key, new key) of an imported and a measured configuration that are the same one.
+
+    Their keys differ because an import names the device and the model as the
+    file does ("imported", the GGUF's name).  They pair when one side is
+    imported, backend, scheme, prompt and generated tokens and threads agree,
+    and the model is the same file (name or sha256), and only when exactly one
+    configuration qualifies on each side: a guess is never compared.
+    """
+
+    def model_ids(c: ConfigReport) -> set[str]:
+        d = c.describe
+        ids = {c.model, Path(c.model).name}
+        ids |= {Path(d[k]).name for k in ("model_file", "model_device_path") if d.get(k)}
+        if d.get("model_sha256"):
+            ids.add(d["model_sha256"])
+        return {i for i in ids if i and i not in ("unknown model", "unknown")}
+
+    def same(a: ConfigReport, b: ConfigReport) -> bool:
+        wa, wb = a.workload, b.workload
+        return (
+            (a.imported is not None) != (b.imported is not None)
+            and (a.backend, a.quant) == (b.backend, b.quant)
+            and (wa.prompt_tokens, wa.gen_tokens, wa.threads)
+            == (wb.prompt_tokens, wb.gen_tokens, wb.threads)
+            and bool(model_ids(a) & model_ids(b))
+        )
+
+    old_free = [k for k in before if k not in after]
+    new_free = [k for k in after if k not in before]
+    pairs = []
+    for ko in old_free:
+        matches = [kn for kn in new_free if same(before[ko], after[kn])]
+        if len(matches) == 1:
+            back = [k for k in old_free if same(before[k], after[matches[0]])]
+            if back == [ko]:
+                pairs.append((ko, matches[0]))
+    return pairs
 
 
 def compare_configs(
@@ -226,6 +280,8 @@ def format_comparison(comparison: Comparison) -> str:
         f" flagged when the change exceeds {comparison.threshold_pct:g}% and Welch's test is significant"
         f" (p < {comparison.alpha:g}, {corr}); change = new mean / old mean - 1."
     )
+    for line in comparison.paired:
+        lines.append(f"compared across an import: {line}")
     for label in comparison.only_old:
         lines.append(f"only in {comparison.old}: {label}")
     for label in comparison.only_new:

@@ -34,6 +34,7 @@ from pocketbench.core.results.report import (
 from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
+    from pocketbench.core.analysis.imported_findings import ImportedPart
     from pocketbench.core.analysis.study import Study, StudyConfig
     from pocketbench.core.results.store import Store
 
@@ -138,6 +139,13 @@ def build_findings(
     for (model, device), members in groups.items():
         heading = "" if len(groups) == 1 else f"{model} on {device}"
         sections.append(_section(study, heading, [(configs[i], reports[i]) for i in members]))
+    from pocketbench.core.analysis import imported_findings as imp
+
+    measured = [r for r in reports.values() if r is not None]
+    imported = imp.imported_campaigns(study, store)
+    sections += [
+        _imported_section(imp.imported_part(name, found, measured)) for name, found in imported
+    ]
     sections = _correct(study, sections)
 
     present = [r for r in reports.values() if r is not None]
@@ -155,10 +163,30 @@ def build_findings(
         ),
         tools=_tools(study, configs, reports),
         sections=tuple(sections),
-        caveats=_caveats(study, configs, reports),
+        caveats=_caveats(study, configs, reports) + imp.import_caveats(imported),
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
+    )
+
+
+def _imported_section(part: ImportedPart) -> Section:
+    conclusions: list[Conclusion] = []
+    for new, old in part.pairs:
+        compared = _compare(
+            Column(label=new.label, config=new), Column(label=old.label, config=old)
+        )
+        # A figure the file does not hold (llama-bench -pg gives only the total) is not a finding.
+        conclusions += [c for c in compared if not math.isnan(new.summary(c.metric).mean)]
+    table = Table(
+        title=part.title, columns=tuple(Column(label=c.label, config=c) for c in part.configs)
+    )
+    return Section(
+        heading=part.heading,
+        framework_table=table,
+        quant_tables=(),
+        conclusions=tuple(conclusions),
+        headlines=part.lines,
     )
 
 
@@ -384,8 +412,7 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
     from pocketbench.core.results import energy
 
-    line = energy.headline(present)
-    return tuple(out) + ((line, energy.ENERGY_NOTE) if line else ())
+    return tuple(out) + energy.findings_lines(present)
 
 
 def _devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

@@ -112,6 +112,9 @@ class Study:
     cores: list[str] = field(factory=list)
     #: Measure energy per token in every run (``bench run --energy``).
     energy: bool = False
+    #: Campaigns stored by ``bench import`` that the findings show beside the measured
+    #: configurations, marked imported with their source file and sha256.
+    imports: list[str] = field(factory=list)
     #: Significance level and multiple-comparison correction of the conclusions.
     alpha: float = 0.05
     correction: str = "holm"

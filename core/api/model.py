@@ -273,6 +273,11 @@ class Metrics:
     ttft_ms: float | None = None
     peak_rss_bytes: int | None = None
     extra: dict[str, float] = field(factory=dict)
+    #: Where the runtime prints them on the device's wall clock: Unix-epoch milliseconds
+    #: of the start of inference, the end of prompt evaluation and the end of
+    #: generation (ExecuTorch's PyTorchObserver line).  They split a run's energy
+    #: into prompt and generation; None: the runtime printed durations only.
+    phases_epoch_ms: tuple[float, float, float] | None = None
 
     @staticmethod
     def total_rate(prompt_tokens: int, gen_tokens: int, prompt_s: float, gen_s: float) -> float:

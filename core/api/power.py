@@ -11,9 +11,11 @@ run, so a figure can be recomputed without measuring again.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Sequence
 
+import attrs
 from attrs import field, frozen
 
 #: A pause between samples longer than this many periods, and than :data:`MIN_GAP_S`,
@@ -51,6 +53,17 @@ class EnergyTrace:
     problem: str | None = None
     #: Per-rail energy (joules) where the device exposes power rails.
     rails: dict[str, float] = field(factory=dict)
+    #: Why there is no per-rail energy ("not available: ..."); None when there is, or not asked.
+    rails_problem: str | None = None
+    #: Wall-clock (Unix epoch) seconds minus the sample clock's seconds, measured in the
+    #: device shell that ran the runtime; None where not measured.  It maps a runtime's
+    #: own wall-clock phase timestamps onto the samples (:func:`window_joules`).
+    clock_offset_s: float | None = None
+    #: How far the true offset may lie from ``clock_offset_s`` (half the bracket of the
+    #: readings plus the sample clock's resolution), seconds.
+    clock_error_s: float | None = None
+    #: Why the offset is missing ("the wall clock was set during the run" ...).
+    clock_problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,8 +139,8 @@ def battery_trace(
             problem="no readable battery current (current_now) on this device",
         )
     currents = [i for _, i, _, _ in samples]
-    c_unit, c_scale = current_unit(currents)
-    v_unit, v_scale = voltage_unit([v for _, _, v, _ in samples])
+    c_unit, _ = current_unit(currents)
+    v_unit, _ = voltage_unit([v for _, _, v, _ in samples])
     sign = known_sign or discharge_sign(currents)
     times = [t for t, _, _, _ in samples]
     rate = (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else None
@@ -159,7 +172,45 @@ def battery_trace(
             **units,
             problem=f"the energy samples stopped for {worst:.1f} s during the run; no energy figure",
         )
+    trace = EnergyTrace(**base, **units)  # type: ignore[arg-type]
+    return attrs.evolve(trace, joules=trapezoid(*battery_power(trace)))
+
+
+def battery_power(trace: EnergyTrace) -> tuple[list[float], list[float]]:
+    """(sample times, watts drawn) of a battery trace, in its own units and sign convention."""
+    c_scale = 1e-6 if trace.current_unit == "uA" else 1e-3
+    v_scale = {"uV": 1e-6, "mV": 1e-3}.get(trace.voltage_unit, 1.0)
+    sign = trace.discharge_sign or 1
+    times = [s[0] for s in trace.samples]
     # Power drawn from the battery: current in the discharge direction only
     # (a sample of the other sign is the gauge's noise around zero, not energy gained).
-    watts = [max(0.0, i * (sign or 1) * c_scale) * v * v_scale for _, i, v, _ in samples]
-    return EnergyTrace(**base, **units, joules=trapezoid(times, watts))  # type: ignore[arg-type]
+    watts = [max(0.0, s[1] * sign * c_scale) * s[2] * v_scale for s in trace.samples]
+    return times, watts
+
+
+def window_joules(trace: EnergyTrace, start: float, end: float) -> float | None:
+    """Energy between ``start`` and ``end`` (sample-clock seconds) of an ok battery trace.
+
+    Power is taken as linear between samples, as the trapezoid rule of the
+    whole run takes it, so the windows of a run add up to its energy.  None
+    when the window is not inside the sampled span (no figure is extrapolated).
+    """
+    if not trace.ok or trace.source != "battery" or end <= start:
+        return None
+    times, watts = battery_power(trace)
+    if len(times) < 2 or start < times[0] or end > times[-1]:
+        return None
+
+    def at(t: float) -> float:
+        i = bisect.bisect_right(times, t)
+        if i <= 0:
+            return watts[0]
+        if i >= len(times):
+            return watts[-1]
+        t0, t1 = times[i - 1], times[i]
+        w0, w1 = watts[i - 1], watts[i]
+        return w0 if t1 == t0 else w0 + (w1 - w0) * (t - t0) / (t1 - t0)
+
+    inner = [(t, w) for t, w in zip(times, watts) if start < t < end]
+    points = [(start, at(start)), *inner, (end, at(end))]
+    return trapezoid([t for t, _ in points], [w for _, w in points])

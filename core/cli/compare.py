@@ -73,5 +73,6 @@ def comparison_json(comparison: Any) -> str:
         ],
         "only_old": list(comparison.only_old),
         "only_new": list(comparison.only_new),
+        "paired_across_import": list(comparison.paired),
     }
     return json.dumps(data, indent=2, ensure_ascii=False)

@@ -79,6 +79,9 @@ def add_commands(group: click.Group) -> None:
         fmt = format_for(formats, fmt, output, lambda n: reg.reporter_info(n).extension)
         opened: dict[str, Any] = {}
         with Store.open(db) as store:
+            from pocketbench.core.analysis.imported_findings import imported_campaigns
+
+            imported_campaigns(study, store)  # a missing import is said before anything runs
             try:
                 wrappers = [] if no_run else make_wrappers(cooldown, echo_err)
                 if not no_run:

@@ -99,6 +99,9 @@ class AdbDevice(Device):
         self._setup = RunSetup()
         self._battery: tuple[str, str] | None = None
         self._discharge_sign = 0
+        #: The phone's energy meter lists power rails (ODPM), found by the probe.
+        self._rails = False
+        self._rails_problem = ""
         self._traces: list[tuple[tuple[str, ...], RunTrace]] = []
 
     # -- finding the device and naming its faults --------------------------------
@@ -350,6 +353,10 @@ class AdbDevice(Device):
                     " `adb connect PHONE_IP:5555`) and rerun"
                 )
             self._battery = probe.battery
+            self._rails = bool(probe.rails)
+            self._rails_problem = f"not available on this phone: {probe.rails_problem}"
+            if not probe.rails:
+                return [f"--energy: per-rail energy {self._rails_problem}"]
         return []
 
     def use_setup(self, setup: RunSetup) -> None:
@@ -364,8 +371,16 @@ class AdbDevice(Device):
         q = shlex.quote(tracefile)
         text = self._sh(f"cat {q} 2>/dev/null; rm -f {q}", "reading the run's samples")
         trace = androidpower.parse_trace(
-            text, energy=self._setup.energy, period_s=period_s, known_sign=self._discharge_sign
+            text,
+            energy=self._setup.energy,
+            period_s=period_s,
+            known_sign=self._discharge_sign,
+            rails=self._rails,
         )
+        if trace.energy is not None and not self._rails:
+            trace = attrs.evolve(
+                trace, energy=attrs.evolve(trace.energy, rails_problem=self._rails_problem)
+            )
         if trace.energy is not None and trace.energy.ok and not self._discharge_sign:
             self._discharge_sign = trace.energy.discharge_sign
         return trace
@@ -395,6 +410,9 @@ class AdbDevice(Device):
                 tracing["prefix"] = ("taskset", mask(setup.cores))
             if setup.energy and self._battery is not None:
                 tracing["sample"] = androidpower.sample_line(self._battery)
+                tracing["bracket"] = androidpower.bracket_lines(
+                    str(tracing["tracefile"]), self._rails
+                )
         options = dict(cwd=where, env=env, pidfile=pidfile, token=token,
                        poll_s=poll_s, backstop_s=int(timeout) + 60, **tracing)  # fmt: skip
         script = android.wrapper_script(argv, **options)

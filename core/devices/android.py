@@ -57,6 +57,7 @@ def wrapper_script(
     prefix: Sequence[str] = (),
     tracefile: str = "",
     sample: str = "",
+    bracket: tuple[str, str] = ("", ""),
 ) -> str:
     """Shell text that runs ``argv`` and reports its exit code and peak RSS.
 
@@ -81,7 +82,9 @@ def wrapper_script(
     the wrapper writes the program's ``Cpus_allowed_list`` and the start and
     end of the run (device uptime) there, and runs the shell text ``sample``
     on every poll with that file open on descriptor 3 (see
-    :mod:`pocketbench.core.devices.androidpower`).
+    :mod:`pocketbench.core.devices.androidpower`).  ``bracket`` is shell text
+    run just before the run's start line and just after its end line (the
+    clock mapping and the power rails' counters), in the same shell.
     """
     q = shlex.quote
     if not argv:
@@ -114,6 +117,7 @@ def wrapper_script(
         *(
             [
                 f": > {q(tracefile)}; exec 3>> {q(tracefile)}",
+                *([bracket[0]] if bracket[0] else []),
                 'read -r u _ < /proc/uptime; echo "B $u" >&3',
             ]
             if tracefile
@@ -145,8 +149,10 @@ def wrapper_script(
     lines += [
         "wait $p; c=$?",
         *([sample] if sample else []),
-        *(['read -r u _ < /proc/uptime; echo "E $u" >&3; exec 3>&-'] if tracefile else []),
+        *(['read -r u _ < /proc/uptime; echo "E $u" >&3'] if tracefile else []),
         f"rm -f {q(pidfile)}",
+        *([bracket[1]] if tracefile and bracket[1] else []),
+        *(["exec 3>&-"] if tracefile else []),
         f"printf '\\n%s%s\\n' {q(rss_marker(token))} \"$h\" >&2",
         "exit $c",
     ]

@@ -335,7 +335,10 @@ class Report:
         """What the backends say about their own figures shown in this report (and energy's definition)."""
         infos = self.vocabulary.metrics
         own = tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
-        return own + ((_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ())
+        energy = (_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ()
+        if _energy.PROMPT_MJ_PER_TOKEN in self.metrics:
+            energy += (_energy.SPLIT_NOTE,)
+        return own + energy
 
     @property
     def has_quality(self) -> bool:

@@ -10,7 +10,13 @@ clock ``/proc/uptime`` reads): ``idle_ma`` plus ``load_ma`` while a run is in
 progress (the run wrapper's pid file exists), plus a sine ripple; the
 voltage sags with the current.  A thread rewrites the files every few
 milliseconds and logs every value it served, so a test can integrate
-exactly what the phone said (:meth:`Battery.served_joules`).  Affinity is
+exactly what the phone said (:meth:`Battery.served_joules`).  A runtime that
+writes a phase's name to ``.phase`` in its working directory draws
+``Battery.phase_ma`` more in that phase (prefill and decode draw differently
+on a real phone).  :class:`Rail` s make ``dumpsys`` of the power-stats HAL
+answer with an energy meter in the HAL's own format, whose cumulative
+counters grow by ``idle_mw`` always and ``load_mw`` more while a run is in
+progress (:meth:`Hardware.loaded_seconds` says for how long).  Affinity is
 real: ``taskset`` is the host's toybox, so a placement test can only use
 cores this host has.
 """
@@ -26,7 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attrs import define, field
+from attrs import define, field, frozen
 
 if TYPE_CHECKING:
     from pocketbench.testing.adbd import TestAdbd
@@ -64,11 +70,13 @@ class Battery:
     stops_after_s: float | None = None
     #: The charger is plugged in this many seconds after a run starts (None: never).
     plugs_in_after_s: float | None = None
+    #: Extra mA while the runtime's ``.phase`` file names the phase ("prompt": 800.0 ...).
+    phase_ma: dict[str, float] = field(factory=dict)
     #: (time, amperes drawn, volts) of every value served, in order.
     served: list[tuple[float, float, float]] = field(factory=list)
 
-    def amps(self, t: float, loaded: bool) -> float:
-        ma = self.idle_ma + (self.load_ma if loaded else 0.0)
+    def amps(self, t: float, loaded: bool, phase: str = "") -> float:
+        ma = self.idle_ma + (self.load_ma if loaded else 0.0) + self.phase_ma.get(phase, 0.0)
         return (ma + self.ripple_ma * math.sin(2 * math.pi * t / self.period_s)) / 1000.0
 
     def served_joules(self, start: float, end: float) -> float:
@@ -80,6 +88,21 @@ class Battery:
             if hi > lo:
                 total += a * v * (hi - lo)
         return total
+
+
+@frozen
+class Rail:
+    """One on-device power monitor channel (ODPM) of the power-stats HAL."""
+
+    name: str
+    subsystem: str
+    #: Power drawn always, and more while a run is in progress, milliwatts.
+    idle_mw: float = 0.0
+    load_mw: float = 0.0
+
+
+#: The AIDL instance ``dumpsys`` is asked for, and its file in the fixture's dumpsys folder.
+RAILS_SERVICE = "android.hardware.power.stats.IPowerStats/default"
 
 
 @define(kw_only=True)
@@ -94,6 +117,18 @@ class Hardware:
     #: Android's thermal status in ``dumpsys thermalservice`` (None: the service is missing).
     thermal_status: int | None = 0
     battery: Battery | None = field(factory=Battery)
+    #: Power rails served by ``dumpsys`` of :data:`RAILS_SERVICE` (empty: no such service).
+    rails: tuple[Rail, ...] = ()
+    #: Served instead of the rails' dump: the service refuses (e.g. a permission denial).
+    rails_refusal: str | None = None
+    #: [start, end] (boot-clock seconds) of every stretch with a run in progress.
+    loads: list[list[float]] = field(factory=list)
+    _counters_uws: dict[str, float] = field(factory=dict)
+    _last_tick: float | None = None
+    _running: bool = False
+    #: The longest pause between two rewrites of the rails' file (a busy host delays the
+    #: thread): how stale a counter the phone served can be.
+    max_tick_gap_s: float = 0.0
     #: Runs started so far (counted from the wrapper commands the daemon ran).
     runs_started: int = 0
     _stop: threading.Event = field(factory=threading.Event)
@@ -133,8 +168,14 @@ class Hardware:
             link = state / "bin" / "taskset"
             with contextlib.suppress(FileExistsError):
                 link.symlink_to(toybox)
-        if self.battery is not None:
-            (state / "power_supply" / "battery").mkdir(parents=True, exist_ok=True)
+        if self.rails or self.rails_refusal is not None:
+            (dumps / RAILS_SERVICE).parent.mkdir(parents=True, exist_ok=True)
+            self._counters_uws = {r.name: 1e9 * (i + 1) for i, r in enumerate(self.rails)}
+        if self.rails_refusal is not None:
+            _write(dumps / f"{RAILS_SERVICE}.txt", self.rails_refusal + "\n")
+        if self.battery is not None or self.rails:
+            if self.battery is not None:
+                (state / "power_supply" / "battery").mkdir(parents=True, exist_ok=True)
             self._tick()
             self._thread = threading.Thread(target=self._run, daemon=True, name="battery")
             self._thread.start()
@@ -157,6 +198,47 @@ class Hardware:
         for i, freq in enumerate(self.max_freqs_khz):
             _write(self._cpu / f"cpu{i}" / "cpufreq" / "scaling_cur_freq", f"{int(freq * scale)}\n")
 
+    def loaded_seconds(self, start: float, end: float) -> float:
+        """How long a run was in progress between ``start`` and ``end`` (boot clock)."""
+        now = boottime()
+        return sum(max(0.0, min(b if b >= a else now, end) - max(a, start)) for a, b in self.loads)
+
+    def _phase(self) -> str:
+        assert self._daemon is not None
+        for path in self._daemon.sandbox.glob("*/.phase"):
+            with contextlib.suppress(OSError):
+                return path.read_text().strip()
+        return ""
+
+    def _write_rails(self, now: float, loaded: bool) -> None:
+        assert self._daemon is not None
+        last, self._last_tick = self._last_tick, now
+        if last is not None:
+            self.max_tick_gap_s = max(self.max_tick_gap_s, now - last)
+            for r in self.rails:
+                mw = r.idle_mw + (r.load_mw if self._running else 0.0)
+                self._counters_uws[r.name] += mw * (now - last) * 1000
+        self._running = loaded
+        # The HAL's own lines: "  %32s   %14.2f mWs" of "[NAME]:SUBSYSTEM" (Pixel's PowerStatsAidl).
+        lines = [
+            "",
+            "============= PowerStats HAL 2.0 state residencies ==============",
+            "========== End of PowerStats HAL 2.0 state residencies ==========",
+            "",
+            "============= PowerStats HAL 2.0 energy consumers ==============",
+            "CPU_CLUSTER  :        4242.00 mWs",
+            "========== End of PowerStats HAL 2.0 energy consumers ==========",
+            "",
+            "============= PowerStats HAL 2.0 energy meter ==============",
+            f"  {'Channel':>32}   {'Cumulative Energy':>18}",
+            *(
+                f"  {f'[{r.name}]:{r.subsystem}':>32}   {self._counters_uws[r.name] / 1000:14.2f} mWs"
+                for r in self.rails
+            ),
+            "========== End of PowerStats HAL 2.0 energy meter ==========",
+        ]
+        _write(self._daemon.state / "dumpsys" / f"{RAILS_SERVICE}.txt", "\n".join(lines) + "\n")
+
     def _loaded(self) -> float | None:
         """When the run in progress started (its pid file's age), or None when idle."""
         assert self._daemon is not None
@@ -170,13 +252,24 @@ class Hardware:
             self._tick()
 
     def _tick(self) -> None:
+        assert self._daemon is not None
+        now = boottime()
+        started = self._loaded()
+        if started is not None and (not self.loads or self.loads[-1][1] >= self.loads[-1][0]):
+            self.loads.append([now, -1.0])  # end < start: still in progress
+        elif started is None and self.loads and self.loads[-1][1] < self.loads[-1][0]:
+            self.loads[-1][1] = now
+        if self.rails:
+            self._write_rails(now, started is not None)
+        if self.battery is not None:
+            self._tick_battery(now, started)
+
+    def _tick_battery(self, now: float, started: float | None) -> None:
         b = self.battery
         assert b is not None
         assert self._daemon is not None
         d = self._daemon.state / "power_supply" / "battery"
-        now = boottime()
-        started = self._loaded()
-        amps = b.amps(now, started is not None)
+        amps = b.amps(now, started is not None, self._phase() if b.phase_ma else "")
         volts = b.volts - b.sag_v_per_a * amps
         stopped = (
             b.stops_after_s is not None

@@ -154,3 +154,20 @@ def test_observer_json_needs_its_keys() -> None:
                 "prompt_eval_end_ms": 1,
             }
         )
+
+
+def test_wall_clock_phase_timestamps_are_kept_for_the_energy_split() -> None:
+    """The real runner's timestamps are epoch ms (CLOCK_REALTIME): kept; the stats block has none."""
+    out = read("runner_tiny_baseline_p64_g64.stdout")
+    err = read("runner_tiny_baseline_p64_g64.stderr")
+    data = observer(out)
+    m = metrics_for(W64, result(out, err))
+    keys = ("inference_start_ms", "prompt_eval_end_ms", "inference_end_ms")
+    assert m.phases_epoch_ms == tuple(float(data[k]) for k in keys)
+    assert RunnerReport.from_stats_block(err).phases_epoch_ms is None
+    # a runner counting from its own start is not on the wall clock: no phases, same speed
+    shifted = {**data, **{k: data[k] - data["inference_start_ms"] + 10 for k in keys}}
+    line = "PyTorchObserver " + json.dumps(shifted)
+    other = metrics_for(W64, result(line, err))
+    assert other.phases_epoch_ms is None
+    assert other.generation_tps == pytest.approx(m.generation_tps)

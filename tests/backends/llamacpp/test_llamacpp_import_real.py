@@ -92,3 +92,48 @@ def test_real_llama_completion_log_imports(tools_and_model, run_bench, tmp_path:
     )
     eval_ms, printed = float(m[1]), float(m[2])
     assert abs(run.metrics.generation_tps - printed) <= printed * (0.005 / eval_ms) * 1.01 + 0.01
+
+
+def test_findings_and_compare_show_an_import_beside_the_measured_configuration(
+    tools_and_model, run_bench, tmp_path: Path
+) -> None:
+    """Issue 16: an imported llama-bench run of the same model, in the findings and in compare."""
+    bin_dir, model = tools_and_model
+    argv = [str(bin_dir / "llama-bench"), "-m", str(model), "-t", "2", "-pg", "16,8",
+            "-p", "0", "-n", "0", "-r", "3", "-o", "json"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    path = tmp_path / "from-the-phone-team.json"
+    path.write_text(out.stdout)
+    r = run_bench("import", str(path), "--campaign", "theirs")
+    assert r.returncode == 0, r.stderr
+    study = tmp_path / "ours.toml"
+    study.write_text(
+        'name = "ours"\nmodels = ["tiny"]\nruns = 3\nwarmup = 1\nimports = ["theirs"]\n'
+        "[workload]\nprompt_tokens = 16\ngen_tokens = 8\nthreads = 2\n"
+        '[[framework]]\nbackend = "llamacpp"\nquants = ["q4_0"]\n'
+    )
+    findings = tmp_path / "findings.md"
+    r = run_bench("study", str(study), "-o", str(findings), "--cooldown", "off")
+    assert r.returncode == 0, r.stderr
+    text = findings.read_text().replace("\\", "")
+    import hashlib
+
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "## Imported: theirs" in text and "Imported Results (theirs)" in text
+    label = f"llamacpp q4_0 p16/g8 (imported, {model.name})"
+    assert f"{label}: imported from {path} (llama-bench json, sha256 {sha})" in text
+    assert f"{label} is compared with the measured" in text
+    assert "never pooled with them" in text  # the caveat
+    with Store.open(tmp_path / "pocketbench.db", create=False) as store:
+        (theirs,) = store.configurations("theirs")
+    total = theirs.summary("total_tps").mean
+    assert f"{total:.2f}" in text  # the imported figure itself, in its table
+    # bench compare pairs the measured configuration with the imported one, and says so
+    cmp = run_bench("compare", "ours", "theirs", "--json")
+    assert cmp.returncode == 0, cmp.stderr
+    result = json.loads(cmp.stdout)
+    (paired,) = result["paired_across_import"]
+    assert "the same backend, scheme, workload and model file" in paired
+    assert not result["only_old"] and not result["only_new"]
+    (change,) = [c for c in result["changes"] if c["metric"] == "total_tps"]
+    assert float(change["new_mean"]) == pytest.approx(total, abs=0.01)
