@@ -21,7 +21,8 @@ from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plan import CheckedRequest, Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
+from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
+from pocketbench.core.engine.runner import JobOutcome, Runner
 from pocketbench.core.results.store import Store
 
 Echo = Callable[[str], None]
@@ -110,6 +111,8 @@ class StudyResult:
     configs: tuple[StudyConfig, ...]
     outcomes: tuple[JobOutcome, ...]
     errors: tuple[str, ...]
+    #: The scheduler's account (wall time, each phone's idle time); None when nothing ran.
+    pool: PoolRun | None = None
 
     @property
     def failed_runs(self) -> int:
@@ -121,7 +124,7 @@ def run_study(
     *,
     registry: Registry,
     store: Store,
-    devices: Mapping[str, Device] | None = None,
+    devices: Mapping[str, Device] | Targets | None = None,
     wrappers: Sequence[Any] = (),
     echo: Echo | None = None,
     command: str | None = None,
@@ -130,7 +133,7 @@ def run_study(
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
     ``devices`` maps device names to opened devices (``--device`` overrides
-    the study's list).  Without them nothing is measured: the study is only
+    the study's list), or is the lab's :class:`Targets` (pools of phones).  Without them nothing is measured: the study is only
     checked and what is stored is collected (to rewrite the findings).  The
     campaign is the study's name, so a second call measures only what is
     missing.
@@ -146,7 +149,8 @@ def run_study(
         return StudyResult(
             study=study, campaign=study.name, configs=tuple(configs), outcomes=(), errors=()
         )
-    configs = study_configs(study, checked, devices)
+    targets = devices if isinstance(devices, Targets) else Targets.single(devices)
+    configs = study_configs(study, checked, targets.devices)
     quality = None
     if study.quality:  # checked (and the text fetched) before anything is measured
         from pocketbench.core.engine.quality import make_plan
@@ -176,7 +180,8 @@ def run_study(
         errors.append(line)
         say(f"error: {line}")
 
-    outcomes = run_on_devices(runner, [c.job for c in configs], dict(devices), on_error)
+    pool = run_targets(runner, [c.job for c in configs], targets, on_error, say)
+    outcomes = pool.outcomes
     for o in outcomes:
         if o.already_stored and not o.records:
             say(
@@ -190,4 +195,5 @@ def run_study(
         configs=tuple(configs),
         outcomes=tuple(outcomes),
         errors=tuple(errors),
+        pool=pool,
     )
