@@ -178,3 +178,59 @@ def test_replicate_marks_a_dead_hosts_work_incomplete_and_resumes_when_it_is_bac
     findings = (tmp_path / "findings.md").read_text()
     assert "## Per-phone results" in findings
     assert "phone-to-phone SD" in findings and "linear mixed model" in findings
+
+
+def test_bench_devices_lists_every_servers_phones_by_model(
+    lab: tuple[LabHost, LabHost], tmp_path: Path
+) -> None:
+    h1, h2 = lab
+    done = run_bench("devices", "--adb-server", h1.server, "--adb-server", h2.server, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"pool:{MODEL}  (4 phones)" in done.stdout
+    for h in lab:
+        for serial in h.serials:
+            assert f"adb://{h.server}/{serial}" in done.stdout
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_a_pool_matching_no_phone_lists_the_attached_models(
+    lab: tuple[LabHost, LabHost], tmp_path: Path
+) -> None:
+    h1, _ = lab
+    line = one_line_error(
+        run_bench(
+            "run", "--backend", "llamacpp", "--device", f"pool:Pixel 8@{h1.server}", cwd=tmp_path
+        )
+    )
+    assert "pool:Pixel 8 matches no phone" in line and f"attached models: {MODEL} (2)" in line
+
+
+def test_an_unreachable_server_is_named_with_what_was_tried(tmp_path: Path) -> None:
+    # A lab address whose host is down: nothing answers on it.
+    line = one_line_error(
+        run_bench(
+            "run", "--backend", "llamacpp", "--device", f"pool:{MODEL}@127.0.0.1:1", cwd=tmp_path
+        )
+    )
+    assert "the adb server 127.0.0.1:1 is unreachable" in line
+    assert "tried a TCP connection to 127.0.0.1:1" in line
+
+
+def test_two_servers_exposing_one_serial_are_refused(
+    lab: tuple[LabHost, LabHost], tmp_path: Path
+) -> None:
+    h1, _ = lab
+    port = int(h1.serials[0].rpartition(":")[2])
+    with lab_host(tmp_path / "host3", index=3, phones=1, phone_ports=[port]) as h3:
+        assert h3.serials == [h1.serials[0]]
+        line = one_line_error(
+            run_bench("devices", "--adb-server", h1.server, "--adb-server", h3.server, cwd=tmp_path)
+        )
+    assert f"two adb servers expose the serial '{h1.serials[0]}'" in line
+    assert h1.server in line and h3.server in line
