@@ -234,3 +234,23 @@ def test_two_servers_exposing_one_serial_are_refused(
         )
     assert f"two adb servers expose the serial '{h1.serials[0]}'" in line
     assert h1.server in line and h3.server in line
+
+
+def test_bench_run_replicates_one_configuration_on_every_phone_of_a_pool(
+    lab: tuple[LabHost, LabHost], tmp_path: Path, host_build: str
+) -> None:
+    h1, h2 = lab
+    db = tmp_path / "run.db"
+    done = run_bench(
+        "run", "--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
+        "--device", f"pool:{MODEL}@{h1.server},{h2.server}", "--spread", "replicate",
+        "--llamacpp-bin", host_build, "--runs", "2", "--warmup", "0",
+        "--prompt-tokens", "16", "--gen-tokens", "8", "--threads", "1", "--cooldown", "off",
+        "--db", str(db), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Store.open(db, create=False) as s:
+        configs = s.configurations()
+    phones = {f"adb://{h.server}/{serial}" for h in lab for serial in h.serials}
+    assert {c.device for c in configs} == phones
+    assert all(len(c.ok_runs) == 2 for c in configs)
