@@ -186,8 +186,13 @@ def _serve(root: Path, phones: int, ports: Sequence[int], model: str) -> None:
             )
             from pocketbench.testing.wait import wait_until
 
-            if not wait_until(lambda: server.run("devices").returncode == 0, timeout=20):
-                raise RuntimeError("the adb server did not answer")
+            # Wait on the socket, not with `adb devices`: a client that finds no
+            # server starts one of its own (loopback only), and ours then fails
+            # to bind and exits.
+            if not wait_until(lambda: _listening(ADB_PORT), timeout=20):
+                raise RuntimeError("the adb server did not start listening")
+            if running[-1].poll() is not None:
+                raise RuntimeError("the adb server exited at once; see adb-server.log")
             for serial in serials:
                 server.connect(serial)
 
@@ -209,6 +214,16 @@ def _serve(root: Path, phones: int, ports: Sequence[int], model: str) -> None:
                 print(json.dumps({"done": command}), flush=True)
         finally:
             kill()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
