@@ -111,12 +111,6 @@ def parse_lab_spec(spec: str) -> HostSpec | PoolSpec | None:
     return None
 
 
-def is_lab_spec(spec: str) -> bool:
-    return spec.strip().startswith("pool:") or (
-        spec.strip().startswith("adb://") and "/" not in spec.strip()[6:].rstrip("/")
-    )
-
-
 def list_server(server: Server, timeout: float = 5.0) -> list[LabPhone]:
     """Every device ``server`` lists, with its model; one line naming what was tried when it is down."""
     import socket
