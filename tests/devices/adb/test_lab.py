@@ -16,6 +16,7 @@ import pytest
 
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import BIN, bench_env, run_bench
+from pocketbench.testing.latex import compile_latex
 from pocketbench.testing.netlab import LabHost, lab_host, netns_problem
 from pocketbench.testing.wait import wait_until
 
@@ -138,6 +139,7 @@ def test_shard_moves_a_dead_hosts_work_to_the_other_phones_and_loses_nothing(
     assert all(p in findings for p in phones)
 
 
+@pytest.mark.latex
 def test_replicate_marks_a_dead_hosts_work_incomplete_and_resumes_when_it_is_back(
     lab: tuple[LabHost, LabHost], tmp_path: Path, host_build: str
 ) -> None:
@@ -170,14 +172,25 @@ def test_replicate_marks_a_dead_hosts_work_incomplete_and_resumes_when_it_is_bac
     assert len(stored(db, h1)) < 2 * 2 * 3
     # the host is back: the same command measures only what is missing
     again = run_bench(
-        "study", str(file), "--db", str(db), "--cooldown", "off", "-o", "findings.md", cwd=tmp_path
+        "study", str(file), "--db", str(db), "--cooldown", "off", "-o", "findings.tex", cwd=tmp_path
     )
     assert again.returncode == 0, again.stderr
     final = stored(db)
     assert first <= final and len(final) == 4 * 2 * 3
+    tex = (tmp_path / "findings.tex").read_text()
+    assert "Per-phone results" in tex and "linear mixed model" in tex
+    compile_latex(tex, tmp_path)
+    # a third time measures nothing and writes the same findings in markdown
+    third = run_bench(
+        "study", str(file), "--db", str(db), "--cooldown", "off", "-o", "findings.md", cwd=tmp_path
+    )
+    assert third.returncode == 0, third.stderr
+    assert stored(db) == final
     findings = (tmp_path / "findings.md").read_text()
     assert "## Per-phone results" in findings
     assert "phone-to-phone SD" in findings and "linear mixed model" in findings
+    for h in lab:
+        assert all(f"adb://{h.server}/{serial}" in findings for serial in h.serials)
 
 
 def test_bench_devices_lists_every_servers_phones_by_model(
