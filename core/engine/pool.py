@@ -240,7 +240,8 @@ def run_targets(
                 outcome = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
             except BaseException as exc:  # Ctrl-C in a worker: stop everything
                 interrupted.append(exc)
-                signals.stopping.set()
+                if len(phones) > 1:  # the other workers stop after their current run
+                    signals.stopping.set()
                 with cond:
                     busy.discard(phone)
                     cond.notify_all()
@@ -276,6 +277,8 @@ def run_targets(
             raise
     if interrupted:
         raise interrupted[0]
+    if any(queues.values()):
+        signals.check()  # stopped by a signal between two jobs: not "incomplete"
     # Jobs no phone could take (every phone of their group went away).
     for key, queue in queues.items():
         while queue:
