@@ -90,6 +90,25 @@ def study_configs(
     return out
 
 
+def _stored_names(study: Study, store: Store) -> list[str]:
+    """The study's devices as its campaign stored them: a replicated pool or a host is its phones."""
+    from pocketbench.core.devices.lab import HostSpec, PoolSpec, parse_lab_spec
+    from pocketbench.core.results.phones import phone_runs
+
+    known = {c["name"] for c in store.campaigns()}
+    stored = phone_runs(store, study.name or "") if study.name in known else []
+    names: list[str] = []
+    for spec in study.devices:
+        parsed = parse_lab_spec(spec)
+        phones: list[str] = []
+        if isinstance(parsed, HostSpec):
+            phones = [r.phone for r in stored if r.phone.startswith(f"adb://{parsed.server}/")]
+        elif isinstance(parsed, PoolSpec) and study.lab.spread == "replicate":
+            phones = [r.phone for r in stored if r.model == parsed.model]
+        names += sorted(set(phones)) or [spec]
+    return list(dict.fromkeys(names))
+
+
 class _Unopened:
     """A device named by the study but not opened (findings rewritten from the store)."""
 
@@ -144,7 +163,7 @@ def run_study(
     say = echo or (lambda message: None)
     checked = check_study(study, registry)
     if devices is None:
-        unopened: dict[str, Any] = {name: _Unopened(name) for name in study.devices}
+        unopened: dict[str, Any] = {name: _Unopened(name) for name in _stored_names(study, store)}
         configs = study_configs(study, checked, unopened)
         return StudyResult(
             study=study, campaign=study.name, configs=tuple(configs), outcomes=(), errors=()

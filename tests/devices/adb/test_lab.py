@@ -191,6 +191,18 @@ def test_replicate_marks_a_dead_hosts_work_incomplete_and_resumes_when_it_is_bac
     assert "phone-to-phone SD" in findings and "linear mixed model" in findings
     for h in lab:
         assert all(f"adb://{h.server}/{serial}" in findings for serial in h.serials)
+    # rewritten from the store alone (no phone opened), the findings are the same
+    h1.kill_server()
+    try:
+        rewritten = run_bench("study", str(file), "--db", str(db), "--no-run", cwd=tmp_path)
+    finally:
+        h1.start_server()
+    assert rewritten.returncode == 0, rewritten.stderr
+    cut = "## Caveats"
+    assert (
+        rewritten.stdout.split(cut)[0].split("## Preface")[1]
+        == findings.split(cut)[0].split("## Preface")[1]
+    )
 
 
 def test_bench_devices_lists_every_servers_phones_by_model(
