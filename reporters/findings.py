@@ -20,10 +20,14 @@ def render_findings(findings: Findings, fmt: str) -> str:
         for s in findings.sections
         for t in (s.framework_table, *s.quant_tables)
     }
+    phones = ""
+    if findings.phones is not None:
+        header, rows = list(findings.phones.header), [list(r) for r in findings.phones.rows]
+        phones = c.latex_table(header, rows) if fmt == "latex" else c.md_table(header, rows)
     return (
         templating.environment(kind)
         .get_template(template)
-        .render(f=findings, table=lambda t: tables[id(t)])
+        .render(f=findings, table=lambda t: tables[id(t)], phone_table=phones)
     )
 
 

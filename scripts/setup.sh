@@ -14,7 +14,8 @@ if [ "$profile" = test ]; then
   # adb: the real adb server; mksh+toybox: Android's shell and tools for the device wrapper;
   # TeX Live: LaTeX output is compiled; chromium: the HTML report is opened and screenshotted.
   # qemu-user-static + binfmt-support: the emulated arm64 test phone runs real aarch64 executables.
-  apt_packages+=(adb mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium)
+  # iproute2: the device-lab test makes its hosts as network namespaces (ip netns).
+  apt_packages+=(adb iproute2 mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium)
   [ "$(uname -m)" = aarch64 ] || apt_packages+=(qemu-user-static binfmt-support)
 fi
 missing=()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import frozen
 
+from pocketbench.core.analysis.phone_findings import PhoneBreakdown, phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
@@ -103,6 +104,8 @@ class Findings:
     plusminus: str
     generated_at: float
     version: str
+    #: Results per phone, when several phones measured the study (a device lab).
+    phones: PhoneBreakdown | None = None
 
 
 def build_findings(
@@ -167,6 +170,9 @@ def build_findings(
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
+        phones=phone_breakdown(
+            store, campaign, {sc.job.config_key(): _label(sc, study) for sc in configs}
+        ),
     )
 
 

@@ -94,6 +94,16 @@ class Framework:
 
 
 @define(kw_only=True)
+class StudyLab:
+    """A device lab: its adb servers, and how a pool spreads the study over its phones."""
+
+    #: adb servers (HOST:PORT) whose phones ``pool:MODEL`` devices are drawn from.
+    servers: list[str] = field(factory=list)
+    #: ``shard``: each configuration on one phone of the pool; ``replicate``: on every phone.
+    spread: str = "shard"
+
+
+@define(kw_only=True)
 class Study:
     """A comparison: frameworks x their schemes x models x devices."""
 
@@ -127,13 +137,15 @@ class Study:
     #: The configuration every other is compared with: keys backend, quant, model
     #: (default: each framework's own baseline).
     quality_reference: dict[str, str] = field(factory=dict)
+    #: Where pools' phones are and how a pool spreads the study (``[lab]``).
+    lab: StudyLab = field(factory=StudyLab)
 
     @property
     def display_title(self) -> str:
         return self.title or f"Findings: {self.name}"
 
 
-for _cls in (StudyWorkload, Framework, Study):
+for _cls in (StudyWorkload, Framework, StudyLab, Study):
     attrs.resolve_types(_cls)
 
 
@@ -241,6 +253,7 @@ def _check(study: Study, source: str) -> None:
             raise fail(f"cores[{i}]", str(exc).removeprefix("--cores ")) from None
     if len(set(study.cores)) != len(study.cores):
         raise fail("cores", "lists a placement twice")
+    _check_lab(study, source, fail)
     if not 0 < study.alpha < 1:
         raise fail("alpha", f"must be between 0 and 1, got {study.alpha}")
     if study.correction not in _CORRECTIONS:
@@ -270,6 +283,25 @@ def _check(study: Study, source: str) -> None:
                 " give each framework its own label",
             )
         seen[fw.name] = i
+
+
+def _check_lab(study: Study, source: str, fail: Callable[[str, str], UsageError]) -> None:
+    from pocketbench.core.devices.lab import SPREADS, parse_lab_spec, parse_server
+
+    if study.lab.spread not in SPREADS:
+        raise fail(
+            "lab.spread", f"unknown {study.lab.spread!r}; choose one of: {', '.join(SPREADS)}"
+        )
+    for i, server in enumerate(study.lab.servers):
+        try:
+            parse_server(server, f"lab.servers[{i}]")
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+    for i, spec in enumerate(study.devices):
+        try:
+            parse_lab_spec(spec)
+        except UsageError as exc:
+            raise fail(f"devices[{i}]", str(exc)) from None
 
 
 class _BadValue(TypeError):

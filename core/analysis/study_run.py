@@ -21,7 +21,8 @@ from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plan import CheckedRequest, Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
+from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
+from pocketbench.core.engine.runner import JobOutcome, Runner
 from pocketbench.core.results.store import Store
 
 Echo = Callable[[str], None]
@@ -89,6 +90,25 @@ def study_configs(
     return out
 
 
+def _stored_names(study: Study, store: Store) -> list[str]:
+    """The study's devices as its campaign stored them: a replicated pool or a host is its phones."""
+    from pocketbench.core.devices.lab import HostSpec, PoolSpec, parse_lab_spec
+    from pocketbench.core.results.phones import phone_runs
+
+    known = {c["name"] for c in store.campaigns()}
+    stored = phone_runs(store, study.name or "") if study.name in known else []
+    names: list[str] = []
+    for spec in study.devices:
+        parsed = parse_lab_spec(spec)
+        phones: list[str] = []
+        if isinstance(parsed, HostSpec):
+            phones = [r.phone for r in stored if r.phone.startswith(f"adb://{parsed.server}/")]
+        elif isinstance(parsed, PoolSpec) and study.lab.spread == "replicate":
+            phones = [r.phone for r in stored if r.model == parsed.model]
+        names += sorted(set(phones)) or [spec]
+    return list(dict.fromkeys(names))
+
+
 class _Unopened:
     """A device named by the study but not opened (findings rewritten from the store)."""
 
@@ -110,6 +130,8 @@ class StudyResult:
     configs: tuple[StudyConfig, ...]
     outcomes: tuple[JobOutcome, ...]
     errors: tuple[str, ...]
+    #: The scheduler's account (wall time, each phone's idle time); None when nothing ran.
+    pool: PoolRun | None = None
 
     @property
     def failed_runs(self) -> int:
@@ -121,7 +143,7 @@ def run_study(
     *,
     registry: Registry,
     store: Store,
-    devices: Mapping[str, Device] | None = None,
+    devices: Mapping[str, Device] | Targets | None = None,
     wrappers: Sequence[Any] = (),
     echo: Echo | None = None,
     command: str | None = None,
@@ -130,7 +152,7 @@ def run_study(
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
     ``devices`` maps device names to opened devices (``--device`` overrides
-    the study's list).  Without them nothing is measured: the study is only
+    the study's list), or is the lab's :class:`Targets` (pools of phones).  Without them nothing is measured: the study is only
     checked and what is stored is collected (to rewrite the findings).  The
     campaign is the study's name, so a second call measures only what is
     missing.
@@ -141,12 +163,13 @@ def run_study(
     say = echo or (lambda message: None)
     checked = check_study(study, registry)
     if devices is None:
-        unopened: dict[str, Any] = {name: _Unopened(name) for name in study.devices}
+        unopened: dict[str, Any] = {name: _Unopened(name) for name in _stored_names(study, store)}
         configs = study_configs(study, checked, unopened)
         return StudyResult(
             study=study, campaign=study.name, configs=tuple(configs), outcomes=(), errors=()
         )
-    configs = study_configs(study, checked, devices)
+    targets = devices if isinstance(devices, Targets) else Targets.single(devices)
+    configs = study_configs(study, checked, targets.devices)
     quality = None
     if study.quality:  # checked (and the text fetched) before anything is measured
         from pocketbench.core.engine.quality import make_plan
@@ -176,7 +199,8 @@ def run_study(
         errors.append(line)
         say(f"error: {line}")
 
-    outcomes = run_on_devices(runner, [c.job for c in configs], dict(devices), on_error)
+    pool = run_targets(runner, [c.job for c in configs], targets, on_error, say)
+    outcomes = pool.outcomes
     for o in outcomes:
         if o.already_stored and not o.records:
             say(
@@ -190,4 +214,5 @@ def run_study(
         configs=tuple(configs),
         outcomes=tuple(outcomes),
         errors=tuple(errors),
+        pool=pool,
     )

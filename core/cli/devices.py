@@ -22,22 +22,46 @@ def add_commands(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @click.option(
         "--adb-server",
-        default=None,
+        "adb_servers",
+        multiple=True,
         metavar="HOST:PORT",
-        help="A remote adb server (device labs); default: the local one.",
+        help="A remote adb server (device labs); repeat for every host of a lab, whose"
+        " phones are then listed by model; default: the local one.",
     )
-    def devices_cmd(as_json: bool, adb_server: str | None) -> None:
+    @click.option(
+        "--lab",
+        "lab_study",
+        default=None,
+        metavar="STUDY",
+        help="List the phones of the servers a study file's [lab] table names, by model.",
+    )
+    def devices_cmd(as_json: bool, adb_servers: tuple[str, ...], lab_study: str | None) -> None:
         """List devices (the local host and attached phones) with their facts."""
         from pocketbench.core.api.convert import unstructure
         from pocketbench.core.devices.adb import describe_attached
         from pocketbench.core.devices.local import LocalDevice
 
+        servers = list(adb_servers)
+        if lab_study:
+            from pocketbench.core.analysis.study import load_study
+
+            servers += load_study(lab_study).lab.servers
+        if len(servers) > 1 or lab_study:
+            from pocketbench.core.cli.lab import list_by_model
+
+            list_by_model(servers, as_json)
+            return
         host = port = None
-        if adb_server:
-            h, _, p = adb_server.rpartition(":")
-            if not h or not p.isdigit():
-                raise click.BadParameter("write it as HOST:PORT", param_hint="--adb-server")
-            host, port = h, int(p)
+        if servers:
+            from pocketbench.core.devices.lab import parse_server
+
+            try:
+                server = parse_server(servers[0], "--adb-server")
+            except Exception as exc:
+                raise click.BadParameter(
+                    "write it as HOST:PORT", param_hint="--adb-server"
+                ) from exc
+            host, port = server.host, server.port
         rows: list[dict[str, Any]] = [
             {"device": "local", "state": "device", "facts": LocalDevice().facts(), "problem": None}
         ]

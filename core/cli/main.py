@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
-from pocketbench.core.cli import compare, devices, importing, plugins, report, run, study
+from pocketbench.core.cli import compare, devices, importing, merge, plugins, report, run, study
 from pocketbench.core.cli.common import echo_err
 
 EPILOG = (
@@ -70,6 +70,7 @@ def build_cli() -> click.Group:
     compare.add_commands(cli)
     devices.add_commands(cli)
     importing.add_commands(cli)
+    merge.add_commands(cli)
     return cli
 
 

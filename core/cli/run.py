@@ -101,7 +101,16 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "-d",
         "devices",
         multiple=True,
-        help="local (default), adb, adb:SERIAL or adb://HOST:PORT/SERIAL; repeat for several.",
+        help="local (default), adb, adb:SERIAL, adb://HOST:PORT/SERIAL, adb://HOST:PORT (every"
+        " phone on that server) or pool:MODEL[@HOST:PORT,...] (a lab's phones of one model);"
+        " repeat for several.",
+    )
+    @click.option(
+        "--spread",
+        type=click.Choice(["shard", "replicate"]),
+        default="shard",
+        show_default=True,
+        help="A pool's phones share the configurations (shard) or each runs them all (replicate).",
     )
     @click.option("--runs", "-n", type=int, default=8, show_default=True, help="Measured runs.")
     @click.option(
@@ -268,14 +277,9 @@ def _stop_rule(target_pct: float | None) -> Any:
 
 def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) -> ExitCode:
     """Check everything, then measure; returns the exit code."""
-    from pocketbench.core.engine.plan import (
-        check_request,
-        close_devices,
-        make_wrappers,
-        open_devices,
-        plan_jobs,
-    )
-    from pocketbench.core.engine.runner import Runner, run_on_devices
+    from pocketbench.core.engine.plan import check_request, make_wrappers, plan_jobs
+    from pocketbench.core.engine.pool import open_targets, run_targets
+    from pocketbench.core.engine.runner import Runner
     from pocketbench.core.results.store import Store
 
     checked = check_request(registry, _request(kw))  # before any device or file is opened
@@ -285,9 +289,9 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
     if rule is not None and kw["max_runs"] < kw["runs"]:
         raise UsageError("--max-runs must be at least --runs")
     wrappers = make_wrappers(kw.get("cooldown", "auto"), echo)
-    devices = open_devices(kw.get("devices") or (), echo)
+    targets = open_targets(kw.get("devices") or (), spread=kw.get("spread", "shard"), echo=echo)
     try:
-        jobs = [p.job for p in plan_jobs(checked, devices, echo)]
+        jobs = [p.job for p in plan_jobs(checked, targets.devices, echo)]
         with Store.open(kw["db"]) as store:
             runner = Runner(
                 registry=registry,
@@ -308,7 +312,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
                     echo(f"error: {job.backend} {job.quant} {job.model} on {job.device}: {exc}")
 
             try:
-                outcomes = run_on_devices(runner, jobs, devices, on_error)
+                outcomes = list(run_targets(runner, jobs, targets, on_error, echo).outcomes)
             except KeyboardInterrupt as exc:
                 from pocketbench.core.engine import signals
 
@@ -322,7 +326,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
                 registry, store, runner.campaign, [o.job for o in outcomes if o.error is None]
             )
     finally:
-        close_devices(devices)
+        targets.close()
     if errors and len(errors) == len(jobs):
         if len(jobs) == 1:
             raise errors[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any
 
 import attrs
 import click
@@ -67,7 +66,8 @@ def add_commands(group: click.Group) -> None:
         from pocketbench.core.analysis.findings import build_findings
         from pocketbench.core.analysis.study import load_study
         from pocketbench.core.analysis.study_run import run_study
-        from pocketbench.core.engine.plan import close_devices, make_wrappers, open_devices
+        from pocketbench.core.engine.plan import make_wrappers
+        from pocketbench.core.engine.pool import Targets, open_targets
         from pocketbench.core.results.report import ReportOptions
         from pocketbench.core.results.store import Store
 
@@ -77,7 +77,7 @@ def add_commands(group: click.Group) -> None:
         reg = registry(ctx)
         formats = reg.findings_formats()
         fmt = format_for(formats, fmt, output, lambda n: reg.reporter_info(n).extension)
-        opened: dict[str, Any] = {}
+        opened: Targets | None = None
         with Store.open(db) as store:
             from pocketbench.core.analysis.imported_findings import imported_campaigns
 
@@ -85,12 +85,17 @@ def add_commands(group: click.Group) -> None:
             try:
                 wrappers = [] if no_run else make_wrappers(cooldown, echo_err)
                 if not no_run:
-                    opened = open_devices(study.devices, echo_err)
+                    opened = open_targets(
+                        study.devices,
+                        servers=study.lab.servers,
+                        spread=study.lab.spread,
+                        echo=echo_err,
+                    )
                 result = run_study(
                     study,
                     registry=reg,
                     store=store,
-                    devices=opened or None,
+                    devices=opened,
                     wrappers=wrappers,
                     echo=echo_err,
                     command=shlex.join(["bench", *sys.argv[1:]]),
@@ -105,7 +110,8 @@ def add_commands(group: click.Group) -> None:
                 )
                 ctx.exit(signals.exit_code(exc))
             finally:
-                close_devices(opened)
+                if opened is not None:
+                    opened.close()
             failed_jobs = [o for o in result.outcomes if o.error is not None]
             if result.outcomes and len(failed_jobs) == len(result.outcomes):
                 first = failed_jobs[0]

@@ -1,0 +1,258 @@
+"""Merging results stores: runs measured on several machines become one store.
+
+Every run has a stable identity: its campaign and configuration, whether it
+is a warm-up, its index, the moment it was stored and a hash of its raw
+output.  A run whose identity the target already holds is not copied again,
+so merging the same file twice adds nothing.
+
+A source file is read, never written: one of an older schema is copied to a
+temporary file and migrated there; one of a newer schema is refused.
+
+Two campaigns sharing a name are joined when they are one study measured in
+parts (the same configurations, or one's a subset of the other's, and no run
+index of a shared configuration measured twice differently).  Otherwise they
+differ: the source's campaign is merged under ``NAME@SOURCE`` and the
+difference is reported, never silently joined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from attrs import define, field
+
+from pocketbench.core.api.errors import StoreError
+from pocketbench.core.results.migrations import slot
+from pocketbench.core.results.phones import replica_key
+from pocketbench.core.results.store import APPLICATION_ID, SCHEMA_VERSION, Store
+
+
+@define
+class MergeReport:
+    """What one source added."""
+
+    source: str
+    runs_added: int = 0
+    runs_present: int = 0
+    jobs_added: int = 0
+    campaigns_added: list[str] = field(factory=list)
+    #: One line per campaign that shares a name with the target's but differs.
+    conflicts: list[str] = field(factory=list)
+
+    def line(self) -> str:
+        new = f", new campaigns: {', '.join(self.campaigns_added)}" if self.campaigns_added else ""
+        return (
+            f"{self.source}: {self.runs_added} runs added, {self.runs_present} already present"
+            f" ({self.jobs_added} jobs added{new})"
+        )
+
+
+def run_identity(
+    campaign: str, config_key: str, warmup: int, idx: int, created_at: float, stdout: str
+) -> str:
+    """A run's identity, the same in every store that holds a copy of it."""
+    h = hashlib.sha256()
+    for part in (campaign, config_key, str(warmup), str(idx), repr(float(created_at)), stdout):
+        h.update(part.encode("utf-8", "replace") + b"\0")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _source(path: Path) -> Iterator[sqlite3.Connection]:
+    """``path`` opened read-only at the current schema (migrated in a temporary copy if older)."""
+    if not path.is_file():
+        raise StoreError(f"no results database at {path}; name an existing file")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
+            app_id = c.execute("PRAGMA application_id").fetchone()[0]
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read {path} as a results database: {exc}") from None
+    if app_id != APPLICATION_ID:
+        raise StoreError(f"{path} is not a pocketbench results database; nothing was merged")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer pocketbench (schema {version}, this one reads up to"
+            f" {SCHEMA_VERSION}); merge it with that version, or upgrade; nothing was merged"
+        )
+    with tempfile.TemporaryDirectory(prefix="pocketbench-merge-") as tmp:
+        readable = path
+        if version < SCHEMA_VERSION:
+            readable = Path(tmp) / path.name
+            shutil.copyfile(path, readable)
+            Store.open(readable).close()  # migrates the copy, never the user's file
+        with contextlib.closing(
+            sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
+            yield c
+
+
+def _columns(c: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in c.execute(f"PRAGMA table_info({table})") if row[1] != "id"]
+
+
+def _identities(c: sqlite3.Connection, campaign_id: int, name: str) -> dict[tuple[str, int], str]:
+    """(config_key, measured run index) -> identity, and warm-up identities under index -1-id."""
+    out: dict[tuple[str, int], str] = {}
+    for key, warmup, idx, created, stdout, rid in c.execute(
+        "SELECT j.config_key, r.warmup, r.idx, r.created_at, r.stdout, r.id FROM runs r"
+        " JOIN jobs j ON r.job_id = j.id WHERE j.campaign_id = ?",
+        (campaign_id,),
+    ):
+        out[(key, idx if not warmup else -1 - rid)] = run_identity(
+            name, key, warmup, idx, created, stdout
+        )
+    return out
+
+
+def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]]:
+    """What a campaign measures, whatever devices: configurations without their device."""
+    return {
+        (replica_key(k), runs, warm)
+        for k, runs, warm in c.execute(
+            "SELECT config_key, runs, warmup FROM jobs WHERE campaign_id = ?", (campaign_id,)
+        )
+    }
+
+
+def _differs(
+    src: sqlite3.Connection, sid: int, out: sqlite3.Connection, oid: int, name: str
+) -> str | None:
+    """Why two same-named campaigns are not one (None: they are parts of one)."""
+    mine, theirs = _design(out, oid), _design(src, sid)
+    if not (mine <= theirs or theirs <= mine):
+        only = sorted(k.split("|")[1] + " " + k.split("|")[2] for k, _, _ in theirs - mine)[:3]
+        return f"it measures other configurations ({', '.join(only) or 'other settings'})"
+    have = {k: v for k, v in _identities(out, oid, name).items() if k[1] >= 0}
+    for k, ident in _identities(src, sid, name).items():
+        if k[1] >= 0 and k in have and have[k] != ident:
+            return f"run {k[1] + 1} of {k[0].split('|')[1]} was measured in both, differently"
+    return None
+
+
+def merge_into(target: Store, source: str | Path) -> MergeReport:
+    """Copy every run of ``source`` that ``target`` does not hold yet (one transaction)."""
+    source = Path(source)
+    report = MergeReport(str(source))
+    with _source(source) as src, target.transaction() as out:
+        job_cols = [col for col in _columns(src, "jobs") if col != "campaign_id"]
+        run_cols = [col for col in _columns(src, "runs") if col not in ("job_id", "slot")]
+        for sid, name, created, command in src.execute(
+            "SELECT id, name, created_at, command FROM campaigns ORDER BY created_at, id"
+        ).fetchall():
+            row = out.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()
+            target_name = name
+            if row is not None:
+                why = _differs(src, sid, out, row[0], name)
+                if why is not None:
+                    target_name = f"{name}@{source.stem}"
+                    report.conflicts.append(
+                        f"campaign {name!r} in {source} differs from the one in {target.path}"
+                        f" ({why}): merged as {target_name!r}, not joined"
+                    )
+                    row = out.execute(
+                        "SELECT id FROM campaigns WHERE name = ?", (target_name,)
+                    ).fetchone()
+            if row is None:
+                cur = out.execute(
+                    "INSERT INTO campaigns(name, created_at, command) VALUES (?, ?, ?)",
+                    (target_name, created, command),
+                )
+                oid = cur.lastrowid
+                report.campaigns_added.append(target_name)
+            else:
+                oid = row[0]
+            assert oid is not None
+            present = set(_identities(out, oid, target_name).values())
+            jobs = src.execute(
+                f"SELECT id, {', '.join(job_cols)} FROM jobs WHERE campaign_id = ? ORDER BY id",
+                (sid,),
+            ).fetchall()
+            for job in jobs:
+                values = dict(zip(job_cols, job[1:]))
+                runs = src.execute(
+                    f"SELECT {', '.join(run_cols)} FROM runs WHERE job_id = ? ORDER BY id",
+                    (job[0],),
+                ).fetchall()
+                new = []
+                for r in runs:
+                    rv = dict(zip(run_cols, r))
+                    ident = run_identity(
+                        target_name,
+                        values["config_key"],
+                        rv["warmup"],
+                        rv["idx"],
+                        rv["created_at"],
+                        rv["stdout"],
+                    )
+                    if ident in present:
+                        report.runs_present += 1
+                    else:
+                        new.append(rv)
+                        present.add(ident)
+                found = out.execute(
+                    "SELECT id FROM jobs WHERE campaign_id = ? AND config_key = ? AND started_at = ?"
+                    " AND device = ?",
+                    (oid, values["config_key"], values["started_at"], values["device"]),
+                ).fetchone()
+                if found is None:
+                    if values.get("import_id") is not None:
+                        values["import_id"] = _copy_import(src, out, values["import_id"])
+                    cols = ["campaign_id", *job_cols]
+                    cur = out.execute(
+                        f"INSERT INTO jobs({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        (oid, *(values[k] for k in job_cols)),
+                    )
+                    job_id = cur.lastrowid
+                    report.jobs_added += 1
+                    _copy_rows(src, out, "quality", job[0], job_id)
+                    _copy_rows(src, out, "summaries", job[0], job_id)
+                else:
+                    job_id = found[0]
+                assert job_id is not None
+                for rv in new:
+                    rv["job_id"] = job_id
+                    rv["slot"] = None if rv["warmup"] else slot(oid, values["config_key"])
+                    cols = list(rv)
+                    out.execute(
+                        f"INSERT INTO runs({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        tuple(rv.values()),
+                    )
+                    report.runs_added += 1
+    return report
+
+
+def _copy_import(src: sqlite3.Connection, out: sqlite3.Connection, import_id: int) -> int | None:
+    cols = _columns(src, "imports")
+    row = src.execute(
+        f"SELECT {', '.join(cols)} FROM imports WHERE id = ?", (import_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    values = dict(zip(cols, row))
+    have = out.execute("SELECT id FROM imports WHERE sha256 = ?", (values["sha256"],)).fetchone()
+    if have:
+        return int(have[0])
+    cur = out.execute(
+        f"INSERT INTO imports({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", row
+    )
+    return cur.lastrowid
+
+
+def _copy_rows(
+    src: sqlite3.Connection, out: sqlite3.Connection, table: str, old: int, new: int
+) -> None:
+    cols = [c for c in _columns(src, table) if c != "job_id"]
+    for row in src.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE job_id = ?", (old,)):
+        out.execute(
+            f"INSERT INTO {table}(job_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
+            (new, *row),
+        )
