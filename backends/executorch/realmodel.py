@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 from pocketbench.plugin import (
@@ -24,7 +25,7 @@ from pocketbench.plugin import (
 )
 
 from . import export
-from .models import UNREACHABLE_EOS, ModelFiles, _max_seq_len
+from .models import UNREACHABLE_EOS, ModelFiles
 from .schemes import Scheme
 
 #: Bumped when the conversion's output changes.
@@ -33,15 +34,35 @@ CONVERT_VERSION = 1
 DEFAULT_SEQ = 1024
 
 
+def _converted_problem(d: Path) -> str | None:
+    """Why a cached conversion cannot be used, or None (cheap: no tensor is read)."""
+    if not d.exists():
+        return "is missing"
+    for name in ("params.json", "special.json", "tokenizer.json"):
+        try:
+            json.loads((d / name).read_text())
+        except (OSError, ValueError):
+            return f"has no readable {name}"
+    # torch.save writes a zip archive; its central directory is at the end, so a
+    # file cut short has none.
+    if not zipfile.is_zipfile(d / "consolidated.00.pth"):
+        return "has no whole consolidated.00.pth"
+    return None
+
+
 def converted(gguf: Path, label: str) -> Path:
     """The directory holding the GGUF's checkpoint, params.json and tokenizer.json."""
     digest = file_digest(gguf)
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
-    if (final / "consolidated.00.pth").is_file():
+    if _converted_problem(final) is None:
         return final
     with export.heavy_lock(f"converting {label}"):
-        if (final / "consolidated.00.pth").is_file():
+        problem = _converted_problem(final)
+        if problem is None:
             return final
+        if final.exists():
+            export.say(f"note: the cached conversion {final} {problem}; converting again")
+            export.discard(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         with export._building(final) as tmp:
             export.say(f"converting {label} for ExecuTorch (one time; cached in {final})")
@@ -87,27 +108,18 @@ def gguf_files(
     params = json.loads((d / "params.json").read_text())
     special = json.loads((d / "special.json").read_text())
     bos = special.get("bos")
-    seq = _max_seq_len(job, DEFAULT_SEQ)
-    model_class = job.options.get("et_model", "llama3_2")
-    metadata = {"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]}
-    key = export.content_key(
+    seq = export.max_seq_len(job, DEFAULT_SEQ)
+    pte = export.exported(
+        name=name,
+        scheme=scheme.name,
         source=f"gguf:{file_digest(gguf)}:convert{CONVERT_VERSION}",
-        params=params,
-        flags=scheme.export_flags,
-        model_class=model_class,
-        seq=seq,
-        metadata=metadata,
-        executorch=vers["executorch"],
-        torch=vers["torch"],
-    )
-    pte = export.export_pte(
-        export.root() / "models" / f"{name}-{scheme.name}-{key}",
         checkpoint=d / "consolidated.00.pth",
         params=params,
         flags=scheme.export_flags,
-        model_class=model_class,
-        max_seq_len=seq,
-        metadata=metadata,
+        model_class=export.model_class(job),
+        seq=seq,
+        metadata={"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]},
+        vers=vers,
         label=f"{name} as {scheme.name}",
     )
     source = (
