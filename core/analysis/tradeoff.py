@@ -56,7 +56,7 @@ def sentence(label: str, c: ConfigReport, baseline: ConfigReport | None) -> str 
     if top is not None:
         extra.append(f"top-1 agreement {100 * top:.0f}%")
     if ratio is not None:
-        extra.append(f"perplexity x{ratio:.3f}")
+        extra.append(f"perplexity \u00d7{ratio:.3f}")
     return text + (f" ({', '.join(extra)})." if extra else ".")
 
 
@@ -73,13 +73,13 @@ def pareto_sentence(labelled: Sequence[tuple[str, ConfigReport]]) -> str | None:
     references = sorted({c.quality.reference for _, c in with_q if c.quality})
     # Several frameworks, each measured from its own baseline: say so, the reader compares KLs.
     whose = (
-        f"; each KL divergence is from its own reference ({', '.join(references)})"
+        f" Each KL divergence is from its own reference: {', '.join(references)}."
         if len(references) > 1
         else ""
     )
     return (
         "On the speed/quality Pareto front (no other configuration is both faster and closer "
-        f"to its reference{whose}): {', '.join(names)}."
+        f"to its reference): {', '.join(names)}.{whose}"
     )
 
 

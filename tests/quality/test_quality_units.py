@@ -294,8 +294,8 @@ def test_a_study_mixing_frameworks_words_each_trade_off_and_one_pareto_front(
     pareto = lines[-1]
     # The fastest scheme and the closest fast one, whichever framework they come from;
     # ExecuTorch's baseline is slower than llama.cpp's at the same (zero) distance.
-    assert pareto.endswith(": ExecuTorch 8da4w, Llama.cpp q8_0, Llama.cpp baseline.")
-    assert f"each KL divergence is from its own reference ({et}, {lc})" in pareto
+    assert ": ExecuTorch 8da4w, Llama.cpp q8_0, Llama.cpp baseline. " in pareto
+    assert pareto.endswith(f"Each KL divergence is from its own reference: {et}, {lc}.")
     # A reference other than the framework's own baseline is named in the sentence.
     other = quality_lines(
         [("ExecuTorch 8da4w", by[("executorch", "8da4w")], by[("llamacpp", "baseline")])]
