@@ -23,12 +23,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pocketbench.plugin import (
+    Job,
     SetupError,
     cache_dir,
     cached_dir,
     file_lock,
     publish_dir,
     run_child,
+    write_atomic,
 )
 from pocketbench.plugin import say as plugin_say
 
@@ -45,6 +47,62 @@ def content_key(**parts: object) -> str:
     """A stable short hash of the inputs that decide a cached artefact."""
     blob = json.dumps({"format": FORMAT_VERSION, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def model_class(job: Job) -> str:
+    """The ``export_llama --model`` class (``-O et_model=...``; Llama 3.2's by default)."""
+    return job.options.get("et_model", "llama3_2")
+
+
+def max_seq_len(job: Job, default: int) -> int:
+    """The exported context (``-O max_seq_len=...``, checked before any job runs) or ``default``."""
+    raw = job.options.get("max_seq_len")
+    return default if raw is None else int(raw)
+
+
+def exported(
+    *,
+    name: str,
+    scheme: str,
+    source: str,
+    checkpoint: Path,
+    params: dict,
+    flags: Sequence[str],
+    model_class: str,
+    seq: int,
+    metadata: dict,
+    vers: dict[str, str],
+    label: str,
+    estimate_gib: float | None = None,
+) -> Path:
+    """The cached .pte of one export: its key is made of exactly what ``export_llama`` gets.
+
+    ``source`` names the checkpoint's content (a file's sha256, or a synthetic
+    checkpoint's fingerprint and seed), never its path, so the same weights
+    find the same export from any clone or cache location; the ExecuTorch
+    and torch versions are part of the key because they change the program.
+    """
+    key = content_key(
+        source=source,
+        params=params,
+        flags=flags,
+        model_class=model_class,
+        seq=seq,
+        metadata=metadata,
+        executorch=vers["executorch"],
+        torch=vers["torch"],
+    )
+    return export_pte(
+        root() / "models" / f"{name}-{scheme}-{key}",
+        checkpoint=checkpoint,
+        params=params,
+        flags=flags,
+        model_class=model_class,
+        max_seq_len=seq,
+        metadata=metadata,
+        label=label,
+        estimate_gib=estimate_gib,
+    )
 
 
 def say(message: str) -> None:
@@ -171,6 +229,38 @@ def ensure_checkpoint(final: Path, params: dict, kind: str, *, label: str) -> Pa
     return final
 
 
+#: A .pte is a flatbuffer: a 4-byte root offset, then the file identifier ("ET12").
+_PTE_IDENT = b"ET"
+#: ExecuTorch's extended header after the identifier: sizes of the program and its segments.
+_EXT_MAGIC = b"eh00"
+
+
+def pte_problem(pte: Path) -> str | None:
+    """Why ``pte`` is not a whole ExecuTorch program, or None; reads its first 64 bytes.
+
+    The extended header records where the weight segments start and how long
+    they are, so a file cut short (a full disk, a killed copy) is caught
+    without loading it.
+    """
+    try:
+        with open(pte, "rb") as f:
+            head = f.read(64)
+        size = pte.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if len(head) < 8 or head[4:6] != _PTE_IDENT:
+        return "is not an ExecuTorch program (no ET file identifier)"
+    if head[8:12] == _EXT_MAGIC and len(head) >= 40:
+        length = int.from_bytes(head[12:16], "little")
+        program = int.from_bytes(head[16:24], "little")
+        base = int.from_bytes(head[24:32], "little")
+        data = int.from_bytes(head[32:40], "little") if length >= 32 else 0
+        need = base + data if base else program
+        if size < need:
+            return f"is cut short ({size} of {need} bytes)"
+    return None
+
+
 def export_pte(
     final: Path,
     *,
@@ -185,11 +275,37 @@ def export_pte(
 ) -> Path:
     """``final/model.pte`` exported by ``export_llama`` (once; later calls find it).
 
+    A cached export is used only when its files match the sizes and digests
+    recorded when it was published (:func:`cached_dir`); a new export must be a
+    whole program (:func:`pte_problem`) before it is published.
     The checkpoint is linked into the work directory under a neutral name and
     passed as a relative path: ``export_llama`` switches to other code paths
     when the checkpoint's path contains "int8" or "8da4w".
     """
     pte = final / "model.pte"
+    link_name = "consolidated.00.pth"
+    argv = [
+        sys.executable,
+        "-m",
+        EXPORT_MODULE,
+        "--model",
+        model_class,
+        "-p",
+        "params.json",
+        "-c",
+        link_name,
+        *flags,
+        "--max_seq_length",
+        str(max_seq_len),
+        "--max_context_length",
+        str(max_seq_len),
+        "-m",
+        json.dumps(metadata, separators=(",", ":")),
+        "-o",
+        ".",
+        "-n",
+        "model",
+    ]
     if cached_dir(final, ("model.pte",)):
         return pte
     with heavy_lock(f"exporting {label}"):
@@ -197,44 +313,23 @@ def export_pte(
             return pte
         final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
-            (tmp / "params.json").write_text(json.dumps(params, indent=1) + "\n")
-            link = tmp / "consolidated.00.pth"
+            write_atomic(tmp / "params.json", (json.dumps(params, indent=1) + "\n").encode())
+            link = tmp / link_name
             link.symlink_to(Path(checkpoint).resolve())
-            argv = [
-                sys.executable,
-                "-m",
-                EXPORT_MODULE,
-                "--model",
-                model_class,
-                "-p",
-                "params.json",
-                "-c",
-                link.name,
-                *flags,
-                "--max_seq_length",
-                str(max_seq_len),
-                "--max_context_length",
-                str(max_seq_len),
-                "-m",
-                json.dumps(metadata, separators=(",", ":")),
-                "-o",
-                ".",
-                "-n",
-                "model",
-            ]
             memory = f", peak memory about {estimate_gib:.1f} GiB" if estimate_gib else ""
             say(f"exporting {label} with export_llama (one time{memory}; cached in {final})")
             run_logged(argv, cwd=tmp, log=tmp / "export.log", what=f"exporting {label}")
-            if not (tmp / "model.pte").is_file():
+            problem = pte_problem(tmp / "model.pte") if (tmp / "model.pte").is_file() else None
+            if not (tmp / "model.pte").is_file() or problem:
                 # export_llama logs a failed save and still exits 0.
                 raise SetupError(
-                    f"exporting {label} wrote no model.pte: "
-                    f"{_last_error_line(tmp / 'export.log') or 'see the log'}; "
+                    f"exporting {label} wrote "
+                    + (f"a model.pte that {problem}" if problem else "no model.pte")
+                    + f": {_last_error_line(tmp / 'export.log') or 'see the log'}; "
                     f"log: {_keep_log(tmp / 'export.log')}"
                 )
             link.unlink()
-            (tmp / "export.json").write_text(
-                json.dumps({"argv": argv, "checkpoint": str(checkpoint), "label": label}, indent=1)
-            )
+            record = {"argv": argv, "checkpoint": str(checkpoint), "label": label}
+            write_atomic(tmp / "export.json", json.dumps(record, indent=1).encode())
             publish_dir(tmp, final)
     return pte

@@ -71,11 +71,6 @@ def _metadata(bos: int) -> dict:
     return {"get_bos_id": bos, "get_eos_ids": [UNREACHABLE_EOS]}
 
 
-def _max_seq_len(job: Job, default: int) -> int:
-    raw = job.options.get("max_seq_len")  # checked by options.OPTIONS before any job runs
-    return default if raw is None else int(raw)
-
-
 def _params_for(params: dict, kind: str) -> dict:
     from .synth import preq_params
 
@@ -122,30 +117,21 @@ def preset_files(spec: ModelSpec, scheme: Scheme, job: Job, vers: dict[str, str]
     kind = "base" if scheme.checkpoint == "float" else scheme.checkpoint
     params = _params_for(spec.params_json(), kind)
     ckdir = export.ensure_checkpoint(pdir / kind, params, kind, label=f"{spec.name} {kind}")
-    seq = _max_seq_len(job, spec.max_seq_len)
-    model_class = job.options.get("et_model", "llama3_2")
-    metadata = _metadata(bos)
-    key = export.content_key(
-        source=f"preset:{spec.fingerprint()}:{kind}:seed0",
-        params=params,
-        flags=scheme.export_flags,
-        model_class=model_class,
-        seq=seq,
-        metadata=metadata,
-        executorch=vers["executorch"],
-        torch=vers["torch"],
-    )
+    seq = export.max_seq_len(job, spec.max_seq_len)
     factor = _EXPORT_BYTES_PER_PARAM.get(
         "preq" if kind != "base" else scheme.name if scheme.name in ("bf16", "8da4w") else "fp32"
     )
-    pte = export.export_pte(
-        export.root() / "models" / f"{spec.name}-{scheme.name}-{key}",
+    pte = export.exported(
+        name=spec.name,
+        scheme=scheme.name,
+        source=f"preset:{spec.fingerprint()}:{kind}:seed0",
         checkpoint=ckdir / "consolidated.00.pth",
         params=params,
         flags=scheme.export_flags,
-        model_class=model_class,
-        max_seq_len=seq,
-        metadata=metadata,
+        model_class=export.model_class(job),
+        seq=seq,
+        metadata=_metadata(bos),
+        vers=vers,
         label=f"{spec.name} as {scheme.name}",
         estimate_gib=spec.n_params() * factor / 2**30 + 0.5,
     )
@@ -238,28 +224,19 @@ def checkpoint_files(d: Path, job: Job, scheme: Scheme, vers: dict[str, str]) ->
             rank if (i > 0 and flags[i - 1] == "-lora") else f for i, f in enumerate(flags)
         )
     tok = Tokenizer(tokenizer)
-    seq = _max_seq_len(job, 1024)
-    model_class = job.options.get("et_model", "llama3_2")
-    metadata = _metadata(tok.bos)
-    key = export.content_key(
-        source=file_digest(ckpt),
-        params=params,
-        flags=flags,
-        model_class=model_class,
-        seq=seq,
-        metadata=metadata,
-        executorch=vers["executorch"],
-        torch=vers["torch"],
-    )
+    seq = export.max_seq_len(job, 1024)
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", d.resolve().name)[:60]
-    pte = export.export_pte(
-        export.root() / "models" / f"{name}-{scheme.name}-{key}",
+    pte = export.exported(
+        name=name,
+        scheme=scheme.name,
+        source=file_digest(ckpt),
         checkpoint=ckpt,
         params=params,
         flags=flags,
-        model_class=model_class,
-        max_seq_len=seq,
-        metadata=metadata,
+        model_class=export.model_class(job),
+        seq=seq,
+        metadata=_metadata(tok.bos),
+        vers=vers,
         label=f"{d.name} as {scheme.name}",
     )
     return ModelFiles(

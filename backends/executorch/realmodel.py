@@ -26,7 +26,7 @@ from pocketbench.plugin import (
 )
 
 from . import export
-from .models import UNREACHABLE_EOS, ModelFiles, _max_seq_len
+from .models import UNREACHABLE_EOS, ModelFiles
 from .schemes import Scheme
 
 #: Bumped when the conversion's output changes.
@@ -93,27 +93,18 @@ def gguf_files(
     params = json.loads((d / "params.json").read_text())
     special = json.loads((d / "special.json").read_text())
     bos = special.get("bos")
-    seq = _max_seq_len(job, DEFAULT_SEQ)
-    model_class = job.options.get("et_model", "llama3_2")
-    metadata = {"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]}
-    key = export.content_key(
+    seq = export.max_seq_len(job, DEFAULT_SEQ)
+    pte = export.exported(
+        name=name,
+        scheme=scheme.name,
         source=f"gguf:{file_digest(gguf)}:convert{CONVERT_VERSION}",
-        params=params,
-        flags=scheme.export_flags,
-        model_class=model_class,
-        seq=seq,
-        metadata=metadata,
-        executorch=vers["executorch"],
-        torch=vers["torch"],
-    )
-    pte = export.export_pte(
-        export.root() / "models" / f"{name}-{scheme.name}-{key}",
         checkpoint=d / "consolidated.00.pth",
         params=params,
         flags=scheme.export_flags,
-        model_class=model_class,
-        max_seq_len=seq,
-        metadata=metadata,
+        model_class=export.model_class(job),
+        seq=seq,
+        metadata={"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]},
+        vers=vers,
         label=f"{name} as {scheme.name}",
     )
     source = (

@@ -509,6 +509,29 @@ def _statistics(study: Study, plusminus: str, family: int, notes: Sequence[str])
     )
 
 
+def _accuracy_caveat(
+    study: Study, configs: Sequence[StudyConfig], reports: dict[int, ConfigReport | None]
+) -> str:
+    """What the document says about output quality: not measured, or what its figures are not."""
+    without = [
+        _label(sc, study)
+        for i, sc in enumerate(configs)
+        if reports[i] is not None and reports[i].quality is None  # type: ignore[union-attr]
+    ]
+    if len(without) == sum(r is not None for r in reports.values()):
+        return (
+            "Only speed was measured. Quantization changes a model's outputs; choosing a scheme"
+            " also needs an accuracy evaluation (perplexity or a task benchmark), which this"
+            " study did not run."
+        )
+    text = (
+        "Quality here is closeness to a reference's next-token distributions over one"
+        " evaluation text, not a task benchmark: a scheme close on this text can still fail a"
+        " task."
+    )
+    return text + (f" No quality was measured for {', '.join(without)}." if without else "")
+
+
 def _caveats(
     study: Study, configs: Sequence[StudyConfig], reports: dict[int, ConfigReport | None]
 ) -> tuple[str, ...]:
@@ -554,10 +577,7 @@ def _caveats(
             out.append(
                 f"{label}: only {r.n_ok} successful runs; its interval is wide and tests have little power."
             )
-    out.append(
-        "Only speed was measured. Quantization changes a model's outputs; choosing a scheme"
-        " also needs an accuracy evaluation (perplexity or a task benchmark), which this study did not run."
-    )
+    out.append(_accuracy_caveat(study, configs, reports))
     synthetic = [m for m in study.models if m in PRESETS]
     if synthetic:
         shapes = "; ".join(f"{m}: {PRESETS[m].description}" for m in synthetic)

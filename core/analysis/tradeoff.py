@@ -4,7 +4,8 @@ For every configuration with quality figures, one sentence against its
 framework's baseline: how much faster it generates and how far its
 next-token distributions are from the reference ("Q4_0 generates 2.31x
 faster than the baseline at a mean KL divergence of 0.071 (top-1 agreement
-89%)"), then the schemes on the speed/quality Pareto front.
+89%)"), then the schemes on the speed/quality Pareto front, across frameworks
+when a study has several.
 """
 
 from __future__ import annotations
@@ -41,19 +42,21 @@ def sentence(label: str, c: ConfigReport, baseline: ConfigReport | None) -> str 
         if math.isfinite(a) and math.isfinite(b) and b > 0:
             factor = a / b
             speed = (
-                f"generates {factor:.2f}x faster than the baseline"
+                f"generates {factor:.2f}\u00d7 faster than the baseline"
                 if factor >= 1
-                else f"generates at {factor:.2f}x the baseline's speed"
+                else f"generates at {factor:.2f}\u00d7 the baseline's speed"
             )
     head = f"{label} {speed}" if speed else label
-    text = (
-        f"{head} at a mean KL divergence of {kl:.3f} from {q.reference}" if kl is not None else head
-    )
+    # Against its own baseline (the usual case) the sentence needs no reference name.
+    own = baseline is not None and baseline.quality is not None
+    own = own and baseline.quality.is_reference and baseline.quality.reference == q.reference
+    source = "" if own else f" from {q.reference}"
+    text = f"{head} at a mean KL divergence of {kl:.3f}{source}" if kl is not None else head
     extra = []
     if top is not None:
         extra.append(f"top-1 agreement {100 * top:.0f}%")
     if ratio is not None:
-        extra.append(f"perplexity x{ratio:.3f}")
+        extra.append(f"perplexity \u00d7{ratio:.3f}")
     return text + (f" ({', '.join(extra)})." if extra else ".")
 
 
@@ -67,9 +70,16 @@ def pareto_sentence(labelled: Sequence[tuple[str, ConfigReport]]) -> str | None:
     if not front:
         return None
     names = [with_q[i][0] for i in sorted(front, key=lambda i: -points[i][0])]
+    references = sorted({c.quality.reference for _, c in with_q if c.quality})
+    # Several frameworks, each measured from its own baseline: say so, the reader compares KLs.
+    whose = (
+        f" Each KL divergence is from its own reference: {', '.join(references)}."
+        if len(references) > 1
+        else ""
+    )
     return (
         "On the speed/quality Pareto front (no other configuration is both faster and closer "
-        f"to the reference): {', '.join(names)}."
+        f"to its reference): {', '.join(names)}.{whose}"
     )
 
 

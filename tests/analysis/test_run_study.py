@@ -316,3 +316,30 @@ def test_findings_of_a_partly_measured_study(
     )
     assert "Llama.cpp Q4\\_K\\_M vs Llama.cpp Baseline, generation: cannot be tested" in md
     assert "Llama.cpp Q4\\_0's generation is" in md  # what is stored is still compared
+
+
+def test_quality_changes_what_the_caveats_say_about_accuracy(measured) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from pocketbench.core.api.quality import QualityResult
+    from pocketbench.core.results.quality import record_from_result
+
+    db, result, findings = measured
+    assert any(c.startswith("Only speed was measured") for c in findings.caveats)
+    with sqlite3.connect(db) as c:
+        (job_id,) = c.execute(
+            "SELECT j.id FROM jobs j JOIN campaigns k ON j.campaign_id = k.id"
+            " WHERE k.name = ? ORDER BY j.id LIMIT 1",
+            (result.campaign,),
+        ).fetchone()
+    q = QualityResult(scored=300, eval_tokens=1024, n_vocab=100, nll_mean=3.0, nll_se=0.05)
+    rec = record_from_result(
+        q, reference="r", text_name="t", text_sha256="a" * 64, protocol="p", is_reference=True
+    )
+    with Store.open(db) as store:
+        store.add_quality(job_id, rec)
+        again = build_findings(result.study, result.configs, store, result.campaign)
+    text = "\n".join(again.caveats)
+    # Quality was measured for one configuration: no claim that only speed was.
+    assert "Only speed was measured" not in text
+    assert "not a task benchmark" in text and text.count("No quality was measured for") == 1

@@ -235,10 +235,69 @@ def test_findings_word_the_trade_off_and_name_the_pareto_front(tmp_path: Path) -
     text = "\n".join(lines)
     assert "is the quality reference (perplexity 20.00" in text
     assert (
-        "Llama.cpp Q4_0 generates 2.31x faster than the baseline at a mean KL divergence of 0.071"
-        in text
+        "Llama.cpp Q4_0 generates 2.31× faster than the baseline at a mean KL divergence of 0.071 "
+        "(top-1 agreement 89%" in text
     )
     assert "(top-1 agreement 89%" in text
     pareto = lines[-1]
     assert "Pareto front" in pareto and "Q4_0" in pareto and "Q8_0" in pareto
     assert "Q2_K" not in pareto
+
+
+def test_a_study_mixing_frameworks_words_each_trade_off_and_one_pareto_front(
+    tmp_path: Path,
+) -> None:
+    """llama.cpp and ExecuTorch, each against its own baseline: one front across both."""
+    from pocketbench.core.analysis.tradeoff import quality_lines
+    from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
+    from pocketbench.core.results.report import build_report
+    from pocketbench.core.results.store import Store
+
+    common = dict(text_name="t", text_sha256="a" * 64, protocol="kl1-c256-n8")
+    lc, et = "llamacpp baseline smollm2-135m", "executorch baseline smollm2-135m"
+    configs = {
+        ("llamacpp", "baseline"): (90.0, record_from_result(
+            _result(), reference=lc, is_reference=True, **common)),
+        ("llamacpp", "q8_0"): (145.0, record_from_result(
+            _result(kl_mean=0.004, kl_se=0.001, top1=0.96, top1_se=0.01),
+            reference=lc, is_reference=False, **common)),
+        ("executorch", "baseline"): (50.0, record_from_result(
+            _result(), reference=et, is_reference=True, **common)),
+        ("executorch", "8da4w"): (200.0, record_from_result(
+            _result(kl_mean=0.424, kl_se=0.01, top1=0.57, top1_se=0.01),
+            reference=et, is_reference=False, **common)),
+    }  # fmt: skip
+    with Store.open(tmp_path / "r.db") as store:
+        store.campaign("c")
+        for (backend, quant), (speed, rec) in configs.items():
+            job_id = store.start_job(Job(backend=backend, quant=quant, model="m"), None, {})
+            result = ProcessResult(argv=("x",), stdout="", stderr="", exit_code=0, wall_s=1.0)
+            for i, tps in enumerate((speed * 0.99, speed * 1.01)):
+                metrics = Metrics(prompt_tokens=64, gen_tokens=64, prompt_tps=100.0,
+                                  generation_tps=tps, total_tps=30.0)  # fmt: skip
+                store.add_run(
+                    job_id, RunRecord(index=i, warmup=False, result=result, metrics=metrics)
+                )
+            store.add_quality(job_id, rec)
+        report = build_report(store, "c")
+    by = {(c.backend, c.quant): c for c in report.configs}
+    names = {"llamacpp": "Llama.cpp", "executorch": "ExecuTorch"}
+    triples = [(f"{names[b]} {q}", c, by[(b, "baseline")]) for (b, q), c in by.items()]
+    lines = quality_lines(triples)
+    text = "\n".join(lines)
+    assert (
+        "ExecuTorch 8da4w generates 4.00× faster than the baseline at a mean KL divergence of "
+        "0.424 (top-1 agreement 57%" in text
+    )
+    assert "Llama.cpp q8_0 generates 1.61× faster than the baseline" in text
+    assert "ExecuTorch baseline is the quality reference" in text
+    pareto = lines[-1]
+    # The fastest scheme and the closest fast one, whichever framework they come from;
+    # ExecuTorch's baseline is slower than llama.cpp's at the same (zero) distance.
+    assert ": ExecuTorch 8da4w, Llama.cpp q8_0, Llama.cpp baseline. " in pareto
+    assert pareto.endswith(f"Each KL divergence is from its own reference: {et}, {lc}.")
+    # A reference other than the framework's own baseline is named in the sentence.
+    other = quality_lines(
+        [("ExecuTorch 8da4w", by[("executorch", "8da4w")], by[("llamacpp", "baseline")])]
+    )
+    assert f"at a mean KL divergence of 0.424 from {et}" in other[0]

@@ -1,0 +1,63 @@
+"""A cached export is checked before it is used: a damaged one is exported again, never loaded."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pocketbench.core.api.cache import cache_dir
+from pocketbench.core.devices.local import LocalDevice
+
+from .conftest import job, needs_executorch
+
+pytestmark = [pytest.mark.slow, pytest.mark.executorch, needs_executorch]
+
+
+def test_a_whole_program_passes_and_a_cut_or_foreign_file_does_not(
+    tiny_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from pocketbench.backends.executorch.export import pte_problem
+
+    pte, tokenizer = tiny_baseline
+    assert pte_problem(pte) is None
+    cut = tmp_path / "cut.pte"
+    cut.write_bytes(pte.read_bytes()[: pte.stat().st_size - 4096])
+    assert "cut short" in (pte_problem(cut) or "")
+    assert "not an ExecuTorch program" in (pte_problem(tokenizer) or "")
+
+
+def test_a_cached_export_cut_short_is_exported_again(
+    pm, tiny_baseline: tuple[Path, Path], tmp_path: Path, monkeypatch, capfd
+) -> None:
+    from pocketbench.backends.executorch.export import pte_problem
+    from pocketbench.core.api.presets import get_preset
+
+    pte, _ = tiny_baseline
+    # A private cache holding the tiny preset's checkpoint and a copy of its export,
+    # so the damage never touches the cache other tests and users share.
+    preset = f"tiny-{get_preset('tiny').fingerprint()}"
+    cache = tmp_path / "cache"
+    shutil.copytree(
+        cache_dir("executorch", "presets", preset), cache / "executorch/presets" / preset
+    )
+    copy_dir = cache / "executorch/models" / pte.parent.name
+    shutil.copytree(pte.parent, copy_dir)
+    copy = copy_dir / "model.pte"
+    with open(copy, "r+b") as f:
+        f.truncate(copy.stat().st_size // 2)
+    monkeypatch.setenv("POCKETBENCH_CACHE", str(cache))
+    capfd.readouterr()
+
+    prepared = pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
+    err = capfd.readouterr().err
+    assert "model.pte is cut short" in err and "exporting tiny as baseline again" in err
+    assert Path(prepared.describe["model"]) == copy and pte_problem(copy) is None
+    result = pm.hook.pocketbench_run(
+        job=job("baseline"), device=LocalDevice(), prepared=prepared, index=0
+    )
+    assert result.ok, result.stderr[-2000:]
+    # Whole again: the next prepare uses it as it is.
+    pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
+    assert "exporting" not in capfd.readouterr().err
