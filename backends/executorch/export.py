@@ -261,6 +261,26 @@ def pte_problem(pte: Path) -> str | None:
     return None
 
 
+def _cached_export(final: Path) -> bool:
+    """True when ``final`` holds a usable export (see :func:`export_pte`).
+
+    The recorded digests catch damage after publishing; a folder published
+    before records existed is trusted once by them, so its program is also
+    checked to be whole.
+    """
+    if not cached_dir(final, ("model.pte",)):
+        return False
+    problem = pte_problem(final / "model.pte")
+    if problem is None:
+        return True
+    say(
+        f"note: cached {final} is damaged (model.pte {problem}); exporting it again "
+        f"(rm -r {final} clears it by hand)"
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    return False
+
+
 def export_pte(
     final: Path,
     *,
@@ -306,10 +326,10 @@ def export_pte(
         "-n",
         "model",
     ]
-    if cached_dir(final, ("model.pte",)):
+    if _cached_export(final):
         return pte
     with heavy_lock(f"exporting {label}"):
-        if cached_dir(final, ("model.pte",)):
+        if _cached_export(final):
             return pte
         final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
