@@ -15,6 +15,7 @@ from pocketbench.core.api.hookspecs import hookimpl
 if TYPE_CHECKING:
     from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
     from pocketbench.core.devices.base import Device
+    from pocketbench.plugin import DecodeBytes
 
 
 def installed_version() -> str:
@@ -49,6 +50,15 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from .prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
+    from pathlib import Path
+
+    from .pte_bytes import decode_bytes
+
+    return decode_bytes(Path(prepared.describe["model"]))
 
 
 @hookimpl

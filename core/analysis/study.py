@@ -45,6 +45,7 @@ from attrs import define, field, frozen
 from pocketbench.core.api.errors import PocketbenchError, UsageError
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
 from pocketbench.core.results.store import Store
@@ -428,6 +429,7 @@ def run_study(
     echo: Echo | None = None,
     command: str | None = None,
     measure: bool = True,
+    bandwidth: BandwidthPolicy | None = None,
 ) -> StudyResult:
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
@@ -455,7 +457,13 @@ def run_study(
         outcomes: list[JobOutcome] = []
         if measure:
             campaign = store.campaign(study.name, command=command)
-            runner = Runner(registry=registry, store=store, campaign=campaign, wrappers=wrappers)
+            runner = Runner(
+                registry=registry,
+                store=store,
+                campaign=campaign,
+                wrappers=wrappers,
+                bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),
+            )
 
             def on_error(job: Job, exc: PocketbenchError) -> None:
                 line = f"{job.backend} {job.quant} {job.model} on {job.device}: {exc}"

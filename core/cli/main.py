@@ -163,6 +163,17 @@ def build_cli() -> click.Group:
         help="Between runs: auto (wait for the temperature to settle), off, or SECONDS.",
     )
     @click.option(
+        "--bandwidth/--no-bandwidth",
+        default=True,
+        show_default=True,
+        help="Measure the device's memory bandwidth (cached per device) and report MBU.",
+    )
+    @click.option(
+        "--remeasure-bandwidth",
+        is_flag=True,
+        help="Measure the memory bandwidth again instead of using the cached figure.",
+    )
+    @click.option(
         "--target-ci",
         type=float,
         default=None,

@@ -120,6 +120,17 @@ def _cooldown(value: str) -> str | float:
     return seconds
 
 
+def bandwidth_policy(kw: dict[str, Any], echo: Echo) -> Any:
+    """``--bandwidth/--no-bandwidth`` and ``--remeasure-bandwidth``."""
+    from pocketbench.core.engine.bandwidth import BandwidthPolicy
+
+    return BandwidthPolicy(
+        probe=kw.get("bandwidth", True) or bool(kw.get("remeasure_bandwidth")),
+        remeasure=bool(kw.get("remeasure_bandwidth")),
+        echo=echo,
+    )
+
+
 def stop_rule(target_pct: float | None) -> Any:
     if target_pct is None:
         return None
@@ -183,6 +194,7 @@ def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: E
             wrappers=wrappers,
             stop_rule=rule,
             max_runs=kw["max_runs"] if rule else None,
+            bandwidth=bandwidth_policy(kw, echo),
         )
         runner.campaign = store.campaign(kw.get("campaign"), command=command)
         errors: list[PocketbenchError] = []

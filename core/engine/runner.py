@@ -18,6 +18,7 @@ from attrs import define, frozen
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
 from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.store import Store
 
@@ -60,6 +61,8 @@ class Runner:
     stop_rule: StopRule | None = None
     #: Upper bound of measured runs when ``stop_rule`` is set (``--max-runs``).
     max_runs: int | None = None
+    #: Bytes per token and the device's bandwidth, stored with each job; None: neither.
+    bandwidth: BandwidthPolicy | None = None
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def canonical(self, job: Job) -> Job:
@@ -92,8 +95,14 @@ class Runner:
             ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
+        # Before the first warm-up, so the probe never runs beside a measured run.
+        bandwidth = (
+            self.bandwidth.for_job(pm, job, device, prepared)
+            if self.bandwidth is not None
+            else None
+        )
         with self._store_lock:
-            job_id = self.store.start_job(job, facts, prepared.describe)
+            job_id = self.store.start_job(job, facts, prepared.describe, bandwidth)
         records: list[RunRecord] = []
 
         def execute(index: int, warmup: bool) -> RunRecord:

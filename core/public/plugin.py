@@ -12,6 +12,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
+from pocketbench.core.api.bandwidth import DecodeBytes
 from pocketbench.core.api.cache import (
     cache_dir,
     file_digest,
@@ -75,6 +76,7 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "DecodeBytes",
     "RunRecord",
     "Readings",
     "DeviceFacts",

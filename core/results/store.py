@@ -19,6 +19,7 @@ from typing import Any
 
 from attrs import frozen
 
+from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.convert import dumps, loads, unstructure
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.api.model import (
@@ -31,7 +32,7 @@ from pocketbench.core.api.model import (
     Workload,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -85,6 +86,14 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job_id);
 """
 
+#: Schema steps after version 1: version -> statements that bring version - 1 up to it.
+#: A new file is created at version 1 and walks the same steps as an old one.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Memory bandwidth of a job (bytes per decode step, the device's measured
+    # bandwidth, notes) as JSON: pocketbench.core.api.bandwidth.JobBandwidth.
+    2: ("ALTER TABLE jobs ADD COLUMN bandwidth TEXT",),
+}
+
 
 @frozen(kw_only=True)
 class StoredConfig:
@@ -102,6 +111,8 @@ class StoredConfig:
     runs: tuple[RunRecord, ...]
     warmups: tuple[RunRecord, ...]
     started_at: float
+    #: Bytes per decode step and the device's measured bandwidth (the newest job's).
+    bandwidth: JobBandwidth | None = None
 
     @property
     def ok_runs(self) -> tuple[RunRecord, ...]:
@@ -188,8 +199,9 @@ class Store:
                     if statement.strip():
                         c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                app_id, version = APPLICATION_ID, SCHEMA_VERSION
+                app_id, version = APPLICATION_ID, 1
+            if app_id == APPLICATION_ID and 1 <= version < SCHEMA_VERSION:
+                version = self._migrate(version)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -205,6 +217,27 @@ class Store:
                 f" up to {SCHEMA_VERSION}); upgrade pocketbench or use another --db"
             )
         self._wal()
+
+    def _migrate(self, version: int) -> int:
+        """Walk the schema steps from ``version``; a read-only file is read as it is."""
+        c = self._conn
+        try:
+            c.execute("SAVEPOINT migrate")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    c.execute(statement)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute("RELEASE migrate")
+            return SCHEMA_VERSION
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            c.execute("ROLLBACK TO migrate")
+            c.execute("RELEASE migrate")
+            return version
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(row[1] == column for row in self._conn.execute(f"PRAGMA table_info({table})"))
 
     def _wal(self) -> None:
         # WAL lets several bench processes read and write one file safely.  The
@@ -273,13 +306,19 @@ class Store:
             self._campaign_id = row[0]
         return self._campaign_id
 
-    def start_job(self, job: Job, facts: DeviceFacts | None, describe: dict[str, str]) -> int:
+    def start_job(
+        self,
+        job: Job,
+        facts: DeviceFacts | None,
+        describe: dict[str, str],
+        bandwidth: JobBandwidth | None = None,
+    ) -> int:
         with self._tx() as c:
             campaign_id = self._campaign_row(c)
             cur = c.execute(
                 "INSERT INTO jobs(campaign_id, config_key, backend, quant, model, device, workload,"
-                " runs, warmup, options, facts, describe, started_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " runs, warmup, options, facts, describe, started_at, bandwidth)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     campaign_id,
                     job.config_key(),
@@ -294,6 +333,7 @@ class Store:
                     dumps(facts) if facts is not None else None,
                     json.dumps(describe, sort_keys=True),
                     time.time(),
+                    dumps(bandwidth) if bandwidth is not None else None,
                 ),
             )
             assert cur.lastrowid is not None
@@ -378,8 +418,10 @@ class Store:
             params = (campaign,)
         jobs = self._conn.execute(
             "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
-            " j.device, j.workload, j.facts, j.describe, j.started_at"
-            f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
+            " j.device, j.workload, j.facts, j.describe, j.started_at,"
+            # A version-1 file opened read-only has no bandwidth column.
+            + (" j.bandwidth" if self._has_column("jobs", "bandwidth") else " NULL")
+            + f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
             " ORDER BY c.created_at, c.id, j.id",
             params,
         ).fetchall()
@@ -396,9 +438,11 @@ class Store:
             warmups: list[RunRecord] = []
             describe: dict[str, str] = {}
             facts = None
+            bandwidth = None
             for row in rows:
                 describe.update(json.loads(row[10] or "{}"))
                 facts = loads(row[9], DeviceFacts) or facts
+                bandwidth = loads(row[12], JobBandwidth) or bandwidth
                 for rec in self._runs(row[0]):
                     (warmups if rec.warmup else runs).append(rec)
             first = rows[0]
@@ -416,6 +460,7 @@ class Store:
                     runs=tuple(runs),
                     warmups=tuple(warmups),
                     started_at=first[11],
+                    bandwidth=bandwidth,
                 )
             )
         return configs
