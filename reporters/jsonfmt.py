@@ -4,7 +4,10 @@ One object per configuration with ``backend``, ``quant``, ``model``,
 ``device``, ``workload`` and ``metrics``; ``metrics`` maps each metric
 (``prompt_tps``, ``generation_tps``, ``total_tps``, and the optional ones a
 runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
-Undefined numbers (the stdev of one run) are ``null``.
+Undefined numbers (the stdev of one run) are ``null``.  ``bandwidth`` holds
+``bytes_per_token``, ``achieved_gbps``, ``device_gbps``, ``mbu`` (``{mean,
+ci95}``) and ``ceiling_tps`` (:mod:`pocketbench.core.results.bandwidth`),
+null when the results predate it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from pocketbench.core.api.convert import unstructure
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results.present import plusminus_text
 from pocketbench.core.results.report import (
     RUNNER_TOTAL_NOTE,
@@ -101,6 +105,7 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "device_facts": unstructure(c.facts) if c.facts is not None else None,
         "describe": c.describe,
         "started_at": c.started_at,
+        "bandwidth": bandwidth.as_json(c.bandwidth),
     }
 
 

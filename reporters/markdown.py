@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
@@ -24,4 +25,6 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.md_table(*c.summary_rows(report, options, c.pm_text))
-    return templating.render_report("markdown", "report.md.j2", report, options, table)
+    rows = bandwidth.table_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
+    bw = c.md_table(*rows) if rows else ""
+    return templating.render_report("markdown", "report.md.j2", report, options, table, bw)

@@ -22,6 +22,7 @@ from attrs import frozen
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results.report import (
     CORE_METRICS,
     RUNNER_TOTAL_NOTE,
@@ -359,6 +360,11 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
         if ranked:
             best = max(ranked)
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
+    for r in present:
+        kind = r.facts.kind if r.facts is not None else ""
+        line = bandwidth.sentence(r.label, r.bandwidth, kind)
+        if line:
+            out.append(line)
     return tuple(out)
 
 
@@ -395,6 +401,8 @@ def _method(study: Study, present: list[ConfigReport]) -> tuple[str, ...]:
         )
         + "."
     )
+    if any(r.bandwidth is not None for r in present):
+        lines.append(bandwidth.TABLE_NOTE)
     return tuple(lines)
 
 

@@ -17,6 +17,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import DeviceFacts, RunRecord, Workload
+from pocketbench.core.results.bandwidth import BandwidthSummary, summarize_bandwidth
 from pocketbench.core.results.stats import Summary, Trend, summarize, trend
 
 if TYPE_CHECKING:
@@ -177,6 +178,8 @@ class ConfigReport:
     started_at: float
     #: Column label, unique within its report.
     label: str = ""
+    #: Bytes per token, achieved and measured bandwidth, MBU (None: not stored).
+    bandwidth: BandwidthSummary | None = None
 
     @property
     def warmups(self) -> int:
@@ -244,6 +247,10 @@ class Report:
     @property
     def campaigns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.campaign for c in self.configs))
+
+    @property
+    def has_bandwidth(self) -> bool:
+        return any(c.bandwidth is not None for c in self.configs)
 
     @property
     def has_runner_total_rate(self) -> bool:
@@ -319,6 +326,11 @@ def config_report(config: StoredConfig, metrics: Sequence[str] = DEFAULT_METRICS
         summaries=summaries,
         trends=trends,
         started_at=config.started_at,
+        bandwidth=summarize_bandwidth(
+            config.bandwidth,
+            config.workload,
+            config.samples("generation_tps"),
+        ),
     )
 
 
