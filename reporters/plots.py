@@ -159,8 +159,14 @@ def roofline_chart(report: Report) -> bytes:
         x = c.bandwidth.bytes_per_token / 1e6  # type: ignore[union-attr]
         ax.errorbar([x], [s.mean], yerr=err, fmt="o", color=color, capsize=4,
                     label=_text(c.label))  # fmt: skip
+    from matplotlib.ticker import FuncFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 700, not 7 x 10^2
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_xlabel("bytes read per generated token (MB)")
     ax.set_ylabel("generation speed (tokens/s; whiskers: 95% CI)")
     ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)

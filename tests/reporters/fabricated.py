@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.model import (
     DeviceFacts,
     Job,
@@ -51,6 +52,7 @@ def add_config(
     describe: dict[str, str] | None = None,
     prompt: str | None = None,
     runner_total: bool = False,
+    bandwidth: JobBandwidth | None = None,
 ) -> None:
     job = Job(
         backend=backend,
@@ -73,7 +75,9 @@ def add_config(
         max_freqs_khz=(2400000, 2000000),
         ram_bytes=6 * 2**30,
     )
-    job_id = store.start_job(job, facts, describe or {"version": "b1234", "commit": "0c1e570"})
+    job_id = store.start_job(
+        job, facts, describe or {"version": "b1234", "commit": "0c1e570"}, bandwidth
+    )
     result = ProcessResult(
         argv=("runner", "-p", prompt or "x"), stdout="ok", stderr="", exit_code=0, wall_s=1.0
     )
