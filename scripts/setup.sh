@@ -12,8 +12,9 @@ PYTHON="${PYTHON:-python3}"
 apt_packages=(cmake ninja-build g++ make)
 if [ "$profile" = test ]; then
   # adb: the real adb server; mksh+toybox: Android's shell and tools for the device wrapper;
-  # TeX Live: LaTeX output is compiled; chromium: the HTML report is opened and screenshotted.
-  apt_packages+=(adb mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium)
+  # TeX Live: LaTeX output is compiled; chromium: the HTML report is opened and screenshotted;
+  # sysbench and mbw: independent memory-bandwidth tools benchmarks/bandwidth.py checks the probe against.
+  apt_packages+=(adb mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium sysbench mbw)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do
