@@ -71,7 +71,9 @@ def main() -> None:
     binary = str(probe.build(probe.toolchain_for("", local=True)))
     loads = [os.getloadavg()[0]]
     print(f"probe {binary}; {args.rounds} rounds, {args.mib} MiB arrays")
-    print("| threads | probe read (GB/s) | sysbench read (GB/s) | ratio probe/sysbench | probe run time (s) |")
+    print(
+        "| threads | probe read (GB/s) | sysbench read (GB/s) | ratio probe/sysbench | probe run time (s) |"
+    )
     print("| --- | --- | --- | --- | --- |")
     copies: list[tuple[float, float]] = []
     for threads in args.threads:
@@ -102,7 +104,9 @@ def main() -> None:
             f"\ncopy, 1 thread: probe {statistics.median(a for a, _ in copies):.2f} GB/s copied,"
             f" mbw MEMCPY {statistics.median(b for _, b in copies):.2f} GB/s; median ratio {ratio:.3f}"
         )
-    print(f"load average during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores")
+    print(
+        f"load average during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":
