@@ -274,6 +274,13 @@ def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
         "mean ± sample standard deviation; total = (prompt + generated tokens) /"
         " (prompt-eval + generation time)"
     )
+    from pocketbench.core.results.bandwidth import sentence, summarize_bandwidth
+
+    for c, header in zip(configs, headers):
+        b = summarize_bandwidth(c.bandwidth, c.workload, c.samples("generation_tps"))
+        line = sentence(header, b, c.facts.kind if c.facts is not None else "")
+        if line:
+            click.echo(line)
     for c in configs:
         cores = c.facts.cores if c.facts is not None else 0
         loads = [r.before.load_avg for r in c.runs if r.before and r.before.load_avg is not None]
