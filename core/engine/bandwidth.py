@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pluggy
 from attrs import define, field
 
@@ -249,12 +250,6 @@ def _read_cache(path: Path, limit: float, how: str) -> tuple[DeviceBandwidth | N
     except Exception as exc:  # cattrs raises several kinds; all mean "not ours"
         return None, f"was malformed ({describe_error(exc)[:120]})"
     # The limit is today's, not the cached one: a file edited to say otherwise is caught.
-    m = _evolve(m, limit_gbps=limit, cached=True)
+    m = attrs.evolve(m, limit_gbps=limit, cached=True)
     problem = implausible(m, how)
     return (None, f"was implausible: {problem}") if problem else (m, "")
-
-
-def _evolve(m: DeviceBandwidth, **changes: Any) -> DeviceBandwidth:
-    import attrs
-
-    return attrs.evolve(m, **changes)
