@@ -1,18 +1,20 @@
-"""The findings document of a study, in markdown (default) or LaTeX: the same content."""
+"""The findings document of a study, laid out for markdown or LaTeX: the same content.
+
+The markdown and LaTeX reporters implement ``pocketbench_render_findings`` with it.
+"""
 
 from __future__ import annotations
 
 from pocketbench.core.analysis.findings import Findings, Table
-from pocketbench.core.api.errors import unknown_choice
 from pocketbench.core.results import present as c
+from pocketbench.core.results.report import metric_spec
 from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
 
 
-def render_findings(findings: Findings, fmt: str = "markdown") -> str:
-    if fmt not in FORMATS:
-        raise unknown_choice("findings format", fmt, list(FORMATS))
+def render_findings(findings: Findings, fmt: str) -> str:
+    """``fmt``: "markdown" or "latex"."""
     kind, template = FORMATS[fmt]
     tables = {
         id(t): _table(t, fmt, findings.plusminus)
@@ -39,7 +41,7 @@ def _table(table: Table, fmt: str, plusminus: str) -> str:
                 cells.append(c.latex_pm(summary, m, plusminus))
             else:
                 cells.append(c.pm_text(summary, m, plusminus))
-        rows.append([c.metric_spec(m).label, *cells])
+        rows.append([metric_spec(m).label, *cells])
     rows.append(
         [
             "Measured runs (n)",

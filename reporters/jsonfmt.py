@@ -22,7 +22,6 @@ from pocketbench.core.api.model import ReporterInfo
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results.present import plusminus_text
 from pocketbench.core.results.report import (
-    RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
     ConfigReport,
     Report,
@@ -59,7 +58,14 @@ def as_data(report: Report, options: ReportOptions) -> dict[str, Any]:
             "campaign": report.campaign,
             "plusminus": options.plusminus,
             "plusminus_meaning": plusminus_text(options),
-            "definitions": {"total_tps": TOTAL_DEFINITION, "runner_total_rate": RUNNER_TOTAL_NOTE},
+            "definitions": {
+                "total_tps": TOTAL_DEFINITION,
+                **{
+                    m: report.vocabulary.metrics[m].note
+                    for m in report.metrics
+                    if m in report.vocabulary.metrics
+                },
+            },
             "configurations": [configuration(c) for c in report.configs],
         }
     )
@@ -94,8 +100,9 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "quant": c.quant,
         "model": c.model,
         "device": c.device,
+        "options": c.options,
         "workload": unstructure(c.workload),
-        "warmups": c.warmups,
+        "warmups": len(c.warmups),
         "runs": len(c.runs),
         "failed_runs": c.n_failed,
         "throttling": list(c.throttling),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
+
+if TYPE_CHECKING:
+    from pocketbench.core.analysis.findings import Findings
 
 
 @hookimpl
@@ -21,6 +26,13 @@ def pocketbench_reporter_info() -> ReporterInfo:
 @hookimpl
 def pocketbench_render(report: Report, options: ReportOptions) -> str:
     return render(report, options)
+
+
+@hookimpl
+def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> str:
+    from pocketbench.reporters.findings import render_findings
+
+    return render_findings(findings, "latex")
 
 
 def render(report: Report, options: ReportOptions) -> str:

@@ -1,6 +1,8 @@
-"""Markdown reporter: the seed study's tables ("4.48 ± 0.11"), filled from the store."""
+"""Markdown reporter: the Galaxy A25 study's tables ("4.48 ± 0.11"), filled from the store."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
@@ -9,11 +11,14 @@ from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
 
+if TYPE_CHECKING:
+    from pocketbench.core.analysis.findings import Findings
+
 
 @hookimpl
 def pocketbench_reporter_info() -> ReporterInfo:
     return ReporterInfo(
-        description="Markdown tables in the seed study's style (mean ± sd), with run details",
+        description="Markdown tables in the Galaxy A25 study's style (mean ± sd), with run details",
         extension="md",
     )
 
@@ -21,6 +26,13 @@ def pocketbench_reporter_info() -> ReporterInfo:
 @hookimpl
 def pocketbench_render(report: Report, options: ReportOptions) -> str:
     return render(report, options)
+
+
+@hookimpl
+def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> str:
+    from pocketbench.reporters.findings import render_findings
+
+    return render_findings(findings, "markdown")
 
 
 def render(report: Report, options: ReportOptions) -> str:

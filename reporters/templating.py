@@ -16,12 +16,9 @@ from markupsafe import Markup
 
 from pocketbench.core.results.bandwidth import TABLE_NOTE as BANDWIDTH_NOTE
 from pocketbench.core.results.present import (
-    RUNNER_TOTAL_NOTE,
-    TOTAL_DEFINITION,
     latex_breakable,
     latex_escape,
     md_escape,
-    metric_spec,
     notes,
     num,
     plusminus_text,
@@ -29,7 +26,13 @@ from pocketbench.core.results.present import (
     when,
     workload_text,
 )
-from pocketbench.core.results.report import Report, ReportOptions, facts_lines
+from pocketbench.core.results.report import (
+    TOTAL_DEFINITION,
+    Report,
+    ReportOptions,
+    facts_lines,
+    metric_spec,
+)
 
 
 def _finalizer(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
@@ -52,7 +55,6 @@ COMMON_GLOBALS: dict[str, Any] = {
     "workload_text": workload_text,
     "notes": notes,
     "TOTAL_DEFINITION": TOTAL_DEFINITION,
-    "RUNNER_TOTAL_NOTE": RUNNER_TOTAL_NOTE,
 }
 
 

@@ -66,6 +66,14 @@ def registry():
 
 
 @pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A real results file with fabricated runs (reporters only format what is stored)."""
+    from pocketbench.testing.fabricated import fabricate
+
+    return fabricate(tmp_path / "results.db")
+
+
+@pytest.fixture
 def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     """Make fake installed distributions: a *.dist-info with entry_points.txt on sys.path."""
     site = tmp_path / "fake-site"
@@ -96,12 +104,12 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 # these tests (by name) form the suite, marked `fault`, and the run ends with
 # a tally of them (`pytest -m fault` runs only the suite).
 FAULT_FILES = {
-    "tests/core/test_runner.py",
-    "tests/core/test_store.py",
-    "tests/adb/test_adb_faults.py",
-    "tests/llamacpp/test_llamacpp_plugin_fake.py",
-    "tests/executorch_backend/test_executorch_bad_input.py",
-    "tests/study/test_study_file.py",
+    "tests/engine/test_runner.py",
+    "tests/results/test_store.py",
+    "tests/devices/adb/test_adb_faults.py",
+    "tests/backends/llamacpp/test_llamacpp_plugin_fake.py",
+    "tests/backends/executorch/test_executorch_bad_input.py",
+    "tests/analysis/test_study_file.py",
     "tests/reliability/test_parser_fuzz.py",
     "tests/reliability/test_security.py",
 }

@@ -11,7 +11,6 @@ export alone peaks near 16.5 GiB.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -23,8 +22,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pocketbench.core.api.cache import cache_dir
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError, cache_dir, file_lock
+from pocketbench.plugin import say as plugin_say
 
 #: Bump when what this backend writes changes, so old cache entries are not reused.
 FORMAT_VERSION = 1
@@ -42,24 +41,13 @@ def content_key(**parts: object) -> str:
 
 
 def say(message: str) -> None:
-    """A progress line for the user of ``bench`` (stderr, never mixed into results)."""
-    print(f"executorch: {message}", file=sys.stderr, flush=True)
+    """A progress line for the user of ``bench``, through the one status channel."""
+    plugin_say(f"executorch: {message}")
 
 
-@contextlib.contextmanager
-def heavy_lock(what: str) -> Iterator[None]:
-    """Hold the cache-wide lock of heavy steps; say so when another process holds it."""
-    path = root() / "heavy.lock"
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another export to finish before {what}")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def heavy_lock(what: str) -> contextlib.AbstractContextManager[None]:
+    """The cache-wide lock of heavy steps (a 1B fp32 export alone needs ~16 GiB)."""
+    return file_lock(root() / "heavy.lock", waiting=f"another export, before {what}")
 
 
 def _fresh_tmp(final: Path) -> Path:

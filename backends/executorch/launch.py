@@ -8,10 +8,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Workload
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, SetupError, Workload, file_digest
 
 from . import export
 from .models import ModelFiles
@@ -131,7 +128,7 @@ def device_plan(
     *,
     warmup: bool,
 ) -> tuple[RunPlan, dict[str, str]]:
-    """Push llama_main, the model, tokenizer and prompt; argv with the seed's flags.
+    """Push llama_main, the model, tokenizer and prompt; argv with the Galaxy A25 study's flags.
 
     :return: the plan, and what to add to ``Prepared.describe``.
     """

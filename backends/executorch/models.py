@@ -19,10 +19,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job
-from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
+from pocketbench.plugin import PRESETS, Job, ModelSpec, SetupError, file_digest, get_preset
 
 from . import export
 from .schemes import LORA_RANK, PREQ_GROUP_SIZE, Scheme
@@ -65,16 +62,8 @@ def _metadata(bos: int) -> dict:
 
 
 def _max_seq_len(job: Job, default: int) -> int:
-    raw = job.options.get("max_seq_len")
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SetupError(f"-O max_seq_len={raw!r}: give a whole number of tokens") from None
-    if value < 8:
-        raise SetupError(f"-O max_seq_len={value}: too small")
-    return value
+    raw = job.options.get("max_seq_len")  # checked by options.OPTIONS before any job runs
+    return default if raw is None else int(raw)
 
 
 def _params_for(params: dict, kind: str) -> dict:

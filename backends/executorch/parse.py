@@ -19,7 +19,7 @@ Definitions (the llama.cpp backend's, see :class:`~pocketbench.core.api.model.Me
 - ``generation_tps`` = decode steps / generation time (the runner's own rate);
 - ``total_tps`` = (prompt tokens + G) / (prompt-eval + generation time);
 - ``runner_total_rate`` = the runner's "Total inference time ... Rate",
-  decode steps / whole inference time: the seed study's "Total Speed".
+  decode steps / whole inference time: the Galaxy A25 study's "Total Speed".
 """
 
 from __future__ import annotations
@@ -29,8 +29,23 @@ import re
 
 from attrs import frozen
 
-from pocketbench.core.api.errors import ParseError
-from pocketbench.core.api.model import Metrics, ProcessResult, Workload
+from pocketbench.plugin import MetricInfo, Metrics, ParseError, ProcessResult, Workload
+
+#: ExecuTorch's own "Total inference time ... Rate", kept in ``Metrics.extra``.
+RUNNER_TOTAL_RATE = "runner_total_rate"
+#: What this backend adds to every report (declared in its BackendInfo).
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo(
+        name=RUNNER_TOTAL_RATE,
+        label="Runner's Own Total Rate (tokens/second)",
+        unit="tokens/s",
+        note=(
+            'ExecuTorch\'s own "total rate" (runner_total_rate) is different: generated tokens'
+            " only, divided by the whole inference time; it is shown separately where a runner"
+            " reports it."
+        ),
+    ),
+)
 
 _OBSERVER = re.compile(r"PyTorchObserver\s+(\{[^{}]*\})")
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)"
@@ -199,6 +214,8 @@ class RunnerReport:
         extra = {"inference_ms": self.inference_ms, **(extra or {})}
         if self.sampling_ms is not None:
             extra["sampling_ms"] = self.sampling_ms
+        if self.runner_total_rate is not None:
+            extra[RUNNER_TOTAL_RATE] = self.runner_total_rate
         return Metrics(
             prompt_tokens=self.prompt_tokens,
             gen_tokens=new_tokens,
@@ -208,7 +225,6 @@ class RunnerReport:
             load_ms=self.load_ms,
             ttft_ms=self.ttft_ms,
             peak_rss_bytes=rss,
-            runner_total_rate=self.runner_total_rate,
             extra=extra,
         )
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
-    from pocketbench.core.devices.base import Device
-    from pocketbench.plugin import DecodeBytes
+    from pocketbench.plugin import (
+        BackendInfo,
+        DecodeBytes,
+        Device,
+        Job,
+        Metrics,
+        Prepared,
+        ProcessResult,
+    )
 
 
 def installed_version() -> str:
@@ -30,8 +36,10 @@ def installed_version() -> str:
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
-    from pocketbench.core.api.model import BackendInfo
+    from pocketbench.plugin import BackendInfo
 
+    from .options import OPTIONS
+    from .parse import METRICS
     from .schemes import SCHEMES
 
     return BackendInfo(
@@ -42,6 +50,8 @@ def pocketbench_backend_info() -> BackendInfo:
         version=installed_version(),
         schemes=tuple(s.quant_scheme() for s in SCHEMES),
         default_scheme="baseline",
+        options=OPTIONS,
+        metrics=METRICS,
     )
 
 

@@ -14,10 +14,7 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
-from pocketbench.core.api.cache import file_digest
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job, Prepared, Workload
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, Job, Prepared, SetupError, Workload, file_digest
 
 from . import export
 from .launch import RunPlan, device_plan, local_runner_argv
@@ -68,8 +65,8 @@ def prepare(job: Job, device: Device) -> Prepared:
     prompt_file = make_prompt(tok, w, ascii_only=files.ascii_only)
 
     describe = {
-        "executorch": vers["executorch"],
-        "torch": vers["torch"],
+        "executorch_version": vers["executorch"],
+        "torch_version": vers["torch"],
         **files.describe,
         "model": str(files.pte),
         "model_sha256": file_digest(files.pte),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from pocketbench.core.api.model import QuantScheme
+from pocketbench.plugin import QuantScheme
 
 #: Flags every export gets: KV cache with the SDPA custom op, XNNPACK delegation.
 COMMON_FLAGS: tuple[str, ...] = (
@@ -45,6 +45,8 @@ class Scheme:
     #: "float" (any float checkpoint), "preq" or "preq-lora" (prequantized).
     checkpoint: str = "float"
     aliases: tuple[str, ...] = ()
+    #: How reports name it.
+    label: str = ""
 
     @property
     def export_flags(self) -> tuple[str, ...]:
@@ -60,28 +62,32 @@ class Scheme:
             description=self.description,
             produced_by=produced,
             aliases=self.aliases,
+            label=self.label,
         )
 
 
 SCHEMES: tuple[Scheme, ...] = (
     Scheme(
         name="baseline",
-        description="unquantized fp32 (the seed's baseline; also selectable as 'fp32')",
+        description="unquantized fp32 (the Galaxy A25 study's baseline; also selectable as 'fp32')",
         flags=("-d", "fp32"),
         dtype="fp32",
         aliases=("fp32",),
+        label="Baseline",
     ),
     Scheme(
         name="bf16",
         description="unquantized bf16 weights and activations (XNNPACK bf16 kernels)",
         flags=("-d", "bf16", "--xnnpack-enable-bf16"),
         dtype="bf16",
+        label="BF16",
     ),
     Scheme(
         name="8da4w",
         description="int8 dynamic activations, int4 group-32 weights, 8-bit embeddings",
         flags=("-d", "fp32", "-qmode", "8da4w", "-G", "32", "-E", "8,0"),
         dtype="fp32",
+        label="8da4w",
     ),
     Scheme(
         name="spinquant",
@@ -89,6 +95,7 @@ SCHEMES: tuple[Scheme, ...] = (
         flags=("-d", "fp32", "--use_spin_quant", "native", *PREQ_FLAGS),
         dtype="fp32",
         checkpoint="preq",
+        label="SpinQuant",
     ),
     Scheme(
         name="qat-lora",
@@ -97,6 +104,7 @@ SCHEMES: tuple[Scheme, ...] = (
         dtype="fp32",
         checkpoint="preq-lora",
         aliases=("qat+lora", "qat"),
+        label="QAT+LoRA",
     ),
 )
 

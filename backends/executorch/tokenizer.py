@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError
 
 #: Special tokens the runners append after the ranks of a tiktoken file.
 N_SPECIAL = 256

@@ -26,9 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError, Status, cache_dir, file_lock, say, status
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.
 LCP_VERSION = "0.3.36"
@@ -158,11 +156,7 @@ def ensure_built() -> Path:
     found = built_bin_dir()
     if found is None:  # pragma: no cover - the rename above publishes it
         raise SetupError(f"llama.cpp build finished but {dest} is incomplete; see {log}")
-    from rich.console import Console
-
-    Console(stderr=True).print(
-        f"llama.cpp tools built in {found}", style="dim", soft_wrap=True, markup=False
-    )
+    say(f"llama.cpp tools built in {found}")
     return found
 
 
@@ -270,8 +264,8 @@ def _patch(tree: Path) -> None:
 def _build(sdist: Path, tmp: Path, log: Path) -> None:
     """Configure and build into ``tmp``; leaves ``tmp/bin`` and ``tmp/build.json``."""
     flags = build_flags()
-    with ui.status("building llama.cpp tools (one time, ~4 min)...") as status:
-        status.update("building llama.cpp tools (one time, ~4 min): unpacking source...")
+    with status("building llama.cpp tools (one time, ~4 min)...") as live:
+        live.update("building llama.cpp tools (one time, ~4 min): unpacking source...")
         src = _extract_tree(sdist, tmp / "src")
         build = tmp / "build"
         jobs = str(os.cpu_count() or 2)
@@ -286,7 +280,7 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
             for what, cmd in steps:
                 logf.write("$ " + " ".join(cmd) + "\n")
                 logf.flush()
-                _stream(cmd, logf, status, what, log)
+                _stream(cmd, logf, live, what, log)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for t in TARGETS:
@@ -307,7 +301,7 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
     shutil.rmtree(build, ignore_errors=True)
 
 
-def _stream(cmd: list[str], logf: IO[str], status: ui.Status, what: str, log: Path) -> None:
+def _stream(cmd: list[str], logf: IO[str], status: Status, what: str, log: Path) -> None:
     """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
     try:
         proc = subprocess.Popen(

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from attrs import field, frozen
 
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError
 
 GGUF_MAGIC = b"GGUF"
 #: Architectures that exist in GGUF but cannot generate text with llama-completion

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
-from pocketbench.core.api.presets import ModelSpec
+from pocketbench.plugin import ModelSpec, cache_dir, file_lock, status, temp_beside
 
 #: Bumped whenever the bytes written for a given spec change.
 WRITER_VERSION = 1
@@ -217,7 +215,7 @@ def ensure_preset(spec: ModelSpec) -> Path:
             return path
         with (
             temp_beside(path) as tmp,
-            ui.status(f"writing synthetic model {spec.name} (one time)..."),
+            status(f"writing synthetic model {spec.name} (one time)..."),
         ):
             write_gguf(spec, tmp)
             tmp.chmod(0o644)  # mkstemp made it private

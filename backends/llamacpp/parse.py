@@ -22,8 +22,7 @@ from typing import Any
 
 from attrs import frozen
 
-from pocketbench.core.api.errors import ParseError
-from pocketbench.core.api.model import Metrics
+from pocketbench.plugin import Metrics, ParseError
 
 _TIMING_FUNCS = (
     "common_perf_print|llama_perf_context_print|llama_perf_sampler_print|llama_print_timings"

@@ -17,22 +17,31 @@ from __future__ import annotations
 import attrs
 
 from pocketbench.backends.llamacpp import parse
-from pocketbench.core.api.errors import ParseError
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import BackendInfo, Job, Metrics, Prepared, ProcessResult
-from pocketbench.core.devices.base import Device
-from pocketbench.plugin import DecodeBytes
+from pocketbench.plugin import (
+    BackendInfo,
+    DecodeBytes,
+    Device,
+    Job,
+    Metrics,
+    ParseError,
+    Prepared,
+    ProcessResult,
+    hookimpl,
+    say,
+)
 
 
 @hookimpl
 def pocketbench_backend_info() -> BackendInfo:
     from pocketbench.backends.llamacpp import build, quantize
+    from pocketbench.backends.llamacpp.options import OPTIONS
 
     return BackendInfo(
         description="llama.cpp command-line tools (llama-completion; llama-bench cross-check)",
         version=f"llama-cpp-python {build.LCP_VERSION} source (llama.cpp {build.LLAMACPP_COMMIT})",
         schemes=quantize.schemes(),
         default_scheme="baseline",
+        options=OPTIONS,
     )
 
 
@@ -73,11 +82,7 @@ def pocketbench_run(job: Job, device: Device, prepared: Prepared, index: int) ->
             st.crosscheck_figures = parse.bench_figures(bench.stdout)
             st.crosscheck_for = result
         except ParseError as exc:
-            from rich.console import Console
-
-            Console(stderr=True).print(
-                f"llama-bench cross-check failed ({exc}); runs are unaffected", markup=False
-            )
+            say(f"llama-bench cross-check failed ({exc}); runs are unaffected")
     return result
 
 

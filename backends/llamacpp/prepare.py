@@ -17,11 +17,20 @@ from attrs import define, field
 
 from pocketbench.backends.llamacpp import parse, prompt, quantize, tools
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo, read_gguf_info
-from pocketbench.core.api.cache import cache_dir, file_digest, write_atomic
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import Job, Prepared, ProcessResult, Workload, hash_text
-from pocketbench.core.api.presets import PRESETS, get_preset
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import (
+    PRESETS,
+    Device,
+    Job,
+    Prepared,
+    ProcessResult,
+    SetupError,
+    Workload,
+    cache_dir,
+    file_digest,
+    get_preset,
+    hash_text,
+    write_atomic,
+)
 
 #: Context slack beyond prompt + generated tokens: llama-completion refuses
 #: prompts longer than n_ctx - 4 and shifts the context when it is full.
@@ -74,7 +83,7 @@ def prepare(job: Job, device: Device) -> Prepared:
         info = read_gguf_info(model)
         quantized_with = f"llama-quantize {target} (commit {commit})"
     digest = file_digest(model)
-    model_device = device.push(model, f"{tools.DEVICE_DIR}/models/{model.name}", _progress(model))
+    model_device = device.push(model, f"{tools.DEVICE_DIR}/models/{model.name}")
 
     count = _counter(job, device, dev_tools, model, model_device)
     prompt_file = _sized_prompt(w, digest, dev_tools, count)
@@ -169,7 +178,7 @@ def _counter(
     if t.tokenize is not None:
         tok, tok_device, model_arg, env = t.tokenize, device, model_device, t.env
     else:
-        from pocketbench.core.devices.local import LocalDevice
+        from pocketbench.plugin import LocalDevice
 
         tok = str(tools.host_tool(job, device, "llama-tokenize"))
         tok_device, model_arg, env = LocalDevice(), str(model_local), {}
@@ -206,24 +215,6 @@ def _sized_prompt(
         text = prompt.exact_prompt(w.prompt_tokens, count, w.prompt)
         write_atomic(path, text.encode("utf-8"))
     return path
-
-
-def _progress(path: Path):  # noqa: ANN202 - a ProgressFn or None
-    """A push progress display for big files (phones); None for small ones."""
-    if path.stat().st_size < 64 << 20:
-        return None
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    shown = {"pct": -1}
-
-    def report(done: int, total: int) -> None:
-        pct = done * 100 // total if total else 100
-        if pct // 10 != shown["pct"] // 10:
-            shown["pct"] = pct
-            console.print(f"pushing {path.name}: {pct}%", style="dim")
-
-    return report
 
 
 def _truthy(value: str | None) -> bool:

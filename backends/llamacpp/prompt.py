@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pocketbench.backends.llamacpp.gguf_synth import WORDS
-from pocketbench.core.api.errors import SetupError
+from pocketbench.plugin import SetupError
 
 #: Neutral text: words that are single tokens in the synthetic tokenizer and
 #: common whole words in real ones.

@@ -18,24 +18,28 @@ import subprocess
 from pathlib import Path
 
 from pocketbench.backends.llamacpp.gguf_info import GGUFInfo
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
-from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.model import QuantScheme
+from pocketbench.plugin import (
+    QuantScheme,
+    SetupError,
+    cache_dir,
+    file_lock,
+    status,
+    temp_beside,
+)
 
 #: scheme name -> (llama-quantize type, description, aliases).
 _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("baseline", "F16", "16-bit floats, unquantized (the seed study's baseline); a GGUF passed by path is used as given", ("f16", "fp16")),
+    ("baseline", "F16", "16-bit floats, unquantized (the Galaxy A25 study's baseline); a GGUF passed by path is used as given", ("f16", "fp16")),
     ("f32", "F32", "32-bit floats (upcast; slowest, the reference)", ("fp32",)),
     ("bf16", "BF16", "bfloat16 weights", ()),
-    ("q8_0", "Q8_0", "8-bit round-to-nearest, blocks of 32 (seed study)", ()),
+    ("q8_0", "Q8_0", "8-bit round-to-nearest, blocks of 32 (the Galaxy A25 study)", ()),
     ("q6_k", "Q6_K", "6-bit k-quant", ()),
     ("q5_k_m", "Q5_K_M", "5-bit k-quant, medium (some tensors 6-bit)", ("q5_k",)),
     ("q5_k_s", "Q5_K_S", "5-bit k-quant, small", ()),
     ("q5_0", "Q5_0", "5-bit round-to-nearest, blocks of 32", ()),
     ("q4_k_m", "Q4_K_M", "4-bit k-quant, medium (some tensors 6-bit): the common default", ("q4_k",)),
     ("q4_k_s", "Q4_K_S", "4-bit k-quant, small", ()),
-    ("q4_0", "Q4_0", "4-bit round-to-nearest, blocks of 32 (seed study; repacked for ARM/AVX at load)", ()),
+    ("q4_0", "Q4_0", "4-bit round-to-nearest, blocks of 32 (the Galaxy A25 study; repacked for ARM/AVX at load)", ()),
     ("q4_1", "Q4_1", "4-bit with per-block minimum, blocks of 32", ()),
     ("iq4_nl", "IQ4_NL", "4-bit non-linear, blocks of 32 (no importance matrix needed)", ()),
     ("iq4_xs", "IQ4_XS", "4.25-bit non-linear i-quant (no importance matrix needed)", ()),
@@ -59,6 +63,7 @@ def schemes() -> tuple[QuantScheme, ...]:
                 else f"llama-quantize IN.gguf OUT.gguf {qtype}"
             ),
             aliases=aliases,
+            label="Baseline" if name == "baseline" else qtype,
         )
         for name, qtype, desc, aliases in _TABLE
     )
@@ -119,7 +124,7 @@ def quantize(
         log = out.with_suffix(".log")
         with (
             temp_beside(out) as tmp,
-            ui.status(f"quantizing {src.name} to {qtype} with llama-quantize (one time)..."),
+            status(f"quantizing {src.name} to {qtype} with llama-quantize (one time)..."),
         ):
             cmd = [str(tool), str(src), str(tmp), qtype, str(threads)]
             with open(log, "w", encoding="utf-8") as logf:

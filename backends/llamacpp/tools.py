@@ -25,9 +25,7 @@ from pathlib import Path
 from attrs import frozen
 
 from pocketbench.backends.llamacpp.parse import ToolVersion
-from pocketbench.core.api.errors import ParseError, SetupError
-from pocketbench.core.api.model import Job
-from pocketbench.core.devices.base import Device
+from pocketbench.plugin import Device, Job, ParseError, SetupError
 
 #: Generation tools in order of preference: llama-completion (2025-), the
 #: llama-cli that was a completion tool before it became a chat client, and

@@ -18,7 +18,7 @@ import attrs
 from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError, unknown_choice
-from pocketbench.core.results.report import CORE_METRICS, ConfigReport, config_report, metric_spec
+from pocketbench.core.results.report import CORE_METRICS, ConfigReport, metric_spec
 from pocketbench.core.results.stats import (
     Ratio,
     Summary,
@@ -103,8 +103,8 @@ def compare_campaigns(
         raise UsageError(
             f"OLD and NEW are both {old!r}; give two different campaigns (bench report lists them)"
         )
-    before = {c.config_key: config_report(c, metrics) for c in store.configurations(old)}
-    after = {c.config_key: config_report(c, metrics) for c in store.configurations(new)}
+    before = {c.config_key: c for c in store.configurations(old)}
+    after = {c.config_key: c for c in store.configurations(new)}
     return compare_configs(
         before,
         after,

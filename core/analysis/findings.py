@@ -1,6 +1,6 @@
 """The findings document of a study, written from the store.
 
-The seed study's structure: a preface (devices, method, tool versions), the
+The Galaxy A25 study's structure: a preface (devices, method, tool versions), the
 framework comparison (each framework's baseline), one quantization table per
 framework, conclusions and caveats.  Conclusions are written from the
 statistics, never by hand: every difference named is a Welch test corrected
@@ -23,12 +23,12 @@ from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
-    RUNNER_TOTAL_NOTE,
     TOTAL_DEFINITION,
     ConfigReport,
-    config_report,
+    Vocabulary,
     facts_lines,
     metric_spec,
 )
@@ -36,7 +36,7 @@ from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, 
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.study import Study, StudyConfig
-    from pocketbench.core.results.store import Store, StoredConfig
+    from pocketbench.core.results.store import Store
 
 CORRECTION_NAMES = {
     "holm": "Holm",
@@ -110,8 +110,13 @@ def build_findings(
     campaign: str,
     *,
     plusminus: str = "sd",
+    vocabulary: Vocabulary | None = None,
 ) -> Findings:
-    """The findings document's content from what ``campaign`` holds."""
+    """The findings document's content from what ``campaign`` holds.
+
+    ``vocabulary`` (from the plugin registry) says what backends' own
+    figures mean; their notes join the statistics section.
+    """
     known = {c["name"] for c in store.campaigns()}
     if campaign not in known:
         raise UsageError(
@@ -122,9 +127,7 @@ def build_findings(
     reports: dict[int, ConfigReport | None] = {}
     for i, sc in enumerate(configs):
         match = _find(sc, stored, study)
-        reports[i] = (
-            None if match is None else attrs.evolve(config_report(match), label=_label(sc, study))
-        )
+        reports[i] = None if match is None else attrs.evolve(match, label=_label(sc, study))
 
     groups: dict[tuple[str, str], list[int]] = {}
     for i, sc in enumerate(configs):
@@ -142,8 +145,13 @@ def build_findings(
         description=study.description,
         campaign=campaign,
         devices=_devices(present),
-        method=_method(study, present),
-        statistics=_statistics(study, plusminus, sum(len(s.conclusions) for s in sections)),
+        method=_method(study, configs, present),
+        statistics=_statistics(
+            study,
+            plusminus,
+            sum(len(s.conclusions) for s in sections),
+            _metric_notes(vocabulary, present),
+        ),
         tools=_tools(study, configs, reports),
         sections=tuple(sections),
         caveats=_caveats(study, configs, reports),
@@ -162,7 +170,7 @@ def _label(sc: StudyConfig, study: Study) -> str:
 
 #: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
 _TOOL_KEYS = re.compile(
-    r"version|commit|^tool$|tool_source|built_with|runner$|^executorch$|^torch$|quant_type|"
+    r"version|commit|^tool$|tool_source|built_with|runner$|quant_type|"
     r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256"
 )
 _MAX_VALUE = 160
@@ -197,7 +205,7 @@ def _tools(
     return tuple(out)
 
 
-def _find(sc: StudyConfig, stored: Sequence[StoredConfig], study: Study) -> StoredConfig | None:
+def _find(sc: StudyConfig, stored: Sequence[ConfigReport], study: Study) -> ConfigReport | None:
     """The stored configuration of ``sc``: by key, else by what the study fixes.
 
     Without a device at hand (rewriting the findings later), the thread count
@@ -311,11 +319,6 @@ def _pct(v: float) -> str:
     return f"{v:.1f}%" if math.isfinite(v) else "unbounded"
 
 
-def _p(p: float) -> str:
-    """``= 0.023`` or ``< 0.0001``, to follow a "p"."""
-    return "< 0.0001" if p < 0.0001 else (f"= {p:.4f}" if p < 0.01 else f"= {p:.3f}")
-
-
 def _word(c: Conclusion, study: Study) -> Conclusion:
     spec = metric_spec(c.metric)
     unit = spec.unit
@@ -332,9 +335,9 @@ def _word(c: Conclusion, study: Study) -> Conclusion:
     means = f"{mf:.2f} vs {ms:.2f} {unit}"
     times = f", {r.estimate:.2f}\u00d7" if r.estimate >= 2 else ""
     adj = (
-        f"{corr}-adjusted p {_p(c.p_adjusted)}"
+        f"{corr}-adjusted {pvalue(c.p_adjusted)}"
         if study.correction != "none"
-        else f"p {_p(c.p_adjusted)}"
+        else f"{pvalue(c.p_adjusted)}"
     )
     if c.significant:
         after = (
@@ -376,7 +379,9 @@ def _devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, s
     return tuple(seen.items())
 
 
-def _method(study: Study, present: list[ConfigReport]) -> tuple[str, ...]:
+def _method(
+    study: Study, configs: Sequence[StudyConfig], present: list[ConfigReport]
+) -> tuple[str, ...]:
     w = study.workload
     threads = sorted({r.workload.threads for r in present}) or ([w.threads] if w.threads else [])
     thread_text = ", ".join(str(t) for t in threads) if threads else "the device's cores, at most 4"
@@ -392,11 +397,12 @@ def _method(study: Study, present: list[ConfigReport]) -> tuple[str, ...]:
             f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
         )
     models = ", ".join(study.models)
+    labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}
     lines.append(
         f"Model{'s' if len(study.models) > 1 else ''}: {models}. Frameworks and schemes: "
         + "; ".join(
-            f"{fw.name} ({', '.join(fw.quant_label(q) for q in fw.quants)};"
-            f" baseline {fw.quant_label(fw.baseline_quant)})"
+            f"{fw.name} ({', '.join(labels[(id(fw), q)] for q in fw.quants)};"
+            f" baseline {labels[(id(fw), fw.baseline_quant)]})"
             for fw in study.framework
         )
         + "."
@@ -406,7 +412,13 @@ def _method(study: Study, present: list[ConfigReport]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _statistics(study: Study, plusminus: str, family: int) -> tuple[str, ...]:
+def _metric_notes(vocabulary: Vocabulary | None, reports: Sequence[ConfigReport]) -> list[str]:
+    """Notes of the backends' own figures that these configurations measured."""
+    infos = vocabulary.metrics if vocabulary is not None else {}
+    return [i.note for m, i in infos.items() if i.note and any(m in r.summaries for r in reports)]
+
+
+def _statistics(study: Study, plusminus: str, family: int, notes: Sequence[str]) -> tuple[str, ...]:
     from pocketbench.core.results.report import PLUSMINUS_TEXT
 
     corr = CORRECTION_NAMES.get(study.correction, study.correction)
@@ -419,7 +431,7 @@ def _statistics(study: Study, plusminus: str, family: int) -> tuple[str, ...]:
     return (
         f"Tables show the {PLUSMINUS_TEXT[plusminus]}.",
         TOTAL_DEFINITION,
-        RUNNER_TOTAL_NOTE,
+        *notes,
         f"Two configurations are compared with Welch's t-test (unequal variances), {correction},"
         f" at a significance level of {study.alpha:g}. Percentages are speed-ups of the mean with"
         " Fieller's 95% confidence interval for a ratio of means (not adjusted for multiplicity).",
@@ -439,20 +451,9 @@ def _caveats(
         if r is None or r.n_ok == 0:
             out.append(f"{label}: no successful runs are stored; its cells read n/a.")
             continue
-        if r.throttling:
-            t = r.trends[r.throttling[0]]
-            names = ", ".join(metric_spec(m).short for m in r.throttling)
-            out.append(
-                f"{label}: likely thermal throttling: {names} fell across the runs"
-                f" ({abs(t.change_pct):.1f}% from first to last, p {_p(t.pvalue)});"
-                " its mean is below what a cool device gives."
-            )
-        if r.busy_host is not None:
-            out.append(
-                f"{label}: the host was busy (load average up to {r.busy_host:.1f} on"
-                f" {r.facts.cores if r.facts else '?'} cores before a run): other processes"
-                " competed for the CPU, so its speeds may be low and its spread wide."
-            )
+        for text in (throttling_text(r), busy_host_text(r)):
+            if text:
+                out.append(f"{label}: {text}.")
         if r.n_failed:
             out.append(
                 f"{label}: {r.n_failed} of {len(r.runs)} measured runs failed; their raw output"

@@ -3,9 +3,9 @@
 A study lists frameworks (a backend with its own list of quantization
 schemes, the first being its baseline), models and devices; every framework
 x scheme x model x device is one configuration, measured with the same
-workload, warm-ups and runs.  The seed study is::
+workload, warm-ups and runs.  The Galaxy A25 study is::
 
-    name = "seed"
+    name = "galaxy-a25"
     title = "Llama speed on a phone: ExecuTorch vs llama.cpp"
     models = ["llama-3.2-1b"]
     runs = 8
@@ -19,15 +19,17 @@ workload, warm-ups and runs.  The seed study is::
     backend = "executorch"
     label = "ExecuTorch"
     quants = ["baseline", "spinquant", "qat-lora"]
-    labels = { baseline = "Baseline", spinquant = "SpinQuant", qat-lora = "QAT+LoRA" }
 
     [[framework]]
     backend = "llamacpp"
     label = "Llama.cpp"
     quants = ["baseline", "q8_0", "q4_0"]
 
-The study's ``name`` is its campaign in the store, so running it again
-resumes: configurations already measured are not measured again.
+Schemes are labelled as their backend names them ("SpinQuant", "Q4_0");
+a framework's ``labels`` table overrides that.  The study's ``name`` is its
+campaign in the store, so running it again resumes: configurations already
+measured are not measured again.  Running a study is
+:mod:`pocketbench.core.analysis.study_run`.
 """
 
 from __future__ import annotations
@@ -35,20 +37,14 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import attrs
-from attrs import define, field, frozen
+from attrs import define, field
 
-from pocketbench.core.api.errors import PocketbenchError, UsageError
-from pocketbench.core.api.model import Job, Workload
-from pocketbench.core.devices.base import Device
-from pocketbench.core.engine.bandwidth import BandwidthPolicy
-from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.engine.runner import JobOutcome, Runner, run_on_devices
-from pocketbench.core.results.store import Store
+from pocketbench.core.api.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,7 +79,7 @@ class Framework:
     #: Display name (default: the backend's name).
     label: str | None = None
     baseline: str | None = None
-    #: Display names of schemes, e.g. { "qat-lora" = "QAT+LoRA" }.
+    #: Display names of schemes, overriding the backend's, e.g. { q4_0 = "4-bit" }.
     labels: dict[str, str] = field(factory=dict)
     #: Backend options, as ``bench run -O KEY=VALUE``.
     options: dict[str, str] = field(factory=dict)
@@ -95,9 +91,6 @@ class Framework:
     @property
     def baseline_quant(self) -> str:
         return self.baseline or self.quants[0]
-
-    def quant_label(self, quant: str) -> str:
-        return self.labels.get(quant) or _default_quant_label(quant)
 
 
 @define(kw_only=True)
@@ -120,21 +113,12 @@ class Study:
     correction: str = "holm"
 
     @property
-    def frameworks(self) -> list[Framework]:
-        return self.framework
-
-    @property
     def display_title(self) -> str:
         return self.title or f"Findings: {self.name}"
 
 
 for _cls in (StudyWorkload, Framework, Study):
     attrs.resolve_types(_cls)
-
-
-def _default_quant_label(quant: str) -> str:
-    known = {"baseline": "Baseline", "spinquant": "SpinQuant", "qat-lora": "QAT+LoRA"}
-    return known.get(quant, quant.upper() if re.fullmatch(r"[qQ]\d.*", quant) else quant)
 
 
 # -- reading ----------------------------------------------------------------------
@@ -326,167 +310,3 @@ def _valid_keys(path: str) -> list[str]:
         else:
             return []
     return sorted(attrs.fields_dict(cls)) if attrs.has(cls) else []
-
-
-# -- configurations -----------------------------------------------------------------
-
-
-@frozen(kw_only=True)
-class StudyConfig:
-    """One configuration of a study, with the names the findings document uses."""
-
-    job: Job
-    framework: Framework
-    quant: str  # as written in the study file
-    quant_label: str
-
-    @property
-    def is_baseline(self) -> bool:
-        return self.quant == self.framework.baseline_quant
-
-
-def study_configs(
-    study: Study,
-    registry: Registry,
-    devices: Mapping[str, Device] | None = None,
-    device_names: Sequence[str] | None = None,
-) -> list[StudyConfig]:
-    """Every configuration of the study, quantization names checked and made canonical.
-
-    ``devices`` (name -> opened device) decides the thread count when the
-    study leaves it open; without devices, ``device_names`` are used as they are.
-    """
-    names = list(devices) if devices is not None else list(device_names or study.devices)
-    out = []
-    for i, fw in enumerate(study.framework):
-        try:
-            info = registry.backend_info(fw.backend)
-        except UsageError as exc:
-            raise UsageError(f"framework[{i}].backend: {exc}") from None
-        for quant in fw.quants:
-            scheme = info.scheme(quant)
-            if scheme is None:
-                raise UsageError(
-                    f"framework[{i}].quants: unknown quantization {quant!r} for backend"
-                    f" {fw.backend!r}. Choose one of: {', '.join(info.scheme_names())}."
-                )
-            for model in study.models:
-                for name in names:
-                    threads = study.workload.threads
-                    if threads is None:
-                        cores = devices[name].facts().cores if devices is not None else 0
-                        threads = max(1, min(4, cores or 1))
-                    w = study.workload
-                    job = Job(
-                        backend=fw.backend,
-                        quant=scheme.name,
-                        model=model,
-                        device=name,
-                        workload=Workload(
-                            prompt_tokens=w.prompt_tokens,
-                            gen_tokens=w.gen_tokens,
-                            threads=threads,
-                            prompt=w.prompt,
-                            timeout_s=w.timeout_s,
-                        ),
-                        runs=study.runs,
-                        warmup=study.warmup,
-                        options=dict(fw.options),
-                    )
-                    out.append(
-                        StudyConfig(
-                            job=job, framework=fw, quant=quant, quant_label=fw.quant_label(quant)
-                        )
-                    )
-    return out
-
-
-# -- running ------------------------------------------------------------------------
-
-
-@frozen(kw_only=True)
-class StudyResult:
-    """What :func:`run_study` did, and the findings written from the store."""
-
-    study: Study
-    campaign: str
-    configs: tuple[StudyConfig, ...]
-    outcomes: tuple[JobOutcome, ...]
-    errors: tuple[str, ...]
-
-    @property
-    def failed_runs(self) -> int:
-        return sum(len(o.failed_runs) for o in self.outcomes)
-
-
-def run_study(
-    study: Study | str | Path,
-    *,
-    registry: Registry,
-    store: Store,
-    devices: Mapping[str, Device] | None = None,
-    wrappers: Sequence[Any] = (),
-    echo: Echo | None = None,
-    command: str | None = None,
-    measure: bool = True,
-    bandwidth: BandwidthPolicy | None = None,
-) -> StudyResult:
-    """Run (or resume) every configuration of a study, storing each run as it ends.
-
-    ``devices`` maps device names to opened devices (``--device`` overrides
-    the study's list); without it the study's devices are opened here and
-    closed afterwards.  The campaign is the study's name, so a second call
-    measures only what is missing.  ``measure=False`` only checks the study
-    and collects what is stored (to rewrite the findings).
-    """
-    if not isinstance(study, Study):
-        study = load_study(study)
-    say = echo or (lambda message: None)
-    opened: dict[str, Device] = {}
-    if devices is None and measure:
-        from pocketbench.core.devices import open_device
-
-        for spec in study.devices:
-            device = open_device(spec)
-            opened[device.name] = device
-        devices = opened
-    try:
-        configs = study_configs(study, registry, devices if measure else None)
-        assert study.name is not None
-        errors: list[str] = []
-        outcomes: list[JobOutcome] = []
-        if measure:
-            campaign = store.campaign(study.name, command=command)
-            runner = Runner(
-                registry=registry,
-                store=store,
-                campaign=campaign,
-                wrappers=wrappers,
-                bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),
-            )
-
-            def on_error(job: Job, exc: PocketbenchError) -> None:
-                line = f"{job.backend} {job.quant} {job.model} on {job.device}: {exc}"
-                errors.append(line)
-                say(f"error: {line}")
-
-            assert devices is not None
-            outcomes = run_on_devices(runner, [c.job for c in configs], dict(devices), on_error)
-            for o in outcomes:
-                if o.already_stored and not o.records:
-                    say(
-                        f"{o.job.backend} {o.job.quant} {o.job.model} on {o.job.device}:"
-                        f" {o.already_stored} runs already stored in campaign {campaign}, not measured again"
-                    )
-        else:
-            campaign = study.name
-        return StudyResult(
-            study=study,
-            campaign=campaign,
-            configs=tuple(configs),
-            outcomes=tuple(outcomes),
-            errors=tuple(errors),
-        )
-    finally:
-        for device in opened.values():
-            device.close()

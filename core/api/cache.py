@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from pocketbench.core.api.status import say
+
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -65,10 +67,19 @@ def file_digest(path: Path, *, chunk: int = 1 << 20) -> str:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (released by the OS if we die)."""
+def file_lock(path: Path, waiting: str | None = None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (released by the OS if we die).
+
+    When another process holds it and ``waiting`` is given, say so first
+    ("waiting for another process: ``waiting``"), so a wait never looks like a hang.
+    """
     with open(path, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                say(f"waiting for another process: {waiting}")
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:

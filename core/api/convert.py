@@ -9,36 +9,35 @@ from typing import Any, TypeVar
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from pocketbench.core.api.errors import UsageError
-
 T = TypeVar("T")
-
-#: Version of the serialised form of the data model (result files, database rows).
-SCHEMA_VERSION = 1
 
 
 @functools.cache
 def converter() -> cattrs.Converter:
     """A JSON-ready converter that rejects unknown keys with readable errors."""
-    return make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    from cattrs.gen import make_dict_structure_fn
+
+    from pocketbench.core.api.model import Metrics
+
+    c = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    metrics = make_dict_structure_fn(Metrics, c, _cattrs_forbid_extra_keys=True)
+
+    def structure_metrics(data: Any, cls: Any) -> Metrics:
+        # Stores written before backends declared their own figures kept
+        # ExecuTorch's total rate as a field; it now lives in ``extra``.
+        if isinstance(data, dict) and "runner_total_rate" in data:
+            data = dict(data)
+            legacy = data.pop("runner_total_rate")
+            if legacy is not None:
+                data["extra"] = {**data.get("extra", {}), "runner_total_rate": legacy}
+        return metrics(data, cls)
+
+    c.register_structure_hook(Metrics, structure_metrics)
+    return c
 
 
 def unstructure(obj: Any) -> Any:
     return converter().unstructure(obj)
-
-
-def structure(data: Any, cls: type[T], *, what: str = "input") -> T:
-    """Build ``cls`` from plain data; a mistake is one line naming the key."""
-    try:
-        return converter().structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise UsageError(f"{what}: {describe_error(exc)}") from exc
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
-    return str(exc)
 
 
 def dumps(obj: Any) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pocketbench.core.analysis.findings import Findings
     from pocketbench.core.api.bandwidth import DecodeBytes
     from pocketbench.core.api.model import (
         BackendInfo,
@@ -177,4 +178,19 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str | bytes:
     :param options: presentation choices (which ± to print, title).
     :return: the document as text (or bytes for binary formats).  First
         non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> str | bytes:
+    """Render a study's findings document (``bench study --format NAME``).
+
+    Optional: a reporter that implements it is offered by ``bench study``.
+    The wording (conclusions, caveats, p-values) is already in ``findings``,
+    so every format says the same; a reporter only lays it out.
+
+    :param findings: the study's preface, tables, conclusions and caveats,
+        built from the store by the core.
+    :param options: presentation choices (which ± to print, title).
+    :return: the document as text (or bytes).  First non-None result wins.
     """

@@ -72,7 +72,7 @@ class OptionInfo:
 
     name: str
     help: str
-    #: A dedicated command-line flag, e.g. "--llamacpp-bin" (always also ``-O name=...``).
+    #: A dedicated command-line flag, e.g. "--my-runtime-bin" (always also ``-O name=...``).
     flag: str | None = None
     #: A switch without a value (stored as "1" when given).
     is_flag: bool = False
@@ -146,7 +146,7 @@ class Job:
     workload: Workload = field(factory=Workload)
     runs: int = field(default=8, validator=_positive)
     warmup: int = field(default=1, validator=_non_negative)
-    #: Backend-specific options from the command line (``--llamacpp-bin`` ...).
+    #: The backend's options (its :attr:`BackendInfo.options`), checked by the planner.
     options: dict[str, str] = field(factory=dict)
 
     def config_key(self) -> str:
@@ -225,11 +225,23 @@ class ProcessResult:
 class Metrics:
     """What one run measured.  Rates are tokens per second.
 
-    ``total_tps`` is (prompt + generated tokens) / (prompt-eval + generation
-    time) for every backend.  ``runner_total_rate`` is a runner's own "total"
-    figure where it defines one differently (ExecuTorch divides generated
-    tokens only by the whole inference time); it is kept, labelled, because
-    published figures such as the seed study's used it.
+    Every backend follows the same definitions (docs/plugins.md), so figures
+    from two runtimes compare like for like:
+
+    - a run of G new tokens has G-1 decode steps: the first new token comes
+      from the prompt's logits, so it belongs to prompt evaluation;
+    - ``prompt_tps`` = prompt tokens / prompt-evaluation time;
+    - ``generation_tps`` = (G-1) / decode time, where decode time runs from
+      the end of prompt evaluation to the last new token (sampling included);
+    - ``total_tps`` = (prompt + generated tokens) / (prompt-eval + decode time),
+      see :meth:`total_rate`;
+    - ``ttft_ms``: from the start of inference (model loaded) to the first
+      new token; ``load_ms``: loading the model, before inference;
+    - ``peak_rss_bytes``: the runtime process's peak resident memory, filled
+      by the core from the device when the backend leaves it None.
+
+    A backend's own figures go in ``extra`` under names it declares in
+    :attr:`BackendInfo.metrics` (ExecuTorch's "total rate", for instance).
     """
 
     prompt_tokens: int
@@ -240,7 +252,6 @@ class Metrics:
     load_ms: float | None = None
     ttft_ms: float | None = None
     peak_rss_bytes: int | None = None
-    runner_total_rate: float | None = None
     extra: dict[str, float] = field(factory=dict)
 
     @staticmethod
@@ -248,17 +259,6 @@ class Metrics:
         """The one definition of ``total_tps`` every backend uses."""
         elapsed = prompt_s + gen_s
         return (prompt_tokens + gen_tokens) / elapsed if elapsed > 0 else 0.0
-
-
-METRIC_NAMES: tuple[str, ...] = ("prompt_tps", "generation_tps", "total_tps")
-METRIC_LABELS: dict[str, str] = {
-    "total_tps": "Total Speed (tokens/second)",
-    "prompt_tps": "Prompt Eval Speed (tokens/second)",
-    "generation_tps": "Generation Speed (tokens/second)",
-    "ttft_ms": "Time to first token (ms)",
-    "load_ms": "Load time (ms)",
-    "runner_total_rate": "Runner's own total rate (generated tokens / inference time)",
-}
 
 
 @define(kw_only=True)

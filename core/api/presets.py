@@ -18,28 +18,44 @@ from attrs import frozen
 
 @frozen(kw_only=True)
 class ModelSpec:
-    """The shapes of a Llama-family decoder (Meta's params.json vocabulary)."""
+    """The shapes of a Llama-family decoder (Meta's params.json vocabulary).
 
+    A backend writes its own model file from these (random weights, the same
+    seed for every runtime), so two runtimes measure the same shapes.
+    """
+
+    #: The preset's name on the command line (``--model tiny``).
     name: str
+    #: Hidden size (embedding width); ``head_dim`` = ``dim // n_heads``.
     dim: int
+    #: Number of transformer blocks.
     n_layers: int
+    #: Attention (query) heads per block.
     n_heads: int
+    #: Key/value heads per block (fewer than ``n_heads``: grouped-query attention).
     n_kv_heads: int
+    #: Tokens in the vocabulary; every id the model can emit must decode.
     vocab_size: int
+    #: Width of the feed-forward (SwiGLU) layer: ``hidden_dim`` in params.json.
     ffn_dim: int
+    #: RMSNorm epsilon.
     norm_eps: float = 1e-5
+    #: RoPE base frequency.
     rope_theta: float = 10000.0
+    #: Llama-3's RoPE frequency scaling (the ``rope_*`` fields below).
     use_scaled_rope: bool = False
     #: Llama-3 rope scaling parameters (used when ``use_scaled_rope``).
     rope_scale_factor: float = 32.0
     rope_low_freq_factor: float = 1.0
     rope_high_freq_factor: float = 4.0
     rope_original_context: int = 8192
+    #: The output projection is the embedding table (no separate ``output.weight``).
     tied_embeddings: bool = True
     #: Longest sequence the synthetic model is built for (prompt + new tokens).
     max_seq_len: int = 1024
     #: Tokenizer family the synthetic tokenizer imitates ("llama2" or "llama3").
     tokenizer: str = "llama2"
+    #: One line for ``bench plugins`` and the docs.
     description: str = ""
 
     @property
@@ -115,7 +131,7 @@ PRESETS: dict[str, ModelSpec] = {
             tied_embeddings=True,
             max_seq_len=1024,
             tokenizer="llama3",
-            description="exact shapes of Llama-3.2-1B(-Instruct), the seed study's model",
+            description="exact shapes of Llama-3.2-1B(-Instruct), the Galaxy A25 study's model",
         ),
     )
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
+from pocketbench.core.devices import spawn
 from pocketbench.core.devices.base import Device, ProgressFn
 
 
@@ -112,17 +113,21 @@ class LocalDevice(Device):
         # a full pipe, and nothing in this process competes with it for CPU.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             start = time.perf_counter()
+            report_r, report_w = os.pipe()
             try:
+                # The launcher reports the command's own peak RSS (see spawn.py).
                 proc = subprocess.Popen(
-                    argv,
+                    spawn.launcher_argv(argv, report_w),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     env=full_env,
                     cwd=cwd,
                     start_new_session=True,
+                    pass_fds=(report_w,),
                 )
             except OSError as exc:
+                os.close(report_r)
                 return ProcessResult(
                     argv=argv,
                     stdout="",
@@ -130,14 +135,15 @@ class LocalDevice(Device):
                     exit_code=127,
                     wall_s=0.0,
                 )
+            finally:
+                os.close(report_w)
             status: dict[str, object] = {}
 
             def reap() -> None:
-                # wait4 gives the child's own peak RSS and CPU time.
-                _, st, usage = os.wait4(proc.pid, 0)
+                os.wait4(proc.pid, 0)
                 status["end"] = time.perf_counter()
-                status["status"] = st
-                status["usage"] = usage
+                status["report"] = spawn.read_report(report_r)
+                os.close(report_r)
 
             waiter = threading.Thread(target=reap, daemon=True)
             waiter.start()
@@ -152,16 +158,18 @@ class LocalDevice(Device):
                 _kill_group(proc.pid)
                 waiter.join(10)
             end = status.get("end", time.perf_counter())
-            st = status.get("status")
-            usage = status.get("usage")
+            report = status.get("report")
             code: int | None = None
-            if isinstance(st, int):
-                code = os.waitstatus_to_exitcode(st)
-                proc.returncode = code
+            if isinstance(report, spawn.Report):
+                code = os.waitstatus_to_exitcode(report.status)
             out.seek(0)
             err.seek(0)
             stdout = out.read().decode("utf-8", errors="replace")
             stderr = err.read().decode("utf-8", errors="replace")
+        if stderr.startswith(spawn.EXEC_ERROR):
+            reason = stderr[len(spawn.EXEC_ERROR) :].strip().partition(" ")[2]
+            stderr = f"cannot start {argv[0]}: {reason}"
+        measured = report if isinstance(report, spawn.Report) else None
         return ProcessResult(
             argv=argv,
             stdout=stdout,
@@ -169,8 +177,8 @@ class LocalDevice(Device):
             exit_code=None if timed_out else code,
             wall_s=float(end) - start,  # type: ignore[arg-type]
             timed_out=timed_out,
-            peak_rss_bytes=usage.ru_maxrss * 1024 if usage is not None else None,  # type: ignore[attr-defined]
-            cpu_s=(usage.ru_utime + usage.ru_stime) if usage is not None else None,  # type: ignore[attr-defined]
+            peak_rss_bytes=measured.peak_rss_bytes if measured else None,
+            cpu_s=measured.cpu_s if measured else None,
         )
 
 

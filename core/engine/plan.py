@@ -1,20 +1,142 @@
-"""``bench run``: from command-line values to stored runs and a summary table."""
+"""The job planner: from what the user asked (``bench run`` or a study) to checked jobs.
+
+``bench run`` and ``bench study`` both come through here, so a quantization
+name is checked once, defaults (threads) are applied once, a backend's
+options are validated once against what it declares, and devices are opened
+once.  Nothing is measured or written here.
+"""
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError, unknown_choice
-from pocketbench.core.api.model import METRIC_LABELS, Job, Workload
+from attrs import field, frozen
+
+from pocketbench.core.api.errors import UsageError, unknown_choice
+from pocketbench.core.api.model import BackendInfo, Job, QuantScheme, Workload
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.plugins import Registry
 
 Echo = Callable[[str], None]
 
 MODEL_SUFFIXES = (".gguf", ".pte", ".pth", ".bin", ".safetensors")
+#: The default thread count never exceeds this (more threads than big cores collapse decode).
+MAX_DEFAULT_THREADS = 4
+
+
+@frozen(kw_only=True)
+class Request:
+    """One backend's share of what the user asked: schemes x models on every device."""
+
+    backend: str
+    #: Scheme names as the user wrote them (None: the backend's default).
+    quants: Sequence[str | None]
+    models: Sequence[str]
+    #: Option text as given (``-O KEY=VALUE``, a backend's own flags, a study's table).
+    options: Mapping[str, str] = field(factory=dict)
+    prompt_tokens: int = 64
+    gen_tokens: int = 64
+    #: None: the device's cores, at most :data:`MAX_DEFAULT_THREADS`.
+    threads: int | None = None
+    prompt: str | None = None
+    timeout_s: float = 600.0
+    runs: int = 8
+    warmup: int = 1
+    #: Where the values came from, for error lines ("framework[1]" in a study).
+    where: str = ""
+
+
+@frozen(kw_only=True)
+class PlannedJob:
+    """A checked job and the scheme it measures (with its display label)."""
+
+    job: Job
+    scheme: QuantScheme
+    #: The scheme as the user wrote it (a study's tables use this name).
+    asked: str
+
+
+@frozen(kw_only=True)
+class CheckedRequest:
+    """A request whose schemes, options and models were checked (no device needed yet)."""
+
+    request: Request
+    #: (as asked, canonical scheme) in the order asked.
+    schemes: tuple[tuple[str, QuantScheme], ...]
+    options: dict[str, str]
+
+
+def check_request(registry: Registry, request: Request) -> CheckedRequest:
+    """Check everything that needs no device; raises UsageError before anything opens."""
+    try:
+        info = registry.backend_info(request.backend)
+    except UsageError as exc:
+        raise _at(request, "backend", exc) from None
+    schemes = tuple(
+        (q or info.default_scheme, resolve_scheme(info, request, q)) for q in request.quants
+    )
+    options = check_options(info, request)
+    for model in request.models:
+        check_model(model)
+    return CheckedRequest(request=request, schemes=schemes, options=options)
+
+
+def plan_jobs(checked: CheckedRequest, devices: Mapping[str, Device]) -> list[PlannedJob]:
+    """Every job of a checked request on every device (threads default per device)."""
+    request = checked.request
+    planned = []
+    for asked, scheme in checked.schemes:
+        for model in request.models:
+            for name, device in devices.items():
+                threads = request.threads or default_threads(device)
+                job = Job(
+                    backend=request.backend,
+                    quant=scheme.name,
+                    model=model,
+                    device=name,
+                    workload=make_workload(request, threads),
+                    runs=request.runs,
+                    warmup=request.warmup,
+                    options=dict(checked.options),
+                )
+                planned.append(PlannedJob(job=job, scheme=scheme, asked=asked))
+    return planned
+
+
+def resolve_scheme(info: BackendInfo, request: Request, quant: str | None) -> QuantScheme:
+    name = quant or info.default_scheme
+    scheme = info.scheme(name)
+    if scheme is None:
+        where = f" for backend {request.backend!r}"
+        raise _at(
+            request, "quants", unknown_choice("quantization", name, info.scheme_names(), where)
+        )
+    return scheme
+
+
+def _at(request: Request, key: str, error: UsageError) -> UsageError:
+    """``error`` naming the study key it came from (``framework[1].quants: ...``)."""
+    return UsageError(f"{request.where}.{key}: {error}") if request.where else error
+
+
+def check_options(info: BackendInfo, request: Request) -> dict[str, str]:
+    """The backend's options, each checked by its own declaration; unknown keys refused."""
+    out: dict[str, str] = {}
+    for key, value in request.options.items():
+        option = info.option(key)
+        if option is None:
+            where = f" for backend {request.backend!r}"
+            names = [o.name for o in info.options]
+            raise _at(request, "options", unknown_choice("option", key, names, where))
+        try:
+            out[key] = option.validate(str(value))
+        except ValueError as exc:
+            shown = option.flag or f"-O {key}"
+            raise UsageError(f"{shown} {value!r}: {exc}") from None
+    return out
 
 
 def check_model(model: str) -> None:
@@ -27,43 +149,46 @@ def check_model(model: str) -> None:
         )
 
 
-def make_workload(kw: dict[str, Any], threads: int) -> Workload:
+def default_threads(device: Device) -> int:
+    return max(1, min(MAX_DEFAULT_THREADS, device.facts().cores or 1))
+
+
+def make_workload(request: Request, threads: int) -> Workload:
     try:
         return Workload(
-            prompt_tokens=kw["prompt_tokens"],
-            gen_tokens=kw["gen_tokens"],
+            prompt_tokens=request.prompt_tokens,
+            gen_tokens=request.gen_tokens,
             threads=threads,
-            prompt=kw.get("prompt"),
-            timeout_s=kw.get("timeout", 600.0),
+            prompt=request.prompt,
+            timeout_s=request.timeout_s,
         )
     except ValueError as exc:
         raise UsageError(f"{exc}; give a positive number") from exc
 
 
-def backend_options(kw: dict[str, Any]) -> dict[str, str]:
-    from pocketbench.core.cli.main import _parse_options
-
-    options = _parse_options(kw.get("extra_options") or ())
-    for key in ("llamacpp_bin", "llama_main", "tokenizer"):
-        if kw.get(key):
-            options[key] = str(kw[key])
-    if kw.get("crosscheck"):
-        options["crosscheck"] = "1"
-    return options
-
-
-def open_devices(specs: Sequence[str], echo: Echo | None = None) -> dict[str, Any]:
+def open_devices(specs: Sequence[str], echo: Echo | None = None) -> dict[str, Device]:
+    """Open each device once (``local`` when none is named); a name given twice is refused."""
     from pocketbench.core.devices import open_device
 
-    devices: dict[str, Any] = {}
-    for spec in specs or ("local",):
-        device = open_device(spec)
-        if device.name in devices:
-            raise UsageError(f"device {device.name} is given twice")
-        if echo is not None:
-            device.push_display = push_display(device.name, echo)
-        devices[device.name] = device
+    devices: dict[str, Device] = {}
+    try:
+        for spec in specs or ("local",):
+            device = open_device(spec)
+            if device.name in devices:
+                device.close()
+                raise UsageError(f"device {device.name} is given twice")
+            if echo is not None:
+                device.push_display = push_display(device.name, echo)
+            devices[device.name] = device
+    except BaseException:
+        close_devices(devices)
+        raise
     return devices
+
+
+def close_devices(devices: Mapping[str, Device]) -> None:
+    for device in devices.values():
+        device.close()
 
 
 def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int, int], None]]:
@@ -95,198 +220,9 @@ def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int,
     return start
 
 
-def make_wrappers(kw: dict[str, Any], echo: Echo) -> list[Any]:
+def make_wrappers(cooldown: str | float, echo: Echo) -> list[Any]:
+    """The hook wrappers every measured job gets: device hygiene, then progress lines."""
+    from pocketbench.core.engine.hygiene import Hygiene
     from pocketbench.core.engine.progress import Progress
 
-    wrappers: list[Any] = [Progress(echo)]
-    try:
-        from pocketbench.core.engine.hygiene import Hygiene
-    except ImportError:  # pragma: no cover - hygiene lands with the adb work
-        return wrappers
-    wrappers.insert(0, Hygiene(cooldown=_cooldown(kw.get("cooldown", "auto")), echo=echo))
-    return wrappers
-
-
-def _cooldown(value: str) -> str | float:
-    value = str(value).strip().lower()
-    if value in ("auto", "off"):
-        return value
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise UsageError(f"--cooldown {value!r}: use auto, off or a number of seconds") from None
-    if seconds < 0:
-        raise UsageError("--cooldown must not be negative")
-    return seconds
-
-
-def bandwidth_policy(kw: dict[str, Any], echo: Echo) -> Any:
-    """``--bandwidth/--no-bandwidth`` and ``--remeasure-bandwidth``."""
-    from pocketbench.core.engine.bandwidth import BandwidthPolicy
-
-    return BandwidthPolicy(
-        probe=kw.get("bandwidth", True) or bool(kw.get("remeasure_bandwidth")),
-        remeasure=bool(kw.get("remeasure_bandwidth")),
-        echo=echo,
-    )
-
-
-def stop_rule(target_pct: float | None) -> Any:
-    if target_pct is None:
-        return None
-    if target_pct <= 0:
-        raise UsageError("--target-ci must be a positive percentage")
-    from pocketbench.core.results.stats import ci_within
-
-    def rule(records: Sequence[Any]) -> bool:
-        return ci_within([r.metrics.generation_tps for r in records if r.metrics], target_pct)
-
-    return rule
-
-
-def run_command(registry: Registry, kw: dict[str, Any], *, command: str, echo: Echo) -> ExitCode:
-    """Validate everything, then measure; returns the exit code."""
-    from pocketbench.core.engine.runner import Runner, run_on_devices
-    from pocketbench.core.results.store import Store
-
-    if kw["runs"] < 1:
-        raise UsageError(f"--runs must be at least 1 (got {kw['runs']})")
-    if kw["warmup"] < 0:
-        raise UsageError(f"--warmup must be 0 or more (got {kw['warmup']})")
-    backend = kw["backend"]
-    info = registry.backend_info(backend)  # unknown backend -> "Choose one of"
-    quant = kw.get("quant") or info.default_scheme
-    if info.scheme(quant) is None:  # before anything is written
-        raise unknown_choice(
-            "quantization", quant, info.scheme_names(), f" for backend {backend!r}"
-        )
-    check_model(kw["model"])
-    options = backend_options(kw)
-    rule = stop_rule(kw.get("target_ci"))
-    if rule is not None and kw["max_runs"] < kw["runs"]:
-        raise UsageError("--max-runs must be at least --runs")
-    devices = open_devices(kw.get("devices") or (), echo)
-    jobs = []
-    for name, device in devices.items():
-        threads = kw.get("threads")
-        if threads is None:
-            threads = max(1, min(4, device.facts().cores or 1))
-        workload = make_workload(kw, threads)
-        jobs.append(
-            Job(
-                backend=backend,
-                quant=quant,
-                model=kw["model"],
-                device=name,
-                workload=workload,
-                runs=kw["runs"],
-                warmup=kw["warmup"],
-                options=options,
-            )
-        )
-    wrappers = make_wrappers(kw, echo)
-    store = Store.open(kw["db"])
-    try:
-        runner = Runner(
-            registry=registry,
-            store=store,
-            campaign="",
-            wrappers=wrappers,
-            stop_rule=rule,
-            max_runs=kw["max_runs"] if rule else None,
-            bandwidth=bandwidth_policy(kw, echo),
-        )
-        runner.campaign = store.campaign(kw.get("campaign"), command=command)
-        errors: list[PocketbenchError] = []
-
-        def on_error(job: Job, exc: PocketbenchError) -> None:
-            errors.append(exc)
-            if len(jobs) > 1:  # one job's error is printed once, by main()
-                echo(f"error: {job.backend} {job.quant} {job.model} on {job.device}: {exc}")
-
-        try:
-            outcomes = run_on_devices(runner, jobs, devices, on_error)
-        except KeyboardInterrupt:
-            echo(
-                f"interrupted; every run finished so far is stored in {store.path}"
-                f" (campaign {runner.campaign}: run with --campaign {runner.campaign} to resume)"
-            )
-            return ExitCode.INTERRUPTED
-        print_summary(store, runner.campaign, [o.job for o in outcomes if o.error is None])
-        if errors and len(errors) == len(jobs):
-            if len(jobs) == 1:
-                raise errors[0]
-            return ExitCode(errors[0].exit_code)
-        failed = sum(len(o.failed_runs) for o in outcomes)
-        if failed:
-            echo(
-                f"{failed} run(s) failed; their raw output is stored in {store.path}"
-                " (bench report shows them)"
-            )
-            return ExitCode.RUNS_FAILED
-        return ExitCode(errors[0].exit_code) if errors else ExitCode.OK
-    finally:
-        for device in devices.values():
-            device.close()
-        store.close()
-
-
-def format_pm(mean: float, spread: float) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    if math.isnan(spread):
-        return f"{mean:.2f}"
-    return f"{mean:.2f} ± {spread:.2f}"
-
-
-def print_summary(store: Any, campaign: str, jobs: Sequence[Job]) -> None:
-    """The seed's table: metrics as rows, configurations as columns, mean ± sd."""
-    import click
-
-    from pocketbench.core.results.stats import summarize
-
-    keys = {j.config_key() for j in jobs}
-    if not keys or campaign not in {c["name"] for c in store.campaigns()}:
-        return  # nothing was measured (every job failed before its first run)
-    configs = [c for c in store.configurations(campaign) if c.config_key in keys]
-    if not configs:
-        return
-    headers = [f"{c.backend} {c.quant} {c.model} @{c.device}" for c in configs]
-    rows = []
-    for metric in ("total_tps", "prompt_tps", "generation_tps"):
-        cells = []
-        for c in configs:
-            s = summarize(c.samples(metric))
-            cells.append(format_pm(s.mean, s.stdev))
-        rows.append([METRIC_LABELS[metric], *cells])
-    ns = [str(len(c.ok_runs)) for c in configs]
-    rows.append(["Measured runs (n)", *ns])
-    widths = [max(len(r[i]) for r in [["", *headers], *rows]) for i in range(len(headers) + 1)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    click.echo(line(["", *headers]))
-    click.echo("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        click.echo(line(r))
-    click.echo(
-        "mean ± sample standard deviation; total = (prompt + generated tokens) /"
-        " (prompt-eval + generation time)"
-    )
-    from pocketbench.core.results.bandwidth import sentence, summarize_bandwidth
-
-    for c, header in zip(configs, headers):
-        b = summarize_bandwidth(c.bandwidth, c.workload, c.samples("generation_tps"))
-        line = sentence(header, b, c.facts.kind if c.facts is not None else "")
-        if line:
-            click.echo(line)
-    for c in configs:
-        cores = c.facts.cores if c.facts is not None else 0
-        loads = [r.before.load_avg for r in c.runs if r.before and r.before.load_avg is not None]
-        if cores and loads and max(loads) > cores:
-            click.echo(
-                f"note: {c.device} was busy during {c.backend} {c.quant}: load average up to"
-                f" {max(loads):.1f} on {cores} cores before a run; other processes competed"
-                " for the CPU, so these figures may be low"
-            )
+    return [Hygiene(cooldown=cooldown, echo=echo), Progress(echo)]

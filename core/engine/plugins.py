@@ -16,7 +16,7 @@ import importlib.metadata as md
 import os
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -24,12 +24,18 @@ import pluggy
 from pocketbench.core.api import hookspecs
 from pocketbench.core.api.errors import UsageError, unknown_choice
 from pocketbench.core.api.hookspecs import PROJECT
-from pocketbench.core.api.model import BackendInfo, ReporterInfo
+from pocketbench.core.api.model import BackendInfo, MetricInfo, ReporterInfo
+
+if TYPE_CHECKING:
+    from pocketbench.core.analysis.findings import Findings
+    from pocketbench.core.results.report import Report, ReportOptions, Vocabulary
 
 BACKENDS = "pocketbench.backends"
 REPORTERS = "pocketbench.reporters"
 #: Set to 1 to load only pocketbench's own plugins (also ``bench --no-plugins``).
 DISABLE_ENV = "POCKETBENCH_DISABLE_PLUGINS"
+#: Environment variable naming the backend ``bench`` uses without ``--backend``.
+DEFAULT_ENV = "POCKETBENCH_BACKEND"
 OWN_DISTRIBUTION = "pocketbench"
 
 
@@ -68,8 +74,8 @@ class Registry:
     sources: dict[str, dict[str, PluginSource]] = attrs.field(
         factory=lambda: {BACKENDS: {}, REPORTERS: {}}
     )
-    warnings: list[str] = attrs.field(factory=list)
     warn: Callable[[str], None] = _warn_default
+    _infos: dict[str, BackendInfo] = attrs.field(factory=dict)
 
     @classmethod
     def from_entry_points(
@@ -100,21 +106,38 @@ class Registry:
         return reg
 
     def _warn(self, message: str) -> None:
-        self.warnings.append(message)
         self.warn(message)
 
     def add(self, group: str, name: str, obj: Any, distribution: str = "(in-process)") -> None:
         """Register a plugin object directly (tests, embedding applications)."""
         self.sources[group][name] = PluginSource(name, group, distribution, obj=obj)
+        self._infos.pop(name, None)
 
     def remove(self, group: str, name: str) -> None:
         self.sources[group].pop(name, None)
+        self._infos.pop(name, None)
 
     def names(self, group: str) -> list[str]:
         return sorted(self.sources[group])
 
     def backend_names(self) -> list[str]:
         return self.names(BACKENDS)
+
+    def default_backend(self) -> str:
+        """``$POCKETBENCH_BACKEND``, else the first backend pocketbench itself declares.
+
+        The order is the entry points' order in pocketbench's pyproject.toml,
+        so the core names no backend.
+        """
+        chosen = os.environ.get(DEFAULT_ENV, "").strip()
+        if chosen:
+            return chosen
+        own = [
+            n
+            for n, s in self.sources[BACKENDS].items()
+            if s.distribution.lower() == OWN_DISTRIBUTION
+        ]
+        return own[0] if own else next(iter(self.sources[BACKENDS]), "")
 
     def reporter_names(self) -> list[str]:
         return self.names(REPORTERS)
@@ -162,6 +185,12 @@ class Registry:
         return pm
 
     def backend_info(self, name: str) -> BackendInfo:
+        """What backend ``name`` declares (asked once per registry)."""
+        if name not in self._infos:
+            self._infos[name] = self._backend_info(name)
+        return self._infos[name]
+
+    def _backend_info(self, name: str) -> BackendInfo:
         pm = new_manager()
         _register(
             pm,
@@ -189,6 +218,53 @@ class Registry:
         if not isinstance(info, ReporterInfo):
             raise UsageError(f"reporter {name!r} does not describe itself")
         return info
+
+    def vocabulary(self) -> Vocabulary:
+        """What every loadable backend calls its schemes and its own figures (for reports)."""
+        from pocketbench.core.results.report import Vocabulary
+
+        labels: dict[tuple[str, str], str] = {}
+        metrics: dict[str, MetricInfo] = {}
+        for name in self.backend_names():
+            try:
+                info = self.backend_info(name)
+            except UsageError:
+                continue  # a broken backend was warned about; its results show raw names
+            labels.update({(name, s.name): s.display for s in info.schemes})
+            for m in info.metrics:
+                metrics.setdefault(m.name, m)
+        return Vocabulary(scheme_labels=labels, metrics=metrics)
+
+    def render(self, fmt: str, report: Report, options: ReportOptions) -> str | bytes:
+        """Render ``report`` with the reporter plugin called ``fmt``."""
+        out = self.reporter_manager(fmt).hook.pocketbench_render(report=report, options=options)
+        return _rendered(fmt, "pocketbench_render", out)
+
+    def findings_formats(self) -> list[str]:
+        """Reporters that can render a study's findings document."""
+        names = []
+        for name in self.reporter_names():
+            try:
+                pm = self.reporter_manager(name)
+            except UsageError:
+                continue
+            if pm.hook.pocketbench_render_findings.get_hookimpls():
+                names.append(name)
+        return names
+
+    def render_findings(self, fmt: str, findings: Findings, options: ReportOptions) -> str | bytes:
+        """Render a study's findings document with the reporter plugin called ``fmt``."""
+        if fmt not in self.findings_formats():
+            raise unknown_choice("findings format", fmt, self.findings_formats())
+        pm = self.reporter_manager(fmt)
+        out = pm.hook.pocketbench_render_findings(findings=findings, options=options)
+        return _rendered(fmt, "pocketbench_render_findings", out)
+
+
+def _rendered(fmt: str, hook: str, out: object) -> str | bytes:
+    if not isinstance(out, (str, bytes)):
+        raise UsageError(f"reporter {fmt!r} rendered nothing; its {hook} returned {out!r}")
+    return out
 
 
 def new_manager() -> pluggy.PluginManager:

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 from attrs import define, frozen
 
-from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, unknown_choice
+from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
 from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
@@ -48,6 +48,16 @@ class JobOutcome:
 StopRule = Callable[[Sequence[RunRecord]], bool]
 
 
+def ci_stop_rule(target_pct: float) -> StopRule:
+    """``--target-ci``: stop once generation speed's 95% CI is within ``target_pct``% of its mean."""
+    from pocketbench.core.results.stats import ci_within
+
+    def rule(records: Sequence[RunRecord]) -> bool:
+        return ci_within([r.metrics.generation_tps for r in records if r.metrics], target_pct)
+
+    return rule
+
+
 @define(kw_only=True)
 class Runner:
     """Runs jobs against one store and campaign, with the given wrapper plugins."""
@@ -65,18 +75,8 @@ class Runner:
     bandwidth: BandwidthPolicy | None = None
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
-    def canonical(self, job: Job) -> Job:
-        """The job with its quantization name checked and made canonical."""
-        info = self.registry.backend_info(job.backend)
-        scheme = info.scheme(job.quant)
-        if scheme is None:
-            raise unknown_choice(
-                "quantization", job.quant, info.scheme_names(), f" for backend {job.backend!r}"
-            )
-        return attrs.evolve(job, quant=scheme.name)
-
     def run(self, job: Job, device: Device) -> JobOutcome:
-        job = self.canonical(job)
+        """Prepare, warm up and measure ``job`` (planned: its scheme name is canonical)."""
         with self._store_lock:
             done, _ = self.store.completed_runs(self.campaign, job.config_key())
         limit = self.max_runs if self.stop_rule is not None and self.max_runs else job.runs
@@ -104,6 +104,9 @@ class Runner:
         with self._store_lock:
             job_id = self.store.start_job(job, facts, prepared.describe, bandwidth)
         records: list[RunRecord] = []
+        # Adaptive stopping judges every successful run of the configuration:
+        # those stored before a resume, read once, and the ones measured here.
+        ok_runs = self._stored_ok(job) if self.stop_rule is not None and done else []
 
         def execute(index: int, warmup: bool) -> RunRecord:
             record = pm.hook.pocketbench_execute(
@@ -112,6 +115,8 @@ class Runner:
             with self._store_lock:
                 self.store.add_run(job_id, record)
             records.append(record)
+            if record.ok and not record.warmup:
+                ok_runs.append(record)
             return record
 
         status, error = "done", None
@@ -127,7 +132,7 @@ class Runner:
                     record.ok
                     and self.stop_rule is not None
                     and index >= job.runs
-                    and self.stop_rule(self._stored_ok(job))
+                    and self.stop_rule(ok_runs)
                 ):
                     break
         except DeviceError as exc:
@@ -144,10 +149,7 @@ class Runner:
     def _stored_ok(self, job: Job) -> list[RunRecord]:
         with self._store_lock:
             configs = self.store.configurations(self.campaign)
-        for c in configs:
-            if c.config_key == job.config_key():
-                return list(c.ok_runs)
-        return []
+        return next((list(c.ok_runs) for c in configs if c.config_key == job.config_key()), [])
 
 
 def run_on_devices(

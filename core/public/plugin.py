@@ -12,6 +12,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
+from pocketbench.core.analysis.findings import Findings
 from pocketbench.core.api.bandwidth import DecodeBytes
 from pocketbench.core.api.cache import (
     cache_dir,
@@ -47,8 +48,9 @@ from pocketbench.core.api.model import (
     hash_text,
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
-from pocketbench.core.api.status import status
-from pocketbench.core.devices.base import Device
+from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.devices.base import Device, ProgressFn
+from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
@@ -81,6 +83,8 @@ __all__ = [
     "Readings",
     "DeviceFacts",
     "Device",
+    "LocalDevice",
+    "ProgressFn",
     "hash_text",
     # errors
     "PocketbenchError",
@@ -101,8 +105,11 @@ __all__ = [
     "temp_beside",
     "write_atomic",
     "status",
+    "Status",
+    "say",
     # reporters
     "ReporterInfo",
+    "Findings",
     "Report",
     "ReportOptions",
     "ConfigReport",

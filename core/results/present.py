@@ -18,8 +18,6 @@ from markupsafe import Markup
 
 from pocketbench.core.results.report import (
     PLUSMINUS_TEXT,
-    RUNNER_TOTAL_NOTE,
-    TOTAL_DEFINITION,
     ConfigReport,
     Report,
     ReportOptions,
@@ -146,8 +144,24 @@ def pm_parts(summary: Summary, metric: str, plusminus: str) -> tuple[str, str | 
     return mean, num(s * spec.scale, spec.decimals)
 
 
+def interval_parts(summary: Summary, metric: str) -> tuple[str, str, str] | None:
+    """(mean, low, high) of the 95% confidence interval; None when undefined."""
+    spec = metric_spec(metric)
+    low, high = summary.ci95
+    if summary.n < 2 or math.isnan(low):
+        return None
+    return tuple(num(v * spec.scale, spec.decimals) for v in (summary.mean, low, high))  # type: ignore[return-value]
+
+
 def pm_text(summary: Summary, metric: str, plusminus: str) -> str:
-    """``4.48 ± 0.11`` (the seed's style)."""
+    """``4.48 ± 0.11`` (the Galaxy A25 study's style), or ``4.48 [4.37, 4.60]`` for the CI.
+
+    The confidence interval is shown as its two ends because it is computed
+    on the log scale and is not symmetric about the mean.
+    """
+    if plusminus == "ci" and (parts := interval_parts(summary, metric)) is not None:
+        mean, low, high = parts
+        return f"{mean} [{low}, {high}]"
     mean, s = pm_parts(summary, metric, plusminus)
     return mean if s is None else f"{mean} ± {s}"
 
@@ -201,33 +215,52 @@ def notes(config: ConfigReport, plusminus: str) -> list[str]:
                 for i in s.outliers
             )
             out.append(f"Outliers in {spec.short} (Tukey's fences; kept): {flagged}.")
-    for metric, t in config.trends.items():
-        if t.throttling:
-            out.append(
-                f"Likely throttling: {metric_spec(metric).short} fell {abs(t.change_pct):.1f}% from"
-                f" the first to the last run (OLS slope {t.slope:.3g} per run, {pvalue(t.pvalue)})."
-            )
+    throttled = throttling_text(config)
+    if throttled:
+        out.append(f"{throttled[0].upper()}{throttled[1:]}.")
     temps = config.temperatures
     if temps:
         out.append(f"Device temperature after runs: {min(temps):.1f} to {max(temps):.1f} °C.")
-    if config.busy_host is not None:
-        out.append(
-            f"The host was busy: load average up to {config.busy_host:.1f} on"
-            f" {config.facts.cores if config.facts else '?'} cores before a run; other processes"
-            " competed for the CPU."
-        )
+    busy = busy_host_text(config)
+    if busy:
+        out.append(f"{busy[0].upper()}{busy[1:]}.")
     return out
 
 
-DEFINITIONS = (TOTAL_DEFINITION, RUNNER_TOTAL_NOTE)
+def throttling_text(config: ConfigReport) -> str | None:
+    """ "likely thermal throttling: generation fell 4.2% ..." when the speed trend says so."""
+    if not config.throttling:
+        return None
+    t = config.trends[config.throttling[0]]
+    names = ", ".join(metric_spec(m).short for m in config.throttling)
+    return (
+        f"likely thermal throttling: {names} fell across the runs ({abs(t.change_pct):.1f}%"
+        f" from first to last, OLS slope {t.slope:.3g} per run, {pvalue(t.pvalue)}); the mean"
+        " is below what a cool device gives"
+    )
+
+
+def busy_host_text(config: ConfigReport) -> str | None:
+    """ "the host was busy: ..." when the load average before a run exceeded the cores."""
+    if config.busy_host is None:
+        return None
+    cores = config.facts.cores if config.facts else "?"
+    return (
+        f"the host was busy: load average up to {config.busy_host:.1f} on {cores} cores before"
+        " a run; other processes competed for the CPU, so these figures may be low"
+    )
 
 
 # -- tables ---------------------------------------------------------------------
 
 
-def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
-    """A padded GitHub-flavoured table like the seed's; every cell escaped."""
-    cells = [[md_escape(c) for c in header]] + [[md_escape(c) for c in r] for r in rows]
+def md_table(
+    header: Sequence[Any],
+    rows: Sequence[Sequence[Any]],
+    escape: Callable[[Any], str] = lambda value: md_escape(value),
+) -> Markup:
+    """A padded GitHub-flavoured table; every cell escaped (``escape=str`` for a terminal)."""
+    cells = [[escape(c) for c in header]] + [[escape(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     widths = [max(w, 3) for w in widths]
 
@@ -240,6 +273,9 @@ def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Markup:
 
 
 def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
+    if plusminus == "ci" and (parts := interval_parts(summary, metric)) is not None:
+        mean, low, high = parts
+        return Markup(f"\\mbox{{${mean}\\ [{low}, {high}]$}}")
     mean, s = pm_parts(summary, metric, plusminus)
     if s is None:
         return Markup(latex_escape(mean))
@@ -251,7 +287,7 @@ def latex_table(
 ) -> Markup:
     """A booktabs table; every cell escaped unless it is Markup.
 
-    Up to ``wrap_at`` value columns, the seed's layout (metrics as rows) with
+    Up to ``wrap_at`` value columns, the Galaxy A25 study's layout (metrics as rows) with
     column headers that wrap; beyond that, the table is transposed so it
     grows downwards instead of off the page.
     """
@@ -285,11 +321,11 @@ def _transpose(
 def summary_rows(
     report: Report, options: ReportOptions, pm: Callable[[Summary, str, str], str]
 ) -> tuple[list[str], list[list[str]]]:
-    """The seed's summary table: metrics as rows, configurations as columns."""
+    """The summary table of the Galaxy A25 study: metrics as rows, configurations as columns."""
     header = ["", *(cfg.label for cfg in report.configs)]
     rows = [
         [
-            metric_spec(m).label,
+            report.spec(m).label,
             *(pm(cfg.summary(m), m, options.plusminus) for cfg in report.configs),
         ]
         for m in report.metrics

@@ -15,27 +15,25 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, field, frozen
 
-from pocketbench.core.api.errors import UsageError
-from pocketbench.core.api.model import DeviceFacts, RunRecord, Workload
+from pocketbench.core.api.bandwidth import JobBandwidth
+from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
 from pocketbench.core.results.bandwidth import BandwidthSummary, summarize_bandwidth
 from pocketbench.core.results.stats import Summary, Trend, summarize, trend
 
 if TYPE_CHECKING:
-    from pocketbench.core.engine.plugins import Registry
-    from pocketbench.core.results.store import Store, StoredConfig
+    from pocketbench.core.results.store import Store
 
 #: Said in every report, because "total tokens/s" means different things to different runners.
 TOTAL_DEFINITION = (
     "Total speed = (prompt tokens + generated tokens) / (prompt-evaluation time + generation time),"
     " the same definition for every backend."
 )
-RUNNER_TOTAL_NOTE = (
-    'ExecuTorch\'s own "total rate" (runner_total_rate) is different: generated tokens only,'
-    " divided by the whole inference time; it is shown separately where a runner reports it."
-)
 PLUSMINUS_TEXT = {
     "sd": "mean ± sample standard deviation over the measured runs",
-    "ci": "mean ± half-width of the 95% confidence interval of the mean (Student's t)",
+    "ci": (
+        "mean [95% confidence interval of the mean, computed on the log scale so that it"
+        " never reaches zero]"
+    ),
 }
 
 
@@ -44,7 +42,7 @@ class MetricSpec:
     """How a metric is named and shown."""
 
     name: str
-    #: Row label in the seed's style.
+    #: Row label in the Galaxy A25 study's style.
     label: str
     #: Short name used in sentences and plots.
     short: str
@@ -77,12 +75,6 @@ METRICS: dict[str, MetricSpec] = {
             unit="tokens/s",
         ),
         MetricSpec(
-            name="runner_total_rate",
-            label="Runner's Own Total Rate (tokens/second)",
-            short="runner's own total rate",
-            unit="tokens/s",
-        ),
-        MetricSpec(
             name="ttft_ms",
             label="Time to First Token (ms)",
             short="time to first token",
@@ -109,10 +101,10 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
-#: The seed's three rows, always shown.
+#: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
-OPTIONAL_METRICS: tuple[str, ...] = ("runner_total_rate", "ttft_ms", "load_ms", "peak_rss_bytes")
+OPTIONAL_METRICS: tuple[str, ...] = ("ttft_ms", "load_ms", "peak_rss_bytes")
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
 SPEED_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
@@ -122,11 +114,35 @@ def metric_spec(name: str) -> MetricSpec:
     return METRICS.get(name) or MetricSpec(name=name, label=name, short=name, unit="")
 
 
+@frozen(kw_only=True)
+class Vocabulary:
+    """What backends call things: scheme labels and their own figures (from the registry).
+
+    Reports are built from the store alone; the vocabulary only names what
+    is stored, so a report of a backend that is no longer installed still
+    renders (with raw names).
+    """
+
+    #: (backend, canonical scheme) -> the label the backend declares for it.
+    scheme_labels: dict[tuple[str, str], str] = field(factory=dict)
+    #: Figures backends add to ``Metrics.extra``, by name.
+    metrics: dict[str, MetricInfo] = field(factory=dict)
+
+    def scheme_label(self, backend: str, quant: str) -> str:
+        return self.scheme_labels.get((backend, quant), quant)
+
+    def spec(self, name: str) -> MetricSpec:
+        info = self.metrics.get(name)
+        if info is None:
+            return metric_spec(name)
+        return MetricSpec(name=name, label=info.label, short=info.label, unit=info.unit)
+
+
 @define(kw_only=True)
 class ReportOptions:
     """Presentation choices a reporter honours."""
 
-    #: "sd": mean ± sample standard deviation (the seed's); "ci": ± 95% CI half-width.
+    #: "sd": mean ± sample standard deviation (the Galaxy A25 study's); "ci": the 95% CI.
     plusminus: str = field(default="sd", validator=attrs.validators.in_(("sd", "ci")))
     #: Document title; None lets the reporter use the report's own.
     title: str | None = None
@@ -153,10 +169,30 @@ class RunPoint:
     def temperature_c(self) -> float | None:
         return self.temp_after_c if self.temp_after_c is not None else self.temp_before_c
 
+    @classmethod
+    def of(cls, record: RunRecord) -> RunPoint:
+        return cls(
+            index=record.index,
+            warmup=record.warmup,
+            ok=record.ok,
+            values=metric_values(record),
+            error=record.error,
+            wall_s=record.result.wall_s,
+            temp_before_c=record.before.max_temperature() if record.before else None,
+            temp_after_c=record.after.max_temperature() if record.after else None,
+            load_before=record.before.load_avg if record.before else None,
+        )
+
 
 @frozen(kw_only=True)
 class ConfigReport:
-    """One configuration (backend x quant x model x device x workload) of one campaign."""
+    """One configuration (backend x quant x model x device x workload) of one campaign.
+
+    The store returns these (:meth:`Store.configurations`) with their stored
+    records and the statistics of every metric the runs measured, so the
+    summary of ``bench run``, every reporter, the findings document and
+    ``bench compare`` read the same figures.
+    """
 
     campaign: str
     config_key: str
@@ -165,29 +201,43 @@ class ConfigReport:
     model: str
     device: str
     workload: Workload
-    facts: DeviceFacts | None
+    #: The backend options the configuration ran with (part of its identity).
+    options: dict[str, str] = field(factory=dict)
+    facts: DeviceFacts | None = None
     #: Tool versions, build commits, model hashes (from the backend's prepare).
-    describe: dict[str, str]
-    #: Measured runs in order, failed ones included.
-    runs: tuple[RunPoint, ...]
-    warmup_runs: tuple[RunPoint, ...]
-    #: Metric name -> statistics over the successful measured runs.
-    summaries: dict[str, Summary]
-    #: Metric name -> trend against run index (speed metrics only).
-    trends: dict[str, Trend]
-    started_at: float
+    describe: dict[str, str] = field(factory=dict)
+    #: Measured runs as stored (raw output included), in order, failed ones included.
+    records: tuple[RunRecord, ...] = ()
+    #: Warm-up runs as stored.
+    warmups: tuple[RunRecord, ...] = ()
+    started_at: float = 0.0
     #: Column label, unique within its report.
     label: str = ""
+    #: Metric name -> statistics over the successful measured runs.
+    summaries: dict[str, Summary] = field(factory=dict)
+    #: Metric name -> trend against run index (speed metrics only).
+    trends: dict[str, Trend] = field(factory=dict)
+    #: Bytes per decode step and the device's measured bandwidth, as stored with the job.
+    stored_bandwidth: JobBandwidth | None = None
     #: Bytes per token, achieved and measured bandwidth, MBU (None: not stored).
     bandwidth: BandwidthSummary | None = None
 
     @property
-    def warmups(self) -> int:
-        return len(self.warmup_runs)
+    def runs(self) -> tuple[RunPoint, ...]:
+        """Measured runs as reporters see them."""
+        return tuple(RunPoint.of(r) for r in self.records)
+
+    @property
+    def warmup_runs(self) -> tuple[RunPoint, ...]:
+        return tuple(RunPoint.of(r) for r in self.warmups)
+
+    @property
+    def ok_runs(self) -> tuple[RunRecord, ...]:
+        return tuple(r for r in self.records if r.ok)
 
     @property
     def n_ok(self) -> int:
-        return sum(1 for r in self.runs if r.ok)
+        return len(self.ok_runs)
 
     @property
     def busy_host(self) -> float | None:
@@ -198,7 +248,9 @@ class ConfigReport:
         were competing with the benchmark for the CPU.
         """
         cores = self.facts.cores if self.facts is not None else 0
-        loads = [r.load_before for r in self.runs if r.load_before is not None]
+        loads = [
+            r.before.load_avg for r in self.records if r.before and r.before.load_avg is not None
+        ]
         if not loads or cores <= 0:
             return None
         worst = max(loads)
@@ -206,7 +258,7 @@ class ConfigReport:
 
     @property
     def n_failed(self) -> int:
-        return sum(1 for r in self.runs if not r.ok)
+        return len(self.records) - self.n_ok
 
     @property
     def failures(self) -> tuple[RunPoint, ...]:
@@ -225,6 +277,7 @@ class ConfigReport:
         return self.summaries.get(metric) or summarize([])
 
     def samples(self, metric: str) -> tuple[float, ...]:
+        """Values of ``metric`` over the successful measured runs, in run order."""
         return self.summary(metric).samples
 
     def ok_indices(self, metric: str) -> tuple[int, ...]:
@@ -238,11 +291,12 @@ class Report:
 
     title: str
     configs: tuple[ConfigReport, ...]
-    #: Metrics shown, in row order (the seed's three first).
+    #: Metrics shown, in row order (the Galaxy A25 study's three first).
     metrics: tuple[str, ...]
     generated_at: float
     version: str
     campaign: str | None = None
+    vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
 
     @property
     def campaigns(self) -> tuple[str, ...]:
@@ -257,7 +311,14 @@ class Report:
         return any("runner_total_rate" in c.summaries for c in self.configs)
 
     def spec(self, metric: str) -> MetricSpec:
-        return metric_spec(metric)
+        """How ``metric`` is named, including the figures backends declare."""
+        return self.vocabulary.spec(metric)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the backends say about their own figures shown in this report."""
+        infos = self.vocabulary.metrics
+        return tuple(infos[m].note for m in self.metrics if m in infos and infos[m].note)
 
 
 # -- building -------------------------------------------------------------------
@@ -267,28 +328,36 @@ def build_report(
     store: Store,
     campaign: str | None = None,
     *,
-    metrics: Sequence[str] = DEFAULT_METRICS,
     title: str | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Report:
     """Read a campaign (default: the newest measurement of every configuration)."""
     configs = store.configurations(campaign)
     default = f"Benchmark results: {campaign}" if campaign else "Benchmark results"
-    return report_from_configs(configs, metrics=metrics, title=title or default, campaign=campaign)
+    return report_from_configs(
+        configs, title=title or default, campaign=campaign, vocabulary=vocabulary
+    )
 
 
 def report_from_configs(
-    configs: Sequence[StoredConfig],
+    configs: Sequence[ConfigReport],
     *,
     metrics: Sequence[str] = DEFAULT_METRICS,
     title: str = "Benchmark results",
     campaign: str | None = None,
     labels: Sequence[str] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Report:
-    """A report of the given stored configurations, in the given order."""
-    reports = [config_report(c, metrics) for c in configs]
-    names = list(labels) if labels is not None else column_labels(reports)
-    reports = [attrs.evolve(r, label=n) for r, n in zip(reports, names)]
-    shown = [m for m in metrics if m in CORE_METRICS or any(m in r.summaries for r in reports)]
+    """A report of the given configurations, in the given order.
+
+    Rows are ``metrics`` (the core three always, the others when measured),
+    then the figures backends declare in ``vocabulary`` when measured.
+    """
+    vocab = vocabulary or Vocabulary()
+    names = list(labels) if labels is not None else column_labels(configs, vocab)
+    reports = [attrs.evolve(c, label=n) for c, n in zip(configs, names)]
+    wanted = [*metrics, *(m for m in vocab.metrics if m not in metrics)]
+    shown = [m for m in wanted if m in CORE_METRICS or any(m in r.summaries for r in reports)]
     return Report(
         title=title,
         configs=tuple(reports),
@@ -296,86 +365,70 @@ def report_from_configs(
         generated_at=time.time(),
         version=_version(),
         campaign=campaign,
+        vocabulary=vocab,
     )
 
 
-def config_report(config: StoredConfig, metrics: Sequence[str] = DEFAULT_METRICS) -> ConfigReport:
-    runs = tuple(_point(r, metrics) for r in config.runs)
-    warmups = tuple(_point(r, metrics) for r in config.warmups)
+def metric_values(record: RunRecord) -> dict[str, float]:
+    """Every finite figure a run measured: the :class:`Metrics` fields and its extras."""
+    m = record.metrics
+    if m is None:
+        return {}
+    values: dict[str, float] = {}
+    for name in (*DEFAULT_METRICS, *sorted(m.extra)):
+        value = getattr(m, name, None)
+        if value is None:
+            value = m.extra.get(name)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            values[name] = float(value)
+    return values
+
+
+def with_statistics(config: ConfigReport) -> ConfigReport:
+    """``config`` with the summary of every measured metric and the speed trends."""
+    points = [RunPoint.of(r) for r in config.records]
+    names = dict.fromkeys(n for p in points if p.ok for n in p.values)
     summaries: dict[str, Summary] = {}
     trends: dict[str, Trend] = {}
-    for m in metrics:
-        pairs = [(r.index, r.values[m]) for r in runs if r.ok and m in r.values]
-        if not pairs:
-            continue
+    for m in names:
+        pairs = [(p.index, p.values[m]) for p in points if p.ok and m in p.values]
         summaries[m] = summarize([v for _, v in pairs])
         if m in SPEED_METRICS:
             trends[m] = trend([v for _, v in pairs], index=[i for i, _ in pairs])
-    return ConfigReport(
-        campaign=config.campaign,
-        config_key=config.config_key,
-        backend=config.backend,
-        quant=config.quant,
-        model=config.model,
-        device=config.device,
-        workload=config.workload,
-        facts=config.facts,
-        describe=dict(config.describe),
-        runs=runs,
-        warmup_runs=warmups,
-        summaries=summaries,
-        trends=trends,
-        started_at=config.started_at,
-        bandwidth=summarize_bandwidth(
-            config.bandwidth,
-            config.workload,
-            config.samples("generation_tps"),
-        ),
+    generation = summaries.get("generation_tps")
+    bandwidth = summarize_bandwidth(
+        config.stored_bandwidth, config.workload, generation.samples if generation else ()
     )
+    return attrs.evolve(config, summaries=summaries, trends=trends, bandwidth=bandwidth)
 
 
-def _point(record: RunRecord, metrics: Sequence[str]) -> RunPoint:
-    values: dict[str, float] = {}
-    m = record.metrics
-    if m is not None:
-        for name in metrics:
-            value = getattr(m, name, None)
-            if value is None:
-                value = m.extra.get(name)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                values[name] = float(value)
-    return RunPoint(
-        index=record.index,
-        warmup=record.warmup,
-        ok=record.ok,
-        values=values,
-        error=record.error,
-        wall_s=record.result.wall_s,
-        temp_before_c=record.before.max_temperature() if record.before else None,
-        temp_after_c=record.after.max_temperature() if record.after else None,
-        load_before=record.before.load_avg if record.before else None,
-    )
+def column_labels(
+    configs: Sequence[ConfigReport], vocabulary: Vocabulary | None = None
+) -> list[str]:
+    """Short unique labels: backend and scheme, plus whatever else differs.
 
-
-def column_labels(configs: Sequence[ConfigReport]) -> list[str]:
-    """Short unique labels: backend and quant, plus whatever else varies."""
+    Model, device, workload and options are added only when they differ
+    between the configurations; a campaign name never labels a column.
+    """
+    vocab = vocabulary or Vocabulary()
 
     def workload(c: ConfigReport) -> str:
         w = c.workload
         return f"p{w.prompt_tokens}/g{w.gen_tokens}/t{w.threads}"
 
-    parts: list[Any] = [lambda c: c.backend, lambda c: c.quant]
-    for getter in (
-        lambda c: c.model,
-        lambda c: f"@{c.device}",
-        workload,
-        lambda c: f"[{c.campaign}]",
-    ):
+    def options(c: ConfigReport) -> str:
+        return " ".join(f"{k}={v}" for k, v in sorted(c.options.items())) or "default options"
+
+    parts: list[Any] = [lambda c: c.backend, lambda c: vocab.scheme_label(c.backend, c.quant)]
+    for getter in (lambda c: c.model, lambda c: f"@{c.device}", workload, options):
         if len({getter(c) for c in configs}) > 1:
             parts.append(getter)
     labels = [" ".join(str(p(c)) for p in parts) for c in configs]
-    if len(set(labels)) < len(labels):  # e.g. two prompts of the same length
-        labels = [f"{label} ({c.config_key})" for label, c in zip(labels, configs)]
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # e.g. two prompts of the same length
+        seen[label] = seen.get(label, 0) + 1
+        if labels.count(label) > 1:
+            labels[i] = f"{label} #{seen[label]}"
     return labels
 
 
@@ -407,25 +460,6 @@ def facts_lines(config: ConfigReport) -> list[tuple[str, str]]:
 
 
 def _version() -> str:
-    try:
-        from pocketbench import __version__
+    from pocketbench import __version__
 
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return "unknown"
-
-
-# -- rendering ------------------------------------------------------------------
-
-
-def render(
-    registry: Registry, fmt: str, report: Report, options: ReportOptions | None = None
-) -> str | bytes:
-    """Render ``report`` with the reporter plugin called ``fmt``."""
-    pm = registry.reporter_manager(fmt)
-    out = pm.hook.pocketbench_render(report=report, options=options or ReportOptions())
-    if not isinstance(out, (str, bytes)):
-        raise UsageError(
-            f"reporter {fmt!r} rendered nothing; its pocketbench_render returned {out!r}"
-        )
-    return out
+    return __version__

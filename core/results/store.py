@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
-
 from pocketbench.core.api.bandwidth import JobBandwidth
-from pocketbench.core.api.convert import dumps, loads, unstructure
+from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.api.model import (
     DeviceFacts,
@@ -31,6 +29,7 @@ from pocketbench.core.api.model import (
     RunRecord,
     Workload,
 )
+from pocketbench.core.results.report import ConfigReport, with_statistics
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
@@ -93,41 +92,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # bandwidth, notes) as JSON: pocketbench.core.api.bandwidth.JobBandwidth.
     2: ("ALTER TABLE jobs ADD COLUMN bandwidth TEXT",),
 }
-
-
-@frozen(kw_only=True)
-class StoredConfig:
-    """One configuration's results in one campaign, as reporters see them."""
-
-    campaign: str
-    config_key: str
-    backend: str
-    quant: str
-    model: str
-    device: str
-    workload: Workload
-    facts: DeviceFacts | None
-    describe: dict[str, str]
-    runs: tuple[RunRecord, ...]
-    warmups: tuple[RunRecord, ...]
-    started_at: float
-    #: Bytes per decode step and the device's measured bandwidth (the newest job's).
-    bandwidth: JobBandwidth | None = None
-
-    @property
-    def ok_runs(self) -> tuple[RunRecord, ...]:
-        return tuple(r for r in self.runs if r.ok)
-
-    def samples(self, metric: str) -> list[float]:
-        """Values of ``metric`` over the successful measured runs, in run order."""
-        out = []
-        for r in self.ok_runs:
-            value = getattr(r.metrics, metric, None)
-            if value is None and r.metrics is not None:
-                value = r.metrics.extra.get(metric)
-            if value is not None:
-                out.append(float(value))
-        return out
 
 
 class Store:
@@ -399,7 +363,7 @@ class Store:
             for n, t, cmd, k in rows
         ]
 
-    def configurations(self, campaign: str | None = None) -> list[StoredConfig]:
+    def configurations(self, campaign: str | None = None) -> list[ConfigReport]:
         """Stored configurations with their runs.
 
         With ``campaign``, that campaign's configurations.  Without, every
@@ -418,7 +382,7 @@ class Store:
             params = (campaign,)
         jobs = self._conn.execute(
             "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
-            " j.device, j.workload, j.facts, j.describe, j.started_at,"
+            " j.device, j.workload, j.facts, j.describe, j.started_at, j.options,"
             # A version-1 file opened read-only has no bandwidth column.
             + (" j.bandwidth" if self._has_column("jobs", "bandwidth") else " NULL")
             + f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
@@ -442,25 +406,28 @@ class Store:
             for row in rows:
                 describe.update(json.loads(row[10] or "{}"))
                 facts = loads(row[9], DeviceFacts) or facts
-                bandwidth = loads(row[12], JobBandwidth) or bandwidth
+                bandwidth = loads(row[13], JobBandwidth) or bandwidth
                 for rec in self._runs(row[0]):
                     (warmups if rec.warmup else runs).append(rec)
             first = rows[0]
             configs.append(
-                StoredConfig(
-                    campaign=camp,
-                    config_key=key,
-                    backend=first[4],
-                    quant=first[5],
-                    model=first[6],
-                    device=first[7],
-                    workload=loads(first[8], Workload),  # type: ignore[arg-type]
-                    facts=facts,
-                    describe=describe,
-                    runs=tuple(runs),
-                    warmups=tuple(warmups),
-                    started_at=first[11],
-                    bandwidth=bandwidth,
+                with_statistics(
+                    ConfigReport(
+                        campaign=camp,
+                        config_key=key,
+                        backend=first[4],
+                        quant=first[5],
+                        model=first[6],
+                        device=first[7],
+                        workload=loads(first[8], Workload),  # type: ignore[arg-type]
+                        options=json.loads(first[12] or "{}"),
+                        facts=facts,
+                        describe=describe,
+                        records=tuple(runs),
+                        warmups=tuple(warmups),
+                        started_at=first[11],
+                        stored_bandwidth=bandwidth,
+                    )
                 )
             )
         return configs
@@ -490,21 +457,3 @@ class Store:
                 before=loads(row[12], Readings),
                 after=loads(row[13], Readings),
             )
-
-    def failed_runs(self, campaign: str | None = None) -> list[dict[str, Any]]:
-        """Failed runs with their errors, for ``bench report`` diagnostics."""
-        rows = self._conn.execute(
-            "SELECT c.name, j.config_key, r.idx, r.warmup, r.error"
-            " FROM runs r JOIN jobs j ON r.job_id = j.id JOIN campaigns c ON j.campaign_id = c.id"
-            " WHERE r.ok = 0" + (" AND c.name = ?" if campaign else "") + " ORDER BY r.id",
-            (campaign,) if campaign else (),
-        ).fetchall()
-        return [
-            {"campaign": a, "config_key": b, "index": i, "warmup": bool(w), "error": e}
-            for a, b, i, w, e in rows
-        ]
-
-
-def as_plain(obj: Any) -> Any:
-    """Plain JSON-ready data for reporters."""
-    return unstructure(obj)

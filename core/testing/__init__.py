@@ -1,1 +1,11 @@
-"""Helpers for testing pocketbench and its plugins (fixtures, a loopback adb device)."""
+"""Helpers for testing pocketbench and its plugins; importable without pytest.
+
+- :mod:`~pocketbench.testing.inprocess`: ``measure()`` runs a backend plugin in-process,
+  as ``bench run`` would, into a real SQLite store.
+- :mod:`~pocketbench.testing.backends`: ``FakeBackend``, whose runs are real child processes.
+- :mod:`~pocketbench.testing.cli`: run the installed ``bench`` and wait for stored runs.
+- :mod:`~pocketbench.testing.adbhost`: a loopback phone (``adbd``) behind Debian's real adb server.
+- :mod:`~pocketbench.testing.fabricated`: a results file with made-up runs, for reporters.
+- :mod:`~pocketbench.testing.latex`: compile LaTeX output with the real pdflatex.
+- :mod:`~pocketbench.testing.wait`: wait for a condition, never for a fixed time.
+"""

@@ -17,8 +17,8 @@ from pocketbench.core.api.errors import ParseError
 from pocketbench.core.api.model import Job, Metrics, Prepared, ProcessResult, Workload
 
 REPO = Path(__file__).resolve().parents[2]
-LLAMA_DATA = REPO / "tests" / "llamacpp" / "data"
-ET_DATA = REPO / "tests" / "executorch_backend" / "data"
+LLAMA_DATA = REPO / "tests" / "backends" / "llamacpp" / "data"
+ET_DATA = REPO / "tests" / "backends" / "executorch" / "data"
 CAPTURED = sorted(p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.std*")) + sorted(
     p.read_text(errors="replace") for p in LLAMA_DATA.glob("*.txt")
 )

@@ -36,7 +36,7 @@ def test_hostile_strings_are_stored_verbatim_never_executed(tmp_path) -> None:
         )
         (cfg,) = s.configurations(HOSTILE)
     assert cfg.model == HOSTILE and cfg.workload.prompt == HOSTILE
-    assert cfg.describe["tool"] == HOSTILE and cfg.runs[0].result.argv == (HOSTILE,)
+    assert cfg.describe["tool"] == HOSTILE and cfg.records[0].result.argv == (HOSTILE,)
     with sqlite3.connect(tmp_path / "r.db") as c:
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "jobs", "campaigns"} <= tables

@@ -1,18 +1,10 @@
-"""Fixtures of the reporter tests (helpers live in fabricated.py)."""
+"""Fixtures of the reporter tests (the fabricated store is the suite's ``store_path``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from fabricated import fabricate
 
 from pocketbench.core.engine.plugins import Registry
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return fabricate(tmp_path / "results.db")
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fabricated import add_config, compile_latex
 
 from pocketbench.core.api.bandwidth import DecodeBytes, DeviceBandwidth, JobBandwidth
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results.report import ReportOptions, build_report, render
 from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.testing.fabricated import add_config, compile_latex
 
 WEIGHTS, KV = 700_000_000, 32_768
 DEVICE = (9.0, 10.0, 11.0, 10.5, 9.5)  # GB/s, the probe's read trials

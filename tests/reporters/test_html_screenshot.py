@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fabricated import NASTY
 
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.results.report import ReportOptions, build_report, render
+from pocketbench.core.results.report import ReportOptions, build_report
 from pocketbench.core.results.store import Store
+from pocketbench.testing.fabricated import NASTY
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -29,7 +29,7 @@ def test_html_report_in_headless_chromium(
     with Store.open(store_path, create=False) as store:
         rep = build_report(store, "new", title=NASTY)
     page = tmp_path / "report.html"
-    page.write_text(render(registry, "html", rep, ReportOptions()), encoding="utf-8")
+    page.write_text(registry.render("html", rep, ReportOptions()), encoding="utf-8")
     shot = tmp_path / "report.png"
     dom = subprocess.run(
         [

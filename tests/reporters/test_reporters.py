@@ -9,19 +9,21 @@ import re
 from pathlib import Path
 
 import pytest
-from fabricated import NASTY, compile_latex
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.results.report import ReportOptions, build_report, render
+from pocketbench.core.results.report import ReportOptions, build_report
 from pocketbench.core.results.store import Store
+from pocketbench.testing.fabricated import NASTY, compile_latex
 
 SHIPPED = ("markdown", "latex", "json", "csv", "html")
 
 
 def report(store_path: Path, campaign: str | None = "new", **kw: object):  # type: ignore[no-untyped-def]
+    """The report ``bench report`` builds: with the shipped backends' vocabulary."""
+    vocabulary = Registry.from_entry_points(third_party=False).vocabulary()
     with Store.open(store_path, create=False) as store:
-        return build_report(store, campaign, **kw)  # type: ignore[arg-type]
+        return build_report(store, campaign, vocabulary=vocabulary, **kw)  # type: ignore[arg-type]
 
 
 def test_shipped_reporters_are_found_through_entry_points(registry: Registry) -> None:
@@ -34,7 +36,7 @@ def test_shipped_reporters_are_found_through_entry_points(registry: Registry) ->
 def test_every_reporter_renders_every_configuration(
     registry: Registry, store_path: Path, fmt: str
 ) -> None:
-    out = render(registry, fmt, report(store_path, None), ReportOptions())
+    out = registry.render(fmt, report(store_path, None), ReportOptions())
     assert isinstance(out, str) and out
     for needle in ("executorch", "q8_0"):
         assert needle in out.replace("\\_", "_")
@@ -42,14 +44,14 @@ def test_every_reporter_renders_every_configuration(
 
 def test_unknown_format_names_the_choices(registry: Registry, store_path: Path) -> None:
     with pytest.raises(UsageError, match="Choose one of: csv, html, json, latex, markdown"):
-        render(registry, "docx", report(store_path), ReportOptions())
+        registry.render("docx", report(store_path), ReportOptions())
 
 
 def test_report_statistics(store_path: Path) -> None:
     rep = report(store_path)
     by_model = {c.model: c for c in rep.configs}
     nasty = by_model[NASTY]
-    assert nasty.n_ok == 8 and nasty.n_failed == 1 and nasty.warmups == 1
+    assert nasty.n_ok == 8 and nasty.n_failed == 1 and len(nasty.warmups) == 1
     assert "generation_tps" in nasty.throttling
     assert nasty.temperatures == (40.0, 42.5, 44.0, 45.5, 47.0, 48.0, 49.5, 50.0)
     assert nasty.describe["version"] == NASTY
@@ -59,9 +61,11 @@ def test_report_statistics(store_path: Path) -> None:
     assert s.n == 8 and s.mean == pytest.approx(
         sum([9.3, 9.2, 9.35, 9.25, 9.31, 9.28, 9.22, 9.33]) / 8
     )
-    # optional metrics appear only because one configuration measured them
+    # optional metrics appear only because one configuration measured them; a
+    # backend's own figure (ExecuTorch's total rate) is labelled as it declares
     assert rep.metrics[:3] == ("total_tps", "prompt_tps", "generation_tps")
     assert "runner_total_rate" in rep.metrics and "load_ms" not in rep.metrics
+    assert rep.spec("runner_total_rate").label == "Runner's Own Total Rate (tokens/second)"
 
 
 # -- markdown -------------------------------------------------------------------------
@@ -77,7 +81,7 @@ def table_rows(text: str) -> list[list[str]]:
 
 
 def test_markdown_is_the_seeds_table(registry: Registry, store_path: Path) -> None:
-    out = render(registry, "markdown", report(store_path), ReportOptions())
+    out = registry.render("markdown", report(store_path), ReportOptions())
     rows = table_rows(out)
     assert len({len(r) for r in rows}) == 1, "a | in user text split a table row"
     labels = [r[0] for r in rows]
@@ -90,21 +94,24 @@ def test_markdown_is_the_seeds_table(registry: Registry, store_path: Path) -> No
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", gen[1])
     assert "(prompt tokens + generated tokens) / (prompt-evaluation time + generation time)" in out
     assert "runner\\_total\\_rate" in out  # ExecuTorch's own total rate is explained
+    assert "Runner's Own Total Rate (tokens/second)" in labels
 
 
 def test_markdown_plusminus_sd_or_ci(registry: Registry, store_path: Path) -> None:
     rep = report(store_path)
     tiny = next(c for c in rep.configs if c.model == "tiny" and c.quant == "q4_0")
     s = tiny.summary("generation_tps")
-    sd = render(registry, "markdown", rep, ReportOptions(plusminus="sd"))
-    ci = render(registry, "markdown", rep, ReportOptions(plusminus="ci"))
+    sd = registry.render("markdown", rep, ReportOptions(plusminus="sd"))
+    ci = registry.render("markdown", rep, ReportOptions(plusminus="ci"))
     assert f"{s.mean:.2f} ± {s.stdev:.2f}" in sd
-    assert f"{s.mean:.2f} ± {s.half_width:.2f}" in ci
+    low, high = s.ci95
+    assert f"{s.mean:.2f} \\[{low:.2f}, {high:.2f}\\]" in ci  # markdown escapes brackets
+    assert 0 < low < s.mean < high
     assert "confidence interval" in ci
 
 
 def test_markdown_escapes_user_text(registry: Registry, store_path: Path) -> None:
-    out = render(registry, "markdown", report(store_path), ReportOptions(title=NASTY))
+    out = registry.render("markdown", report(store_path), ReportOptions(title=NASTY))
     assert "<script>" not in out
     assert "\\<script\\>" in out
     assert "\\_\\&\\#" in out and "50% \\\\input\\{x\\}" in out
@@ -114,7 +121,7 @@ def test_markdown_escapes_user_text(registry: Registry, store_path: Path) -> Non
 
 
 def test_latex_escapes_user_text(registry: Registry, store_path: Path) -> None:
-    out = render(registry, "latex", report(store_path), ReportOptions(title=NASTY))
+    out = registry.render("latex", report(store_path), ReportOptions(title=NASTY))
     assert "\\input{x}" not in out
     assert "50\\% \\textbackslash{}input\\{x\\}" in out
     assert "\\toprule" in out and "\\midrule" in out and "\\bottomrule" in out
@@ -123,15 +130,15 @@ def test_latex_escapes_user_text(registry: Registry, store_path: Path) -> None:
 
 @pytest.mark.latex
 def test_latex_report_compiles(registry: Registry, store_path: Path, tmp_path: Path) -> None:
-    out = render(
-        registry, "latex", report(store_path, None), ReportOptions(title=NASTY, plusminus="ci")
+    out = registry.render(
+        "latex", report(store_path, None), ReportOptions(title=NASTY, plusminus="ci")
     )
     compile_latex(out, tmp_path)
 
 
 @pytest.mark.latex
 def test_latex_transposes_wide_tables(registry: Registry, tmp_path: Path) -> None:
-    from fabricated import add_config
+    from pocketbench.testing.fabricated import add_config
 
     path = tmp_path / "wide.db"
     with Store.open(path) as store:
@@ -140,7 +147,7 @@ def test_latex_transposes_wide_tables(registry: Registry, tmp_path: Path) -> Non
             add_config(
                 store, backend="llamacpp", quant=f"{q}_{NASTY}", model="tiny", gens=[5.0, 5.1, 5.2]
             )
-    out = render(registry, "latex", report(path, "wide"), ReportOptions())
+    out = registry.render("latex", report(path, "wide"), ReportOptions())
     compile_latex(out, tmp_path)
 
 
@@ -148,7 +155,7 @@ def test_latex_transposes_wide_tables(registry: Registry, tmp_path: Path) -> Non
 
 
 def test_html_escapes_user_text_and_embeds_plots(registry: Registry, store_path: Path) -> None:
-    out = render(registry, "html", report(store_path), ReportOptions(title=NASTY))
+    out = registry.render("html", report(store_path), ReportOptions(title=NASTY))
     assert "<script" not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', out)
@@ -164,7 +171,7 @@ def test_html_escapes_user_text_and_embeds_plots(registry: Registry, store_path:
 
 
 def test_json_contract(registry: Registry, store_path: Path) -> None:
-    data = json.loads(render(registry, "json", report(store_path), ReportOptions()))
+    data = json.loads(registry.render("json", report(store_path), ReportOptions()))
     assert data["format_version"] == 1
     configs = data["configurations"]
     assert len(configs) == 3
@@ -186,13 +193,13 @@ def test_json_contract(registry: Registry, store_path: Path) -> None:
 
 
 def test_json_has_no_nan(registry: Registry, tmp_path: Path) -> None:
-    from fabricated import add_config
+    from pocketbench.testing.fabricated import add_config
 
     path = tmp_path / "one.db"
     with Store.open(path) as store:
         store.campaign("one")
         add_config(store, backend="llamacpp", quant="q4_0", model="tiny", gens=[5.0])
-    text = render(registry, "json", report(path, "one"), ReportOptions())
+    text = registry.render("json", report(path, "one"), ReportOptions())
     m = json.loads(text)["configurations"][0]["metrics"]["generation_tps"]
     assert m["n"] == 1 and m["stdev"] is None and m["ci95"] == [None, None]
 
@@ -201,7 +208,7 @@ def test_json_has_no_nan(registry: Registry, tmp_path: Path) -> None:
 
 
 def test_csv_one_row_per_run(registry: Registry, store_path: Path) -> None:
-    out = render(registry, "csv", report(store_path), ReportOptions())
+    out = registry.render("csv", report(store_path), ReportOptions())
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 3 * (1 + 8) + 1  # warm-ups, measured runs, one failed run
     nasty = [r for r in rows if r["model"] == NASTY]

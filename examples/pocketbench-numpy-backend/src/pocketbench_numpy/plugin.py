@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 import sys
 
-from pocketbench.core.api.errors import ParseError, SetupError
-from pocketbench.core.api.hookspecs import hookimpl
-from pocketbench.core.api.model import BackendInfo, Metrics, Prepared, QuantScheme
-from pocketbench.core.api.presets import get_preset
+from pocketbench.plugin import (
+    BackendInfo,
+    Metrics,
+    ParseError,
+    Prepared,
+    QuantScheme,
+    SetupError,
+    get_preset,
+    hookimpl,
+)
 
 SCHEMES = (
     QuantScheme(name="fp32", description="float32 weights", produced_by="numpy random"),
@@ -68,22 +74,26 @@ def pocketbench_run(job, device, prepared, index):
     return device.run(argv, timeout=w.timeout_s, env=env)
 
 
-_LINE = re.compile(r"^(prompt|generation): (\d+) tokens in ([0-9.]+) s$", re.M)
+_PROMPT = re.compile(r"^prompt: (\d+) tokens in ([0-9.]+) s$", re.M)
+_GENERATION = re.compile(r"^generation: (\d+) tokens, (\d+) decode steps in ([0-9.]+) s$", re.M)
 
 
 @hookimpl
 def pocketbench_parse(job, prepared, result):
-    found = {kind: (int(n), float(s)) for kind, n, s in _LINE.findall(result.stdout)}
-    if set(found) != {"prompt", "generation"}:
+    prompt, generation = _PROMPT.search(result.stdout), _GENERATION.search(result.stdout)
+    if prompt is None or generation is None:
         raise ParseError("no 'prompt:' and 'generation:' timing lines in the output")
-    (pn, ps), (gn, gs) = found["prompt"], found["generation"]
+    pn, ps = int(prompt[1]), float(prompt[2])
+    gn, steps, gs = int(generation[1]), int(generation[2]), float(generation[3])
     if ps <= 0 or gs <= 0:
         raise ParseError("zero elapsed time in the timing lines")
     return Metrics(
         prompt_tokens=pn,
         gen_tokens=gn,
         prompt_tps=pn / ps,
-        generation_tps=gn / gs,
+        # pocketbench's definition: G new tokens are G-1 decode steps.
+        generation_tps=steps / gs,
         total_tps=Metrics.total_rate(pn, gn, ps, gs),
+        # Prompt evaluation includes the first token's logits: that is the TTFT.
         ttft_ms=ps * 1000.0,
     )

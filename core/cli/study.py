@@ -1,0 +1,126 @@
+"""``bench study``: run a study file (resuming what is stored) and write its findings."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+import attrs
+import click
+
+from pocketbench.core.api.errors import ExitCode, PocketbenchError
+from pocketbench.core.cli.common import (
+    cooldown_option,
+    db_option,
+    echo_err,
+    format_for,
+    plusminus_option,
+    registry,
+    write_output,
+)
+
+
+def add_commands(group: click.Group) -> None:
+    @group.command("study")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @db_option
+    @click.option(
+        "--format",
+        "-f",
+        "fmt",
+        default=None,
+        help="Reporter that writes the findings (markdown, latex, or a plugin's)"
+        " [default: from --output's extension, else markdown].",
+    )
+    @click.option(
+        "--output", "-o", default=None, help="Write the findings here instead of standard output."
+    )
+    @click.option(
+        "--device",
+        "-d",
+        "devices",
+        multiple=True,
+        help="Run on these devices instead of the study's (repeat for several).",
+    )
+    @plusminus_option
+    @click.option(
+        "--no-run", is_flag=True, help="Measure nothing; rewrite the findings from the store."
+    )
+    @cooldown_option
+    @click.pass_context
+    def study_cmd(
+        ctx: click.Context,
+        file: str,
+        db: str,
+        fmt: str | None,
+        output: str | None,
+        devices: tuple[str, ...],
+        plusminus: str,
+        no_run: bool,
+        cooldown: str,
+    ) -> None:
+        """Run a study file (resuming what is stored) and write its findings document."""
+        from pocketbench.core.analysis.findings import build_findings
+        from pocketbench.core.analysis.study import load_study
+        from pocketbench.core.analysis.study_run import run_study
+        from pocketbench.core.engine.plan import close_devices, make_wrappers, open_devices
+        from pocketbench.core.results.report import ReportOptions
+        from pocketbench.core.results.store import Store
+
+        study = load_study(file)  # a bad file fails before anything opens
+        if devices:
+            study = attrs.evolve(study, devices=list(devices))
+        reg = registry(ctx)
+        formats = reg.findings_formats()
+        fmt = format_for(formats, fmt, output, lambda n: reg.reporter_info(n).extension)
+        opened: dict[str, Any] = {}
+        with Store.open(db) as store:
+            try:
+                wrappers = [] if no_run else make_wrappers(cooldown, echo_err)
+                if not no_run:
+                    opened = open_devices(study.devices, echo_err)
+                result = run_study(
+                    study,
+                    registry=reg,
+                    store=store,
+                    devices=opened or None,
+                    wrappers=wrappers,
+                    echo=echo_err,
+                    command=shlex.join(["bench", *sys.argv[1:]]),
+                )
+            except KeyboardInterrupt:
+                echo_err(
+                    f"interrupted; every run finished so far is stored in {db};"
+                    f" run the same command again to resume"
+                )
+                ctx.exit(int(ExitCode.INTERRUPTED))
+            finally:
+                close_devices(opened)
+            failed_jobs = [o for o in result.outcomes if o.error is not None]
+            if result.outcomes and len(failed_jobs) == len(result.outcomes):
+                first = failed_jobs[0]
+                raise PocketbenchError(
+                    f"every configuration failed; first: {first.error}",
+                    exit_code=ExitCode(first.exit_code or ExitCode.SETUP),
+                )
+            findings = build_findings(
+                result.study,
+                result.configs,
+                store,
+                result.campaign,
+                plusminus=plusminus,
+                vocabulary=reg.vocabulary(),
+            )
+        options = ReportOptions(plusminus=plusminus, title=study.title)
+        write_output(output, reg.render_findings(fmt, findings, options))
+        code = ExitCode.OK
+        if failed_jobs:
+            code = ExitCode(failed_jobs[0].exit_code or ExitCode.SETUP)
+        elif result.failed_runs:
+            echo_err(
+                f"{result.failed_runs} run(s) failed; their raw output is stored in {db}"
+                " (bench report shows the errors)"
+            )
+            code = ExitCode.RUNS_FAILED
+        ctx.exit(int(code))
