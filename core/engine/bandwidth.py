@@ -29,7 +29,7 @@ from attrs import define, field
 
 from pocketbench.core.api.bandwidth import DecodeBytes, DeviceBandwidth, JobBandwidth
 from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
-from pocketbench.core.api.convert import converter, describe_error, unstructure
+from pocketbench.core.api.convert import converter, unstructure
 from pocketbench.core.api.errors import DeviceError, PocketbenchError
 from pocketbench.core.api.model import DeviceFacts, Job, Prepared
 from pocketbench.core.devices import probe
@@ -248,8 +248,16 @@ def _read_cache(path: Path, limit: float, how: str) -> tuple[DeviceBandwidth | N
     try:
         m = converter().structure(data.get("measurement"), DeviceBandwidth)
     except Exception as exc:  # cattrs raises several kinds; all mean "not ours"
-        return None, f"was malformed ({describe_error(exc)[:120]})"
+        return None, f"was malformed ({_why(exc)[:120]})"
     # The limit is today's, not the cached one: a file edited to say otherwise is caught.
     m = attrs.evolve(m, limit_gbps=limit, cached=True)
     problem = implausible(m, how)
     return (None, f"was implausible: {problem}") if problem else (m, "")
+
+
+def _why(exc: Exception) -> str:
+    import cattrs
+
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc))
+    return str(exc)

@@ -17,7 +17,7 @@ import pytest
 from pocketbench.core.api.bandwidth import DecodeBytes, DeviceBandwidth, JobBandwidth
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results import bandwidth
-from pocketbench.core.results.report import ReportOptions, build_report, render
+from pocketbench.core.results.report import ReportOptions, build_report
 from pocketbench.core.results.store import SCHEMA_VERSION, Store
 from pocketbench.testing.fabricated import add_config, compile_latex
 
@@ -54,7 +54,7 @@ def db(tmp_path: Path) -> Path:
 
 def configs(registry: Registry, db: Path) -> list[dict]:
     with Store.open(db, create=False) as s:
-        text = render(registry, "json", build_report(s, "c"))
+        text = registry.render("json", build_report(s, "c"), ReportOptions())
     return json.loads(text)["configurations"]
 
 
@@ -83,7 +83,7 @@ def test_markdown_has_the_bandwidth_table_and_the_reason_a_figure_is_missing(
     registry: Registry, db: Path
 ) -> None:
     with Store.open(db, create=False) as s:
-        text = render(registry, "markdown", build_report(s, "c"))
+        text = registry.render("markdown", build_report(s, "c"), ReportOptions())
     table = text[text.index("# Memory bandwidth") :]
     mbu_row = next(line for line in table.splitlines() if line.startswith("| MBU"))
     cells = [c.strip() for c in mbu_row.strip("|").split("|")]
@@ -94,14 +94,14 @@ def test_markdown_has_the_bandwidth_table_and_the_reason_a_figure_is_missing(
 
 def test_latex_bandwidth_table_compiles(registry: Registry, db: Path, tmp_path: Path) -> None:
     with Store.open(db, create=False) as s:
-        tex = render(registry, "latex", build_report(s, "c"), ReportOptions(plusminus="ci"))
+        tex = registry.render("latex", build_report(s, "c"), ReportOptions(plusminus="ci"))
     assert "Memory bandwidth" in tex
     compile_latex(tex, tmp_path)
 
 
 def test_html_has_the_roofline_plot(registry: Registry, db: Path) -> None:
     with Store.open(db, create=False) as s:
-        page = render(registry, "html", build_report(s, "c"))
+        page = registry.render("html", build_report(s, "c"), ReportOptions())
     assert "<h2>Memory bandwidth</h2>" in page
     assert re.search(
         r'alt="Generation speed against bytes read per token[^"]*" src="data:image/png;base64,',
