@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
@@ -39,6 +40,9 @@ def render(report: Report, options: ReportOptions) -> str:
             from pocketbench.reporters.pareto_plot import pareto_chart
 
             images["pareto"] = _data_uri(pareto_chart(report))
+        if any(k.bandwidth and k.bandwidth.bytes_per_token for k in report.configs):
+            images["roofline"] = _data_uri(plots.roofline_chart(report))
+    rows = bandwidth.table_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
     return (
         templating.environment("html")
         .get_template("report.html.j2")
@@ -49,6 +53,8 @@ def render(report: Report, options: ReportOptions) -> str:
             pm=lambda cfg, m: c.pm_text(cfg.summary(m), m, options.plusminus),
             plusminus_text=c.plusminus_text(options),
             images=images,
+            bandwidth_rows=rows,
+            BANDWIDTH_NOTE=bandwidth.TABLE_NOTE,
         )
     )
 

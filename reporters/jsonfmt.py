@@ -7,7 +7,10 @@ runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
 ``quality`` is null, or maps ``kl_mean``, ``kl_p99``, ``top1_agreement``,
 ``ppl`` and ``ppl_ratio`` to ``{value, ci95: [low, high] or null}`` beside
 ``reference`` ("backend quant model") and ``eval_tokens``.
-Undefined numbers (the stdev of one run) are ``null``.
+Undefined numbers (the stdev of one run) are ``null``.  ``bandwidth`` holds
+``bytes_per_token``, ``achieved_gbps``, ``device_gbps``, ``mbu`` (``{mean,
+ci95}``) and ``ceiling_tps`` (:mod:`pocketbench.core.results.bandwidth`),
+null when the results predate it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from pocketbench.core.api.convert import unstructure
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results.present import plusminus_text
 from pocketbench.core.results.report import (
     TOTAL_DEFINITION,
@@ -114,6 +118,7 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "describe": c.describe,
         "started_at": c.started_at,
         "quality": quality(c),
+        "bandwidth": bandwidth.as_json(c.bandwidth),
     }
 
 

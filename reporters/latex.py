@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
@@ -36,4 +37,7 @@ def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> s
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.latex_table(*c.summary_rows(report, options, c.latex_pm))
-    return templating.render_report("latex", "report.tex.j2", report, options, table)
+    items = [(k.label, k.bandwidth) for k in report.configs]
+    rows = bandwidth.table_rows(items, options.plusminus, latex=True)
+    bw = c.latex_table(*rows) if rows else ""
+    return templating.render_report("latex", "report.tex.j2", report, options, table, bw)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results import present as c
 from pocketbench.core.results.report import Report, ReportOptions
 from pocketbench.reporters import templating
@@ -36,4 +37,6 @@ def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> s
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.md_table(*c.summary_rows(report, options, c.pm_text))
-    return templating.render_report("markdown", "report.md.j2", report, options, table)
+    rows = bandwidth.table_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
+    bw = c.md_table(*rows) if rows else ""
+    return templating.render_report("markdown", "report.md.j2", report, options, table, bw)

@@ -21,6 +21,7 @@ import attrs
 from pocketbench.backends.llamacpp import crosscheck, parse
 from pocketbench.plugin import (
     BackendInfo,
+    DecodeBytes,
     Device,
     ImportedResults,
     Job,
@@ -64,6 +65,15 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from pocketbench.backends.llamacpp.prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
+    # The header of the file that runs (quantized, if it was): a few MB read, no tensor data.
+    from pocketbench.backends.llamacpp.decode_bytes import decode_bytes
+    from pocketbench.backends.llamacpp.gguf_info import read_gguf_info
+
+    return decode_bytes(read_gguf_info(prepared.state.model_local))
 
 
 @hookimpl

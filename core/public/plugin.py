@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pocketbench.core.analysis.findings import Findings
 from pocketbench.core.api import logprobs
+from pocketbench.core.api.bandwidth import DecodeBytes
 from pocketbench.core.api.cache import (
     cache_dir,
     cached,
@@ -92,6 +93,7 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "DecodeBytes",
     "RunRecord",
     "Readings",
     "DeviceFacts",
