@@ -131,7 +131,9 @@ def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -
     with Store.open(path) as s:
         s.campaign("c")
         add_config(s, backend="llamacpp", quant="q4_0", model="m", gens=GENS)
-    with sqlite3.connect(path) as c:  # back to the schema before it, as an older pocketbench wrote it
+    with sqlite3.connect(
+        path
+    ) as c:  # back to the schema before it, as an older pocketbench wrote it
         c.execute("ALTER TABLE jobs DROP COLUMN bandwidth")
         c.execute(f"PRAGMA user_version = {step - 1}")
     with Store.open(path) as s:
