@@ -15,6 +15,16 @@ from __future__ import annotations
 from attrs import field, frozen
 
 
+def placement_text(cpus: tuple[int, ...], placement: str = "") -> str:
+    """``big (cores 6-7, mask c0)``, ``(cores 0-3, mask f)`` or ``not pinned``."""
+    from pocketbench.core.api.placement import format_list, mask
+
+    if not cpus:
+        return "not pinned"
+    named = f"{placement} " if placement and not placement[0].isdigit() else ""
+    return f"{named}(cores {format_list(cpus)}, mask {mask(cpus)})"
+
+
 @frozen(kw_only=True)
 class DecodeBytes:
     """Bytes one decode step reads, from the model file itself.
@@ -46,6 +56,8 @@ class DeviceBandwidth:
     #: Threads and the CPUs they were pinned to (empty: the scheduler chose): the placement.
     threads: int
     cpus: tuple[int, ...] = ()
+    #: How the cores were asked for (``--cores big``, ``4-7``; empty: not pinned).
+    placement: str = ""
     #: Bytes of one probe array over all threads (several times the last-level cache).
     buffer_bytes: int
     #: Per-trial figures of each kernel ("read", "copy", "triad"), in GB/s.
@@ -61,9 +73,46 @@ class DeviceBandwidth:
     cached: bool = False
 
     @property
+    def where(self) -> str:
+        """The placement as a report says it: ``big (cores 6-7, mask c0)`` or ``not pinned``."""
+        return placement_text(self.cpus, self.placement)
+
+    @property
     def read(self) -> tuple[float, ...]:
         """Decode streams weights: the read kernel is the one MBU is measured against."""
         return self.samples_gbps.get("read", ())
+
+
+@frozen(kw_only=True)
+class ProbeToolchain:
+    """How the bandwidth probe is built for a device, and where it goes on it.
+
+    The core's own choice is the host compiler for this host and zig for a
+    phone; a backend that cross-builds its runtime hands the same compiler
+    (target and CPU flags included) and its runtime's device folder through
+    ``pocketbench_probe_toolchain``, so the probe is built like the runtime
+    and pushed beside it.
+    """
+
+    #: The compiler command before the sources, e.g. ("cc",) or (zig, "cc", "-target", ...).
+    command: tuple[str, ...]
+    #: What the binary runs on: "host", or a target triple.
+    target: str
+    #: Flags after the sources (``-static`` for a phone: its libc is not ours).
+    flags: tuple[str, ...] = ()
+    #: Environment of the compiler (zig's cache folders).
+    env: dict[str, str] = field(factory=dict)
+    #: The toolchain as a person reads it, e.g. "zig 0.17.1 (ziglang from PyPI)".
+    description: str = ""
+    #: Device folder (under its working directory) to push the probe to; "" for the core's own.
+    device_dir: str = ""
+
+    @property
+    def text(self) -> str:
+        """The command line a user can run again (what is stored with the figure)."""
+        import shlex
+
+        return shlex.join([*self.command, *self.flags])
 
 
 @frozen(kw_only=True)

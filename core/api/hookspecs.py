@@ -10,6 +10,8 @@ A job runs the phases in this order::
     pocketbench_backend_info           once, to validate the quantization name
     pocketbench_prepare                once per job (cached work is skipped)
     pocketbench_decode_bytes           once per job: bytes a decode step reads (optional)
+    pocketbench_probe_toolchain        once per job on a phone: how to build the
+                                       bandwidth probe like the runtime (optional)
     pocketbench_execute(warmup=True)   ``job.warmup`` times -> pocketbench_warmup
     pocketbench_execute(warmup=False)  ``job.runs`` times   -> pocketbench_run
         each followed by pocketbench_parse; each record is stored as it ends
@@ -31,7 +33,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.findings import Findings
-    from pocketbench.core.api.bandwidth import DecodeBytes
+    from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
         BackendInfo,
@@ -105,6 +107,24 @@ def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
     :raises SetupError: with one line when the model's size cannot be read
         (an exotic file); the job's speed results are measured and reported
         as usual, without MBU.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_probe_toolchain(job: Job, device: Device) -> ProbeToolchain | None:
+    """Say how the core's memory-bandwidth probe is built for ``device``, and where it goes.
+
+    Called once per job after :func:`pocketbench_prepare`, before the probe
+    runs (only when its figure is not cached).  A backend that builds its
+    runtime for the device (a cross compiler) returns that compiler and its
+    runtime's device folder, so the probe is built the way the runtime was
+    and pushed beside it.  Optional: without an answer the core builds the
+    probe itself (the host's compiler here, zig for a phone).
+
+    :return: a :class:`~pocketbench.core.api.bandwidth.ProbeToolchain`, or
+        None to leave it to the core.  First non-None result wins.
+    :raises SetupError: with one line when the toolchain cannot be had; the
+        job's speed results are measured and reported as usual, without MBU.
     """
 
 

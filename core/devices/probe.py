@@ -1,11 +1,13 @@
 """The memory-bandwidth probe: built for a device, pushed, run, its output read.
 
 ``bwprobe.c`` (package data beside this module) is compiled once per
-toolchain and cached; a :class:`Toolchain` is a compiler command and the
-target it builds for, so the same code builds with the host's ``cc`` for this
-host (and for the loopback phone, which runs host binaries) or with a cross
-compiler for a phone.  What the figures mean (which kernel, which bytes) is
-documented in the C file.
+toolchain and cached.  A :class:`~pocketbench.core.api.bandwidth.ProbeToolchain`
+is a compiler command and the target it builds for: the host's ``cc`` for this
+host, and for a phone the zig cross toolchain the runtimes are built with
+(:mod:`pocketbench.core.api.zig`) -- the backend's own choice when it says
+one (hook ``pocketbench_probe_toolchain``), which also puts the probe beside
+its runtime on the device.  What the figures mean (which kernel, which bytes)
+is documented in the C file.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import platform
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from attrs import frozen
 
+from pocketbench.core.api.bandwidth import ProbeToolchain
 from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices.base import Device
@@ -45,26 +47,12 @@ ARCH_OF_ABI = {
 }
 #: Architecture -> zig's target triple (musl, fully static: runs on Android's bionic too).
 ZIG_TARGETS = {"aarch64": "aarch64-linux-musl", "arm": "arm-linux-musleabihf", "x86_64": "x86_64-linux-musl"}  # fmt: skip
-#: Architecture -> Debian's cross gcc (static with glibc).
+#: Architecture -> Debian's cross gcc (static with glibc), when zig cannot be had.
 GNU_CROSS = {"aarch64": "aarch64-linux-gnu-gcc", "arm": "arm-linux-gnueabihf-gcc"}
 #: A user's compiler command for the probe, e.g. "zig cc -target aarch64-linux-musl -static".
 CC_ENV = "POCKETBENCH_PROBE_CC"
-
-
-@frozen(kw_only=True)
-class Toolchain:
-    """A C compiler command and what it builds for."""
-
-    #: The compiler command, e.g. ("cc",) or (python, "-m", "ziglang", "cc", "-target", ...).
-    command: tuple[str, ...]
-    #: What the binary runs on: "host", or a target triple.
-    target: str
-    #: Extra flags at the end (``-static`` for a phone).
-    flags: tuple[str, ...] = ()
-
-    @property
-    def text(self) -> str:
-        return shlex.join([*self.command, *self.flags])
+#: Kept for callers of the first version of this module.
+Toolchain = ProbeToolchain
 
 
 @frozen(kw_only=True)
@@ -85,56 +73,74 @@ def host_arch() -> str:
     return ARCH_OF_ABI.get(machine, machine)
 
 
-def toolchain_for(abi: str, *, local: bool) -> Toolchain:
-    """The compiler that builds the probe for a device of ``abi``.
+def toolchain_for(abi: str, *, local: bool) -> ProbeToolchain:
+    """The core's own compiler for the probe on a device of ``abi``.
 
-    ``$POCKETBENCH_PROBE_CC`` wins.  A device of this host's architecture
-    gets the host compiler (static when it is not this host: a phone's libc
-    is not ours).  Another architecture needs a cross compiler: zig (the
-    ``ziglang`` package) or Debian's cross gcc.
+    ``$POCKETBENCH_PROBE_CC`` wins.  This host gets its own compiler.  A
+    phone gets the zig cross toolchain (static musl for its architecture),
+    the one pocketbench builds phone runtimes with; without zig, a phone of
+    this host's architecture gets the host compiler (static) and another
+    architecture Debian's cross gcc.
 
     :raises SetupError: one line saying which toolchain to install.
     """
     given = os.environ.get(CC_ENV)
     if given:
-        return Toolchain(command=tuple(shlex.split(given)), target=f"{CC_ENV}={given}")
-    arch = ARCH_OF_ABI.get(abi.lower(), abi.lower()) if abi else host_arch()
-    if local or arch == host_arch():
-        cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-        if cc is None:
-            raise SetupError(
-                "no C compiler for the bandwidth probe: install one (scripts/setup.sh installs g++)"
-            )
-        return Toolchain(
-            command=(cc,),
-            target="host" if local else f"{arch}-static",
-            flags=() if local else ("-static",),
+        return ProbeToolchain(
+            command=tuple(shlex.split(given)), target=f"{CC_ENV}={given}", description=given
         )
-    try:
-        import ziglang  # noqa: F401
+    arch = ARCH_OF_ABI.get(abi.lower(), abi.lower()) if abi else host_arch()
+    if local:
+        return _host_cc("host", ())
+    zig_problem = ""
+    if arch in ZIG_TARGETS:
+        from pocketbench.core.api.zig import find_zig
 
-        if arch in ZIG_TARGETS:
-            zig = (sys.executable, "-m", "ziglang", "cc", "-target", ZIG_TARGETS[arch])
-            return Toolchain(command=zig, target=ZIG_TARGETS[arch], flags=("-static",))
-    except ImportError:
-        pass
+        try:
+            zig = find_zig()
+        except SetupError as exc:
+            zig_problem = f" ({exc})"
+        else:
+            return ProbeToolchain(
+                command=zig.cc(ZIG_TARGETS[arch]),
+                target=ZIG_TARGETS[arch],
+                flags=("-static",),
+                env=zig.env(),
+                description=zig.description,
+            )
+    if arch == host_arch():
+        return _host_cc(f"{arch}-static", ("-static",))
     cross = GNU_CROSS.get(arch)
     if cross and shutil.which(cross):
-        return Toolchain(command=(cross,), target=f"{arch}-linux-gnu-static", flags=("-static",))
+        return ProbeToolchain(
+            command=(cross,), target=f"{arch}-linux-gnu-static", flags=("-static",),
+            description=cross,
+        )  # fmt: skip
     raise SetupError(
         f"a phone probe for {abi or 'this device'} needs the cross toolchain: pip install ziglang"
-        f" (or set {CC_ENV} to a compiler command for {arch})"
+        f" (or set {CC_ENV} to a compiler command for {arch}){zig_problem}"
     )
+
+
+def _host_cc(target: str, flags: tuple[str, ...]) -> ProbeToolchain:
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise SetupError(
+            "no C compiler for the bandwidth probe: install one (scripts/setup.sh installs g++)"
+        )
+    return ProbeToolchain(command=(cc,), target=target, flags=flags, description=cc)
 
 
 def source() -> bytes:
     return resources.files("pocketbench.core.devices").joinpath("bwprobe.c").read_bytes()
 
 
-def build(toolchain: Toolchain) -> Path:
+def build(toolchain: ProbeToolchain) -> Path:
     """The probe built with ``toolchain``, from the cache when it was built before."""
     text = source()
-    key = hashlib.sha256(text + b"\0" + toolchain.text.encode()).hexdigest()[:16]
+    # The description carries the compiler's version (zig's path alone does not).
+    recipe = f"{toolchain.text}\0{toolchain.description}"
+    key = hashlib.sha256(text + b"\0" + recipe.encode()).hexdigest()[:16]
     folder = cache_dir("probe")
     out = folder / f"bwprobe-{key}"
     if out.is_file() and os.access(out, os.X_OK):
@@ -149,7 +155,7 @@ def build(toolchain: Toolchain) -> Path:
             try:
                 proc = subprocess.run(
                     argv, capture_output=True, text=True, errors="replace", timeout=300,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL, env={**os.environ, **toolchain.env},
                 )  # fmt: skip
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise SetupError(
@@ -173,15 +179,19 @@ def run(
     buffer_mib: int,
     trials: int,
     timeout: float = 300.0,
+    device_dir: str = DEVICE_DIR,
 ) -> ProbeOutput:
     """Push (when needed) and run the probe on ``device``; its parsed output.
+
+    ``device_dir`` is the folder on the device (under its working directory)
+    the probe is pushed to: beside the runtime, when the backend said where.
 
     :raises SetupError: one line when the probe cannot run or its output is unreadable.
     """
     if device.is_local:
         path = str(binary)
     else:
-        path = device.push(binary, f"{DEVICE_DIR}/{binary.name}")
+        path = device.push(binary, f"{device_dir or DEVICE_DIR}/{binary.name}")
         chmod = device.run(["chmod", "755", path], timeout=60)
         if not chmod.ok:
             raise SetupError(

@@ -3,7 +3,9 @@
 Called by the runner once per job, after ``prepare`` and before the first
 warm-up.  The bytes come from the backend (hook ``pocketbench_decode_bytes``);
 the device's bandwidth comes from the probe (:mod:`pocketbench.core.devices.probe`)
-run with the job's threads, and is cached per device and placement in
+run with the job's threads on the job's cores (``--cores``), built by the
+backend's toolchain when it names one (hook ``pocketbench_probe_toolchain``),
+and is cached per device and placement (threads and cores) in
 ``<cache>/bandwidth`` so that a campaign measures a device once.  Nothing
 here can stop a job: every problem is one note (echoed, and stored with the
 job), and the speed results are measured and reported as usual.
@@ -27,7 +29,13 @@ import attrs
 import pluggy
 from attrs import define, field
 
-from pocketbench.core.api.bandwidth import DecodeBytes, DeviceBandwidth, JobBandwidth
+from pocketbench.core.api.bandwidth import (
+    DecodeBytes,
+    DeviceBandwidth,
+    JobBandwidth,
+    ProbeToolchain,
+    placement_text,
+)
 from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
 from pocketbench.core.api.convert import converter, unstructure
 from pocketbench.core.api.errors import DeviceError, PocketbenchError
@@ -120,19 +128,44 @@ class BandwidthPolicy:
         """Bytes per decode step and the device's bandwidth; problems become notes."""
         notes: list[str] = []
         decode = _decode_bytes(pm, job, prepared, notes)
+        w = job.workload
         measured = (
-            self.device_bandwidth(device, job.workload.threads, notes) if self.probe else None
+            self.device_bandwidth(
+                device,
+                w.threads,
+                notes,
+                cores=tuple(w.cores),
+                placement=w.placement,
+                toolchain=lambda: pm.hook.pocketbench_probe_toolchain(job=job, device=device),
+            )
+            if self.probe
+            else None
         )
         for note in notes:
             self.echo(f"note: {note}")
         return JobBandwidth(decode=decode, device=measured, notes=tuple(notes))
 
     def device_bandwidth(
-        self, device: Device, threads: int, notes: list[str]
+        self,
+        device: Device,
+        threads: int,
+        notes: list[str],
+        *,
+        cores: tuple[int, ...] = (),
+        placement: str = "",
+        toolchain: Callable[[], ProbeToolchain | None] | None = None,
     ) -> DeviceBandwidth | None:
-        """The cached figure of this device and placement, else a new measurement."""
+        """The cached figure of this device and placement, else a new measurement.
+
+        :param cores: the cores the job's runtime is pinned to (``--cores``);
+            the probe's threads are pinned to them too, and they are part of
+            the cache key.  Empty: not pinned.
+        :param placement: how the cores were asked for, kept with the figure.
+        :param toolchain: the backend's compiler for the probe (asked only
+            when the probe is built); None or a None answer: the core's own.
+        """
         facts = device.facts()
-        key = self._key(device, facts, threads)
+        key = self._key(device, facts, threads, cores)
         folder = self.cache or cache_dir("bandwidth")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{key}.json"
@@ -150,7 +183,7 @@ class BandwidthPolicy:
                         " measured again"
                     )
             try:
-                measured = self._measure(device, facts, threads, limit)
+                measured = self._measure(device, facts, threads, limit, cores, placement, toolchain)
             except DeviceError:
                 raise
             except PocketbenchError as exc:
@@ -173,38 +206,58 @@ class BandwidthPolicy:
                 self._fresh.add(key)
             return measured
 
-    def _key(self, device: Device, facts: DeviceFacts, threads: int) -> str:
+    def _key(self, device: Device, facts: DeviceFacts, threads: int, cores: tuple[int, ...]) -> str:
         # A phone is its serial number (the adb name can change with the port);
-        # the rest guards against a serial reused by another model.
+        # the rest guards against a serial reused by another model.  The
+        # placement is threads and the mask of cores (none: "c-").
         who = facts.extra.get("serialno") or device.name
+        mask = f"c{sum(1 << c for c in set(cores)):x}" if cores else "c-"
         parts = [facts.kind, who, facts.model, facts.soc, facts.abi, str(facts.cores),
-                 str(facts.ram_bytes), f"t{threads}", f"m{self.buffer_mib}",
+                 str(facts.ram_bytes), f"t{threads}", mask, f"m{self.buffer_mib}",
                  hashlib.sha256(probe.source()).hexdigest()[:12]]  # fmt: skip
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
     def _measure(
-        self, device: Device, facts: DeviceFacts, threads: int, limit: float
+        self,
+        device: Device,
+        facts: DeviceFacts,
+        threads: int,
+        limit: float,
+        cores: tuple[int, ...],
+        placement: str,
+        backend_toolchain: Callable[[], ProbeToolchain | None] | None,
     ) -> DeviceBandwidth:
-        toolchain = probe.toolchain_for(facts.abi, local=device.is_local)
+        toolchain = backend_toolchain() if backend_toolchain is not None else None
+        if toolchain is None:
+            toolchain = probe.toolchain_for(facts.abi, local=device.is_local)
         binary = probe.build(toolchain)
+        where = f" on {placement_text(tuple(sorted(set(cores))), placement)}" if cores else ""
         self.echo(
-            f"measuring the memory bandwidth of {device.name} ({threads} threads,"
+            f"measuring the memory bandwidth of {device.name} ({threads} threads{where},"
             f" {self.buffer_mib} MiB arrays; cached afterwards)"
         )
         start = time.perf_counter()
         out = probe.run(
-            device, binary, threads=threads, buffer_mib=self.buffer_mib, trials=self.trials
-        )
+            device, binary, threads=threads, cpus=tuple(sorted(set(cores))),
+            buffer_mib=self.buffer_mib, trials=self.trials, device_dir=toolchain.device_dir,
+        )  # fmt: skip
         return DeviceBandwidth(
             threads=out.threads,
             cpus=out.cpus,
+            placement=placement,
             buffer_bytes=out.buffer_bytes,
             samples_gbps=out.samples_gbps,
             limit_gbps=limit,
-            toolchain=f"{toolchain.text} ({toolchain.target})",
+            toolchain=_toolchain_text(toolchain),
             measured_at=time.time(),
             run_s=time.perf_counter() - start,
         )
+
+
+def _toolchain_text(t: ProbeToolchain) -> str:
+    """The command and target, and the toolchain's version when it says one."""
+    about = f"; {t.description}" if t.description and t.description not in t.text else ""
+    return f"{t.text} ({t.target}{about})"
 
 
 def _decode_bytes(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pocketbench.core.analysis.findings import Findings
 from pocketbench.core.api import logprobs
-from pocketbench.core.api.bandwidth import DecodeBytes
+from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
     cache_dir,
     cached,
@@ -63,6 +63,7 @@ from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
 from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.api.zig import ZIG_VERSION, ZigToolchain, find_zig
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
@@ -94,6 +95,7 @@ __all__ = [
     "ProcessResult",
     "Metrics",
     "DecodeBytes",
+    "ProbeToolchain",
     "RunRecord",
     "Readings",
     "DeviceFacts",
@@ -112,6 +114,10 @@ __all__ = [
     "read_elf",
     "check_executable_abi",
     "explain_refusal",
+    # the zig cross toolchain (a runtime for a phone; the core's probe uses the same)
+    "ZIG_VERSION",
+    "ZigToolchain",
+    "find_zig",
     # errors
     "PocketbenchError",
     "UsageError",

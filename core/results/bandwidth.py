@@ -129,6 +129,8 @@ def as_json(b: BandwidthSummary | None) -> dict[str, Any] | None:
         else {
             "threads": probe.threads,
             "cpus": list(probe.cpus),
+            # The placement the figure is cached under (``--cores``), as asked and as reports say it.
+            "placement": {"asked": probe.placement or None, "text": probe.where},
             "buffer_bytes": probe.buffer_bytes,
             "samples_gbps": {k: list(v) for k, v in probe.samples_gbps.items()},
             "limit_gbps": probe.limit_gbps,
@@ -187,6 +189,7 @@ def table_rows(
         ["Device read bandwidth, measured (GB/s)"],
         ["MBU (achieved / measured, 95% CI)"],
         ["Decode ceiling at 100% MBU (tokens/s)"],
+        ["Probe threads and cores"],
     ]
     for _, b in items:
         if b is None:
@@ -198,13 +201,15 @@ def table_rows(
         rows[2].append(_pm(b.device, plusminus, latex))
         rows[3].append(mbu_text(b))
         rows[4].append(_num(b.ceiling_tps, 1))
+        rows[5].append(f"{b.probe.threads}, {b.probe.where}" if b.probe is not None else "n/a")
     return header, rows
 
 
 TABLE_NOTE = (
     "Bytes per token: the weights a decode step reads plus the KV cache at the mean context"
     " length during generation. Device bandwidth: pocketbench's read probe on the device with"
-    " the job's threads. MBU: mean achieved / mean measured bandwidth, Fieller's 95% interval."
+    " the job's threads on the job's cores. MBU: mean achieved / mean measured bandwidth,"
+    " Fieller's 95% interval."
 )
 
 
@@ -214,6 +219,12 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
     if b is None or b.mbu is None or b.ceiling_tps is None or not math.isfinite(b.mbu.estimate):
         return None
     where = "this phone's" if device_kind == "adb" else "this host's"
+    cores = ""
+    if b.probe is not None and b.probe.cpus:
+        from pocketbench.core.api.placement import format_list
+
+        named = b.probe.placement if b.probe.placement[:1].isalpha() else ""
+        cores = f" on cores {format_list(b.probe.cpus)}" + (f" ({named})" if named else "")
     low, high = b.mbu.ci
     ci = (
         f" (95% CI {low * 100:.0f} to {high * 100:.0f}%)"
@@ -222,5 +233,5 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
     )
     return (
         f"{label} decodes at {pct(b.mbu.estimate)}{ci} of {where} measured memory bandwidth"
-        f" (ceiling ≈ {b.ceiling_tps:.0f} tok/s)."
+        f"{cores} (ceiling ≈ {b.ceiling_tps:.0f} tok/s)."
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
@@ -128,3 +129,93 @@ def test_a_phone_of_another_architecture_without_a_cross_compiler_is_one_line(mo
     with pytest.raises(SetupError) as exc:
         probe.toolchain_for("mips64", local=False)
     assert "needs the cross toolchain" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_the_core_placement_is_part_of_the_cache_key_and_of_the_figure(tmp_path: Path) -> None:
+    lines: list[str] = []
+    p = policy(tmp_path, lines)
+    free = p.device_bandwidth(LocalDevice(), 1, [])
+    pinned = p.device_bandwidth(LocalDevice(), 1, [], cores=(0,), placement="little")
+    assert free is not None and pinned is not None
+    assert not pinned.cached, "a pinned job reused the unpinned figure"
+    assert free.where == "not pinned" and pinned.cpus == (0,)
+    assert pinned.where == "little (cores 0, mask 1)"
+    assert "1 threads on little (cores 0, mask 1)" in lines[-1]
+    again = p.device_bandwidth(LocalDevice(), 1, [], cores=(0,), placement="little")
+    assert again is not None and again.cached and again.where == pinned.where
+    assert len(list((tmp_path / "bw").glob("*.json"))) == 2
+
+
+def test_a_backend_toolchain_builds_the_probe_and_is_recorded(tmp_path: Path) -> None:
+    from pocketbench.core.api.bandwidth import ProbeToolchain
+
+    asked: list[str] = []
+    host = probe.toolchain_for("", local=True)
+
+    def backend() -> ProbeToolchain:
+        asked.append("toolchain")
+        return ProbeToolchain(
+            command=host.command, target="the backend's target", description="backend cc 1.0"
+        )
+
+    p = policy(tmp_path, [])
+    measured = p.device_bandwidth(LocalDevice(), 1, [], toolchain=backend)
+    assert measured is not None and "the backend's target" in measured.toolchain
+    assert "backend cc 1.0" in measured.toolchain
+    assert p.device_bandwidth(LocalDevice(), 1, [], toolchain=backend).cached  # type: ignore[union-attr]
+    assert asked == ["toolchain"], "the backend was asked for a toolchain the cache made needless"
+
+
+GARBAGE_CC = r"""
+import os, sys
+out = sys.argv[sys.argv.index("-o") + 1]
+with open(out, "wb") as f:
+    f.write(b"\x7fELF" + bytes(60))  # an executable for no processor this device has
+os.chmod(out, 0o755)
+"""
+
+
+def test_a_probe_that_cannot_run_on_the_device_is_one_line(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    cc = tmp_path / "garbagecc.py"
+    cc.write_text(textwrap.dedent(GARBAGE_CC))
+    monkeypatch.setenv(probe.CC_ENV, f"{sys.executable} {cc}")
+    notes: list[str] = []
+    assert policy(tmp_path, []).device_bandwidth(LocalDevice(), 1, notes) is None
+    (note,) = notes
+    assert note.startswith("the bandwidth probe cannot run on local") and "\n" not in note
+    assert "MBU is not reported" in note
+
+
+class _ExoticModel:
+    """A backend part that cannot read its model's size (a user's exotic file)."""
+
+    @hookimpl
+    def pocketbench_decode_bytes(self, job, prepared):  # noqa: ANN001, ANN201
+        raise SetupError("model.bin: no tensor table pocketbench can read")
+
+
+def test_a_model_whose_size_cannot_be_read_keeps_its_speed_results(tmp_path: Path) -> None:
+    from pocketbench.core.api.model import Job, Workload
+    from pocketbench.core.engine.runner import Runner
+    from pocketbench.core.results.store import Store
+    from pocketbench.testing.backends import FakeBackend, registry_with
+
+    exotic = _ExoticModel()
+    lines: list[str] = []
+    with Store.open(tmp_path / "r.db") as store:
+        runner = Runner(
+            registry=registry_with(FakeBackend()), store=store, campaign="",
+            wrappers=[exotic], bandwidth=policy(tmp_path, lines),
+        )  # fmt: skip
+        runner.campaign = store.campaign("c")
+        j = Job(backend="fake", quant="q4", model="m", runs=2, warmup=0,
+                workload=Workload(threads=1))  # fmt: skip
+        runner.run(j, LocalDevice())
+        (config,) = store.configurations("c")
+    assert len(config.ok_runs) == 2, "the speed results were lost"
+    (note,) = [line for line in lines if line.startswith("note:")]
+    assert "no tensor table" in note and "MBU is not reported" in note
+    b = config.bandwidth
+    assert b is not None and b.bytes_per_token is None and b.mbu is None
+    assert b.device is not None, "the device's bandwidth is still measured"
+    assert any("no tensor table" in n for n in b.notes)
