@@ -94,7 +94,7 @@ def probe_toolchain(device: Device) -> tuple[ProbeToolchain, Path | None]:
     toolchain = ProbeToolchain(
         command=zig.cc(target.triple, target.mcpu),
         target=f"{target.triple} -mcpu={target.mcpu}",
-        flags=("-static",),
+        flags=("-static", "-s"),  # stripped, like the tools: fewer bytes to push
         env=zig.env(),
         description=zig.description,
     )

@@ -104,7 +104,7 @@ def toolchain_for(abi: str, *, local: bool) -> ProbeToolchain:
             return ProbeToolchain(
                 command=zig.cc(ZIG_TARGETS[arch]),
                 target=ZIG_TARGETS[arch],
-                flags=("-static",),
+                flags=("-static", "-s"),
                 env=zig.env(),
                 description=zig.description,
             )
