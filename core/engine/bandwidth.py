@@ -38,7 +38,7 @@ from pocketbench.core.api.bandwidth import (
 )
 from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
 from pocketbench.core.api.convert import converter, unstructure
-from pocketbench.core.api.errors import DeviceError, PocketbenchError
+from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
 from pocketbench.core.api.model import DeviceFacts, Job, Prepared
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.base import Device
@@ -71,11 +71,18 @@ def default_mib() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MIB
 
 
-def limit_gbps(facts: DeviceFacts | None, threads: int) -> tuple[float, str]:
-    """The CPUs' theoretical load bandwidth for ``threads`` threads, and how it was computed."""
+def limit_gbps(
+    facts: DeviceFacts | None, threads: int, pinned: tuple[int, ...] = ()
+) -> tuple[float, str]:
+    """The CPUs' theoretical load bandwidth for ``threads`` threads, and how it was computed.
+
+    Threads pinned to ``pinned`` cores use at most those cores, at their clock.
+    """
     cores = facts.cores if facts is not None and facts.cores else threads
-    n = min(threads, cores)
+    n = min(threads, len(set(pinned)) if pinned else cores)
     freqs = facts.max_freqs_khz if facts is not None else ()
+    if pinned and freqs and all(0 <= c < len(freqs) for c in pinned):
+        freqs = tuple(freqs[c] for c in pinned)
     ghz = max(freqs) / 1e6 if freqs else UNKNOWN_GHZ
     clock = f"{ghz:.2f} GHz" if freqs else f"{ghz:.0f} GHz (clock unknown)"
     return n * ghz * LOAD_BYTES_PER_CYCLE, f"{n} cores x {clock} x {LOAD_BYTES_PER_CYCLE} B/cycle"
@@ -169,14 +176,15 @@ class BandwidthPolicy:
         folder = self.cache or cache_dir("bandwidth")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{key}.json"
-        limit, how = limit_gbps(facts, threads)
+        limit, how = limit_gbps(facts, threads, cores)
         with file_lock(folder / f".{key}.lock"):
             with self._lock:
                 fresh = key in self._fresh
             if not self.remeasure or fresh:
                 cached, problem = _read_cache(path, limit, how)
                 if cached is not None:
-                    return cached
+                    # The same cores, perhaps asked for another way ("big" or "6-7").
+                    return attrs.evolve(cached, placement=placement) if cores else cached
                 if problem:
                     notes.append(
                         f"the cached bandwidth of {device.name} ({threads} threads) {problem};"
@@ -227,7 +235,17 @@ class BandwidthPolicy:
         placement: str,
         backend_toolchain: Callable[[], ProbeToolchain | None] | None,
     ) -> DeviceBandwidth:
-        toolchain = backend_toolchain() if backend_toolchain is not None else None
+        toolchain = None
+        if backend_toolchain is not None:
+            try:
+                toolchain = backend_toolchain()
+            except PocketbenchError:
+                raise
+            except Exception as exc:  # a plugin's bug costs MBU, never the speed results
+                raise SetupError(
+                    f"the backend failed to say how to build the bandwidth probe"
+                    f" ({type(exc).__name__}: {exc})"
+                ) from exc
         if toolchain is None:
             toolchain = probe.toolchain_for(facts.abi, local=device.is_local)
         binary = probe.build(toolchain)

@@ -219,3 +219,13 @@ def test_a_model_whose_size_cannot_be_read_keeps_its_speed_results(tmp_path: Pat
     assert b is not None and b.bytes_per_token is None and b.mbu is None
     assert b.device is not None, "the device's bandwidth is still measured"
     assert any("no tensor table" in n for n in b.notes)
+
+
+def test_a_backend_whose_probe_toolchain_fails_costs_mbu_only(tmp_path: Path) -> None:
+    def broken() -> None:
+        raise RuntimeError("zig exploded")
+
+    notes: list[str] = []
+    assert policy(tmp_path, []).device_bandwidth(LocalDevice(), 1, notes, toolchain=broken) is None
+    (note,) = notes
+    assert "zig exploded" in note and "MBU is not reported" in note and "\n" not in note
