@@ -189,7 +189,7 @@ def table_rows(
         ["Device read bandwidth, measured (GB/s)"],
         ["MBU (achieved / measured, 95% CI)"],
         ["Decode ceiling at 100% MBU (tokens/s)"],
-        ["Probe threads and cores"],
+        ["Probe placement (threads, cores)"],
     ]
     for _, b in items:
         if b is None:
@@ -201,7 +201,8 @@ def table_rows(
         rows[2].append(_pm(b.device, plusminus, latex))
         rows[3].append(mbu_text(b))
         rows[4].append(_num(b.ceiling_tps, 1))
-        rows[5].append(f"{b.probe.threads}, {b.probe.where}" if b.probe is not None else "n/a")
+        probe = b.probe
+        rows[5].append(f"{probe.threads} threads, {probe.where}" if probe is not None else "n/a")
     return header, rows
 
 

@@ -26,9 +26,13 @@ DEVICE = (9.0, 10.0, 11.0, 10.5, 9.5)  # GB/s, the probe's read trials
 GENS = [11.0, 12.0, 11.5, 12.5]
 
 
-def stored(*, device: bool = True, notes: tuple[str, ...] = ()) -> JobBandwidth:
+def stored(
+    *, device: bool = True, notes: tuple[str, ...] = (), cpus: tuple[int, ...] = ()
+) -> JobBandwidth:
     probe = DeviceBandwidth(
         threads=2,
+        cpus=cpus,
+        placement="big" if cpus else "",
         buffer_bytes=128 << 20,
         samples_gbps={"read": DEVICE, "copy": DEVICE, "triad": DEVICE},
         limit_gbps=500.0,
@@ -43,7 +47,10 @@ def db(tmp_path: Path) -> Path:
     path = tmp_path / "bw.db"
     with Store.open(path) as s:
         s.campaign("c")
-        add_config(s, backend="llamacpp", quant="q4_0", model="m", gens=GENS, bandwidth=stored())
+        add_config(
+            s, backend="llamacpp", quant="q4_0", model="m", gens=GENS,
+            bandwidth=stored(cpus=(6, 7)),  # measured on the big cores, as the job ran
+        )  # fmt: skip
         add_config(
             s, backend="llamacpp", quant="q8_0", model="m", gens=GENS,
             bandwidth=stored(device=False, notes=("the bandwidth probe cannot run on local: x",)),
@@ -71,6 +78,8 @@ def test_json_bandwidth_is_the_arithmetic_of_what_was_stored(registry: Registry,
     low, high = full["mbu"]["ci95"]
     assert low < full["mbu"]["mean"] < high
     assert full["ceiling_tps"] == pytest.approx(full["device_gbps"] * 1e9 / per_token)
+    assert full["probe"]["cpus"] == [6, 7]
+    assert full["probe"]["placement"] == {"asked": "big", "text": "big (cores 6-7, mask c0)"}
     # Without a probe figure: the bytes and achieved bandwidth stay, MBU is null, the note says why.
     assert no_probe["bytes_per_token"] == pytest.approx(per_token)
     assert no_probe["device_gbps"] is None and no_probe["mbu"] is None
@@ -89,6 +98,12 @@ def test_markdown_has_the_bandwidth_table_and_the_reason_a_figure_is_missing(
     cells = [c.strip() for c in mbu_row.strip("|").split("|")]
     assert re.fullmatch(r"\d+% \(\d+ to \d+%\)", cells[1])
     assert cells[2:] == ["n/a", "n/a"]
+    placed = next(line for line in table.splitlines() if line.startswith("| Probe placement"))
+    assert [c.strip() for c in placed.strip("|").split("|")][1:] == [
+        "2 threads, big (cores 6-7, mask c0)",
+        "n/a",
+        "n/a",
+    ]
     assert "Bandwidth: the bandwidth probe cannot run on local: x" in text
 
 
@@ -121,6 +136,11 @@ def test_findings_sentence_names_the_phone_and_the_ceiling() -> None:
         line,
     )
     assert "this host's" in (bandwidth.sentence("Q4_0", b, "local") or "")
+    pinned = bandwidth.summarize_bandwidth(
+        stored(cpus=(6, 7)), Workload(prompt_tokens=64, gen_tokens=32), GENS
+    )
+    said = bandwidth.sentence("Q4_0", pinned, "adb") or ""
+    assert "of this phone's measured memory bandwidth on cores 6-7 (big) (ceiling" in said
 
 
 def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -> None:
