@@ -37,6 +37,9 @@ def render(report: Report, options: ReportOptions) -> str:
             from pocketbench.reporters.pareto_plot import pareto_chart
 
             images["pareto"] = _data_uri(pareto_chart(report))
+        if any(k.bandwidth and k.bandwidth.bytes_per_token for k in report.configs):
+            images["roofline"] = _data_uri(plots.roofline_chart(report))
+    rows = c.bandwidth_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
     return (
         templating.environment("html")
         .get_template("report.html.j2")
@@ -47,6 +50,8 @@ def render(report: Report, options: ReportOptions) -> str:
             pm=lambda cfg, m: c.pm_text(cfg.summary(m), m, options.plusminus),
             plusminus_text=c.plusminus_text(options),
             images=images,
+            bandwidth_rows=rows,
+            BANDWIDTH_NOTE=c.BANDWIDTH_NOTE,
         )
     )
 

@@ -7,7 +7,10 @@ runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
 ``quality`` is null, or maps ``kl_mean``, ``kl_p99``, ``top1_agreement``,
 ``ppl`` and ``ppl_ratio`` to ``{value, ci95: [low, high] or null}`` beside
 ``reference`` ("backend quant model") and ``eval_tokens``.
-Undefined numbers (the stdev of one run) are ``null``.
+Undefined numbers (the stdev of one run) are ``null``.  ``bandwidth`` holds
+``bytes_per_token``, ``achieved_gbps``, ``device_gbps``, ``mbu`` (``{mean,
+ci95}``) and ``ceiling_tps`` (:mod:`pocketbench.core.results.bandwidth`),
+null when the results predate it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pocketbench.plugin import (
     Report,
     ReporterInfo,
     ReportOptions,
+    bandwidth_json,
     hookimpl,
     plusminus_text,
     unstructure,
@@ -114,6 +118,7 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "describe": c.describe,
         "started_at": c.started_at,
         "quality": quality(c),
+        "bandwidth": bandwidth_json(c.bandwidth),
     }
 
 

@@ -34,4 +34,7 @@ def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> s
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.latex_table(*c.summary_rows(report, options, c.latex_pm))
-    return templating.render_report("latex", "report.tex.j2", report, options, table)
+    items = [(k.label, k.bandwidth) for k in report.configs]
+    rows = c.bandwidth_rows(items, options.plusminus, latex=True)
+    bw = c.latex_table(*rows) if rows else ""
+    return templating.render_report("latex", "report.tex.j2", report, options, table, bw)

@@ -34,4 +34,6 @@ def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> s
 
 def render(report: Report, options: ReportOptions) -> str:
     table = c.md_table(*c.summary_rows(report, options, c.pm_text))
-    return templating.render_report("markdown", "report.md.j2", report, options, table)
+    rows = c.bandwidth_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
+    bw = c.md_table(*rows) if rows else ""
+    return templating.render_report("markdown", "report.md.j2", report, options, table, bw)

@@ -127,3 +127,49 @@ def runs_chart(report: Report) -> bytes:
         )
     axes[0].set_title("Per-run speed (red rings: outliers by Tukey's fences, kept)", fontsize=10)
     return _png(fig)
+
+
+def roofline_chart(report: Report) -> bytes:
+    """Generation speed against bytes read per token, under each device's bandwidth roof.
+
+    A roof is tokens/s = measured bandwidth / bytes per token (a line of slope
+    -1 on log axes); a point's distance below its device's roof is its MBU.
+    """
+    configs = [c for c in report.configs if c.bandwidth and c.bandwidth.bytes_per_token]
+    colors = _colors(len(configs))
+    fig = _figure(8, 5)
+    ax = fig.subplots()
+    sizes = [c.bandwidth.bytes_per_token for c in configs]  # type: ignore[union-attr]
+    lo, hi = min(sizes) / 2, max(sizes) * 2
+    roofs: dict[str, float] = {}
+    for c in configs:
+        b = c.bandwidth
+        if b is not None and b.device is not None and c.device not in roofs:
+            roofs[c.device] = b.device.mean
+    for (device, gbps), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
+        xs = [lo, hi]
+        ax.plot([x / 1e6 for x in xs], [gbps * 1e9 / x for x in xs], style, color="#444",
+                label=_text(f"{device}: {gbps:.1f} GB/s measured (100% MBU)"))  # fmt: skip
+    for c, color in zip(configs, colors):
+        s = c.summary("generation_tps")
+        if not s.n:
+            continue
+        lo_ci, hi_ci = s.ci95
+        err = [[s.mean - lo_ci], [hi_ci - s.mean]] if s.n > 1 and lo_ci == lo_ci else None
+        x = c.bandwidth.bytes_per_token / 1e6  # type: ignore[union-attr]
+        ax.errorbar([x], [s.mean], yerr=err, fmt="o", color=color, capsize=4,
+                    label=_text(c.label))  # fmt: skip
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 700, not 7 x 10^2
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel("bytes read per generated token (MB)")
+    ax.set_ylabel("generation speed (tokens/s; whiskers: 95% CI)")
+    ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _png(fig)

@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from pocketbench.plugin import (
+    BANDWIDTH_NOTE,
     TOTAL_DEFINITION,
     Report,
     ReportOptions,
@@ -99,9 +100,17 @@ def environment(kind: str) -> Any:
 
 
 def render_report(
-    kind: str, template: str, report: Report, options: ReportOptions, table: str
+    kind: str,
+    template: str,
+    report: Report,
+    options: ReportOptions,
+    table: str,
+    bandwidth_table: str = "",
 ) -> str:
-    """Render a report template of ``kind`` ("markdown", "latex") around its summary table."""
+    """Render a report template of ``kind`` ("markdown", "latex") around its summary table.
+
+    ``bandwidth_table``: the memory-bandwidth table (MBU), empty when nothing has figures.
+    """
     return (
         environment(kind)
         .get_template(template)
@@ -110,6 +119,8 @@ def render_report(
             options=options,
             title=options.title or report.title,
             table=table,
+            bandwidth_table=bandwidth_table,
+            BANDWIDTH_NOTE=BANDWIDTH_NOTE,
             plusminus_text=plusminus_text(options),
         )
     )

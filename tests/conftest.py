@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The bandwidth probe with small arrays: a fraction of a second per device
+    # and placement (cached apart from full-size figures). Child `bench`
+    # processes inherit it.
+    os.environ.setdefault("POCKETBENCH_PROBE_MIB", "8")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pocketbench.plugin import hookimpl
 if TYPE_CHECKING:
     from pocketbench.plugin import (
         BackendInfo,
+        DecodeBytes,
         Device,
         ImportedResults,
         Job,
@@ -72,6 +73,15 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from .prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
+    from pathlib import Path
+
+    from .pte_bytes import decode_bytes
+
+    return decode_bytes(Path(prepared.describe["model"]))
 
 
 @hookimpl

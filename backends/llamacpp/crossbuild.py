@@ -5,10 +5,10 @@ compiler with its own libc, so the pinned source that the host build uses
 (:mod:`.build`) becomes static Linux executables for the phone's ABI and CPU
 features (:mod:`.crosstarget`), and Android runs those as they are.
 
-Zig comes from, in order: ``POCKETBENCH_ZIG`` (a zig executable), the
-``ziglang`` package of this Python environment, or a one-time
-``pip install --target`` into the cache.  Its own compile cache (libc and
-libc++ built per target) lives in the cache directory too.
+Zig is the core's (``pocketbench.plugin.find_zig``: ``POCKETBENCH_ZIG``, the
+``ziglang`` package, or a one-time install into the cache), the same one the
+core builds its memory-bandwidth probe with for this phone
+(:func:`probe_compiler`).
 
 Each build is cached per (source, ABI, features, flags, toolchain version),
 guarded by a file lock, built in a temporary directory and published with one
@@ -18,13 +18,10 @@ rename; what is read back is checked (record, files, ELF machine) before use.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shlex
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,37 +31,26 @@ from pocketbench.backends.llamacpp import build
 from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
 from pocketbench.plugin import (
     Device,
+    ProbeToolchain,
     SetupError,
+    ZigToolchain,
     cache_dir,
     cached_dir,
     file_lock,
+    find_zig,
     publish_dir,
     read_elf,
-    run_child,
     status,
 )
 
-#: The ziglang release installed when this environment has none.
-ZIG_VERSION = "0.17.1"
+#: The zig toolchain (core's, so the bandwidth probe is built with the same one).
+Toolchain = ZigToolchain
 #: What runs on the phone; llama-quantize runs on the host (a GGUF is the same
 #: file everywhere).  llama-perplexity is here for quality runs on the phone.
 TARGETS: tuple[str, ...] = ("llama-completion", "llama-bench", "llama-tokenize", "llama-perplexity")
 #: Bumped when the recipe changes in a way the flags do not show.
 RECIPE_VERSION = 1
 _LABEL = "building llama.cpp for the phone (one time, 10+ min)"
-
-
-@frozen(kw_only=True)
-class Toolchain:
-    """A zig executable and the version it reports."""
-
-    path: Path
-    version: str
-    origin: str
-
-    @property
-    def description(self) -> str:
-        return f"zig {self.version} ({self.origin})"
 
 
 @frozen(kw_only=True)
@@ -95,6 +81,26 @@ def ensure_for_device(device: Device) -> CrossBuild:
     """The tools for ``device``, cross-built first when no cached build exists."""
     target = device_target(device)  # an unsupported ABI is told before any install
     return ensure_built(target, find_toolchain())
+
+
+def probe_toolchain(device: Device) -> tuple[ProbeToolchain, Path | None]:
+    """The compiler the tools for ``device`` are built with, and the tools' folder here.
+
+    The same zig, target triple and ``-mcpu`` for the core's bandwidth probe,
+    static like the tools; the folder (None before the first build) says
+    where on the phone the tools, and so the probe, go.
+    """
+    target = device_target(device)
+    zig = find_toolchain()
+    built = cached(target, zig)
+    toolchain = ProbeToolchain(
+        command=zig.cc(target.triple, target.mcpu),
+        target=f"{target.triple} -mcpu={target.mcpu}",
+        flags=("-static", "-s"),  # stripped, like the tools: fewer bytes to push
+        env=zig.env(),
+        description=zig.description,
+    )
+    return toolchain, built.bin_dir if built is not None else None
 
 
 def flags_for(target: Target) -> tuple[str, ...]:
@@ -258,64 +264,5 @@ def _wrappers(folder: Path, target: Target, zig: Toolchain) -> dict[str, Path]:
 
 
 def find_toolchain() -> Toolchain:
-    """zig: ``POCKETBENCH_ZIG``, this environment's ``ziglang``, or one installed into the cache."""
-    given = os.environ.get("POCKETBENCH_ZIG")
-    if given:
-        return _probe(
-            Path(given), "POCKETBENCH_ZIG", hint="point POCKETBENCH_ZIG at a zig executable"
-        )
-    spec = importlib.util.find_spec("ziglang")
-    if spec is not None and spec.origin:
-        return _probe(Path(spec.origin).parent / "zig", "ziglang from PyPI", hint=_REINSTALL)
-    return _installed_zig()
-
-
-_REINSTALL = f"reinstall it with `pip install --force-reinstall ziglang=={ZIG_VERSION}`"
-
-
-def _probe(path: Path, origin: str, *, hint: str) -> Toolchain:
-    try:
-        proc = subprocess.run(
-            [str(path), "version"], capture_output=True, text=True, errors="replace",
-            timeout=60, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SetupError(f"the zig toolchain {path} does not run ({exc}); {hint}") from None
-    version = proc.stdout.strip()
-    if proc.returncode != 0 or not version:
-        raise SetupError(f"the zig toolchain {path} does not run (exit {proc.returncode}); {hint}")
-    return Toolchain(path=path, version=version, origin=origin)
-
-
-def _installed_zig() -> Toolchain:
-    root = cache_dir("toolchains")
-    dest = root / f"ziglang-{ZIG_VERSION}"
-    zig = dest / "ziglang" / "zig"
-    hint = f"delete {dest} to install it again"
-    if zig.is_file():
-        return _probe(zig, f"ziglang {ZIG_VERSION} from PyPI, in {root}", hint=hint)
-    with file_lock(root / f"ziglang-{ZIG_VERSION}.lock"):
-        if not zig.is_file():
-            tmp = Path(tempfile.mkdtemp(prefix=".ziglang.", dir=root))
-            try:
-                with status(f"installing the zig toolchain (ziglang=={ZIG_VERSION}, ~100 MB)..."):
-                    cmd = [
-                        sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                        "--disable-pip-version-check", "--target", str(tmp), f"ziglang=={ZIG_VERSION}",
-                    ]  # fmt: skip
-                    proc = run_child(cmd, capture_output=True, text=True, errors="replace")
-                if proc.returncode != 0 or not (tmp / "ziglang" / "zig").is_file():
-                    last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
-                    raise SetupError(
-                        f"cannot install the zig toolchain (ziglang=={ZIG_VERSION}) from PyPI: "
-                        f"{last}; install it with `pip install ziglang=={ZIG_VERSION}` or pass "
-                        "--llamacpp-bin DIR with an Android build of llama.cpp"
-                    )
-                tmp.chmod(0o755)
-                if dest.exists():
-                    shutil.rmtree(dest)
-                os.rename(tmp, dest)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
-    return _probe(zig, f"ziglang {ZIG_VERSION} from PyPI, in {root}", hint=hint)
+    """zig, shared with the core's bandwidth probe (:mod:`pocketbench.plugin` ``find_zig``)."""
+    return find_zig(otherwise="pass --llamacpp-bin DIR with an Android build of llama.cpp")

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from pocketbench.plugin import SetupError
 
@@ -55,6 +55,10 @@ class GGUFInfo:
     data_bytes: int
     #: Vocabulary size (``<arch>.vocab_size`` or the tokenizer's token count), when known.
     n_vocab: int | None = None
+    #: Bytes of each tensor's data, by tensor name (what a decode step reads).
+    tensor_bytes: dict[str, int] = field(factory=dict)
+    #: Metadata (``llama.block_count`` ...); an array appears as ``("array", length)``.
+    metadata: dict[str, Any] = field(factory=dict)
 
     @property
     def is_float(self) -> bool:
@@ -128,7 +132,10 @@ def read_gguf_info(path: Path) -> GGUFInfo:
             meta: dict[str, Any] = {}
             for _ in range(n_kv):
                 key = r.string()
-                meta[key] = r.value(r.unpack("<I"), keep=False)
+                vtype = r.unpack("<I")
+                value = r.value(vtype, keep=False)
+                # An array is kept as ("array", length): never mistaken for a scalar.
+                meta[key] = ("array", value) if vtype == _ARRAY else value
             tensors: list[tuple[str, list[int], int, int]] = []
             for _ in range(n_tensors):
                 name = r.string()
@@ -148,6 +155,7 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     align = int(meta.get("general.alignment", 32)) or 32
     data_start = -(-header_end // align) * align
     end, n_params, types = 0, 0, Counter[str]()
+    sizes: dict[str, int] = {}
     for name, dims, ttype, offset in tensors:
         try:
             qtype = gguf.GGMLQuantizationType(ttype)
@@ -163,7 +171,8 @@ def read_gguf_info(path: Path) -> GGUFInfo:
             raise SetupError(
                 f"{path}: tensor {name} row size {dims[0]} is not a multiple of {block}"
             )
-        end = max(end, offset + count // block * type_size)
+        sizes[name] = count // block * type_size
+        end = max(end, offset + sizes[name])
         n_params += count
         types[qtype.name] += 1
     if data_start + end > size:
@@ -201,6 +210,8 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         tensor_types=dict(types),
         data_bytes=end,
         n_vocab=_vocab(meta, arch),
+        tensor_bytes=sizes,
+        metadata=meta,
     )
 
 

@@ -21,12 +21,14 @@ import attrs
 from pocketbench.backends.llamacpp import crosscheck, parse
 from pocketbench.plugin import (
     BackendInfo,
+    DecodeBytes,
     Device,
     ImportedResults,
     Job,
     Metrics,
     ParseError,
     Prepared,
+    ProbeToolchain,
     ProcessResult,
     QualityRequest,
     QualityResult,
@@ -64,6 +66,29 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from pocketbench.backends.llamacpp.prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
+    # The header of the file that runs (quantized, if it was): a few MB read, no tensor data.
+    from pocketbench.backends.llamacpp.decode_bytes import decode_bytes
+    from pocketbench.backends.llamacpp.gguf_info import read_gguf_info
+
+    return decode_bytes(read_gguf_info(prepared.state.model_local))
+
+
+@hookimpl
+def pocketbench_probe_toolchain(job: Job, device: Device) -> ProbeToolchain | None:
+    # The tools pocketbench cross-builds for a phone: the probe is built and placed like them.
+    # This host's tools and a user's own build (--llamacpp-bin) leave it to the core.
+    from pocketbench.backends.llamacpp import crossbuild, tools
+
+    if device.is_local or tools.user_bin_dir(job) is not None:
+        return None
+    toolchain, bin_dir = crossbuild.probe_toolchain(device)
+    if bin_dir is None:
+        return toolchain
+    return attrs.evolve(toolchain, device_dir=tools.device_folder(bin_dir))
 
 
 @hookimpl

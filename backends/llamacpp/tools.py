@@ -217,9 +217,7 @@ def _put_on_device(
     """Push ``names`` (and shared libraries beside them) unless the device is this host."""
     if device.is_local:
         return {n: str(host_dir / n) for n in names}, {}
-    # One folder per source directory, so two builds never overwrite each other.
-    tag = hashlib.sha256(str(host_dir.resolve()).encode()).hexdigest()[:8]
-    folder = f"{DEVICE_DIR}/bin-{tag}"
+    folder = device_folder(host_dir)
     libs = sorted(p.name for p in host_dir.glob("lib*.so*") if p.is_file())
     paths = {n: device.push(host_dir / n, f"{folder}/{n}") for n in [*names, *libs]}
     # adb push may not keep the executable bit.
@@ -230,6 +228,13 @@ def _put_on_device(
         )
     env = {"LD_LIBRARY_PATH": posixpath.dirname(paths[names[0]])} if libs else {}
     return paths, env
+
+
+def device_folder(host_dir: Path) -> str:
+    """The device folder of the tools from ``host_dir`` (under the device's working directory)."""
+    # One folder per source directory, so two builds never overwrite each other.
+    tag = hashlib.sha256(str(host_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{DEVICE_DIR}/bin-{tag}"
 
 
 def _probe_memo(device: Device, runner: Path) -> Path:

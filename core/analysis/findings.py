@@ -23,6 +23,7 @@ from pocketbench.core.analysis.phone_findings import PhoneBreakdown, phone_break
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
+from pocketbench.core.results import bandwidth
 from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
@@ -416,6 +417,11 @@ def _headlines(members: list[tuple[StudyConfig, ConfigReport | None]]) -> tuple[
         if ranked:
             best = max(ranked)
             out.append(f"Fastest {metric_spec(metric).short}: {best[1]} ({best[0]:.2f} tokens/s).")
+    for r in present:
+        kind = r.facts.kind if r.facts is not None else ""
+        line = bandwidth.sentence(r.label, r.bandwidth, kind)
+        if line:
+            out.append(line)
     from pocketbench.core.results import energy
 
     return tuple(out) + energy.findings_lines(present)
@@ -457,7 +463,8 @@ def _method(
         )
         + "."
     )
-    return tuple(lines) + _quality_method(present)
+    mbu = (bandwidth.TABLE_NOTE,) if any(r.bandwidth is not None for r in present) else ()
+    return tuple(lines) + _quality_method(present) + mbu
 
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:

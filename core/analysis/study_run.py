@@ -19,6 +19,7 @@ from pocketbench.core.analysis.study import Framework, Study, load_study
 from pocketbench.core.api.errors import PocketbenchError
 from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.plan import CheckedRequest, Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
@@ -148,6 +149,7 @@ def run_study(
     echo: Echo | None = None,
     command: str | None = None,
     wait: bool = True,
+    bandwidth: BandwidthPolicy | None = None,
 ) -> StudyResult:
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
@@ -191,6 +193,8 @@ def run_study(
         quality=quality,
         wait=wait,
         command=command or "",
+        # Every configuration of a study gets its MBU; the probe runs once per device.
+        bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),
     )
     errors: list[str] = []
 

@@ -9,6 +9,9 @@ A job runs the phases in this order::
 
     pocketbench_backend_info           once, to validate the quantization name
     pocketbench_prepare                once per job (cached work is skipped)
+    pocketbench_decode_bytes           once per job: bytes a decode step reads (optional)
+    pocketbench_probe_toolchain        once per job on a phone: how to build the
+                                       bandwidth probe like the runtime (optional)
     pocketbench_execute(warmup=True)   ``job.warmup`` times -> pocketbench_warmup
     pocketbench_execute(warmup=False)  ``job.runs`` times   -> pocketbench_run
         each followed by pocketbench_parse; each record is stored as it ends
@@ -30,6 +33,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.findings import Findings
+    from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
         BackendInfo,
@@ -82,6 +86,45 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
         (tool versions, build commit, model hash, actual quantization type)
         is stored with the job.  First non-None result wins.
     :raises SetupError: with one line saying what is missing and what to do.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
+    """Say how many bytes one decode step of the prepared model reads.
+
+    Called once per job, right after :func:`pocketbench_prepare`, so that
+    reports can place the generation speed against the device's measured
+    memory bandwidth (MBU).  Read it from the model file itself (tensor
+    types and sizes), not from a preset's description: the user's own file
+    is what runs.  Optional: a backend without it gets speed results and a
+    note that MBU needs it.
+
+    :param prepared: what this backend's prepare returned (its ``state``
+        knows the local model file).
+    :return: a :class:`~pocketbench.core.api.bandwidth.DecodeBytes`.  First
+        non-None result wins.
+    :raises SetupError: with one line when the model's size cannot be read
+        (an exotic file); the job's speed results are measured and reported
+        as usual, without MBU.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_probe_toolchain(job: Job, device: Device) -> ProbeToolchain | None:
+    """Say how the core's memory-bandwidth probe is built for ``device``, and where it goes.
+
+    Called once per job after :func:`pocketbench_prepare`, before the probe
+    runs (only when its figure is not cached).  A backend that builds its
+    runtime for the device (a cross compiler) returns that compiler and its
+    runtime's device folder, so the probe is built the way the runtime was
+    and pushed beside it.  Optional: without an answer the core builds the
+    probe itself (the host's compiler here, zig for a phone).
+
+    :return: a :class:`~pocketbench.core.api.bandwidth.ProbeToolchain`, or
+        None to leave it to the core.  First non-None result wins.
+    :raises SetupError: with one line when the toolchain cannot be had; the
+        job's speed results are measured and reported as usual, without MBU.
     """
 
 

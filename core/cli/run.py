@@ -189,6 +189,17 @@ def add_commands(group: click.Group, epilog: str) -> None:
         "--quality-chunks", type=int, default=8, show_default=True, help="Windows scored."
     )
     @click.option(
+        "--bandwidth/--no-bandwidth",
+        default=True,
+        show_default=True,
+        help="Measure the device's memory bandwidth (cached per device) and report MBU.",
+    )
+    @click.option(
+        "--remeasure-bandwidth",
+        is_flag=True,
+        help="Measure the memory bandwidth again instead of using the cached figure.",
+    )
+    @click.option(
         "--target-ci",
         type=float,
         default=None,
@@ -275,6 +286,16 @@ def _stop_rule(target_pct: float | None) -> Any:
     return ci_stop_rule(target_pct)
 
 
+def _bandwidth_policy(kw: dict[str, Any], echo: Echo) -> Any:
+    """``--bandwidth/--no-bandwidth`` and ``--remeasure-bandwidth``."""
+    from pocketbench.core.engine.bandwidth import BandwidthPolicy
+
+    remeasure = bool(kw.get("remeasure_bandwidth"))
+    return BandwidthPolicy(
+        probe=kw.get("bandwidth", True) or remeasure, remeasure=remeasure, echo=echo
+    )
+
+
 def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) -> ExitCode:
     """Check everything, then measure; returns the exit code."""
     from pocketbench.core.engine.plan import check_request, make_wrappers, plan_jobs
@@ -303,6 +324,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
                 quality=quality,
                 wait=not kw.get("no_wait"),
                 command="bench " + command,
+                bandwidth=_bandwidth_policy(kw, echo),
             )
             errors: list[PocketbenchError] = []
 
@@ -343,6 +365,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
+    from pocketbench.core.results.bandwidth import sentence as bandwidth_sentence
     from pocketbench.core.results.present import (
         busy_host_text,
         md_table,
@@ -378,6 +401,10 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     )
     for note in quality_notes(report):
         click.echo(note)
+    for c in report.configs:
+        line = bandwidth_sentence(c.label, c.bandwidth, c.facts.kind if c.facts else "")
+        if line:
+            click.echo(line)
     for c in report.configs:
         busy = busy_host_text(c)
         if busy:

@@ -22,6 +22,7 @@ from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.api.status import say
 from pocketbench.core.devices.base import Device, stop_active_runs
 from pocketbench.core.engine import signals
+from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.store import Store
@@ -86,6 +87,8 @@ class Runner:
     wait: bool = True
     #: The command line, shown to a process waiting for ours.
     command: str = ""
+    #: Bytes per token and the device's bandwidth, stored with each job; None: neither.
+    bandwidth: BandwidthPolicy | None = None
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def run(self, job: Job, device: Device) -> JobOutcome:
@@ -143,8 +146,16 @@ class Runner:
             ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
+        # Before the first warm-up, so the probe never runs beside a measured run.
+        bandwidth = (
+            self.bandwidth.for_job(pm, job, device, prepared)
+            if self.bandwidth is not None
+            else None
+        )
         with signals.critical(), self._store_lock:
-            job_id = self.store.start_job(job, facts, prepared.describe, self._leases().holder)
+            job_id = self.store.start_job(
+                job, facts, prepared.describe, self._leases().holder, bandwidth=bandwidth
+            )
         records: list[RunRecord] = []
         # Adaptive stopping judges every successful run of the configuration:
         # those stored before a resume, read once, and the ones measured here.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pocketbench.core.analysis.findings import Findings, Table
 from pocketbench.core.api import logprobs
+from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
     cache_dir,
     cached,
@@ -66,9 +67,13 @@ from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
 from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.api.zig import ZIG_VERSION, ZigToolchain, find_zig
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.results.bandwidth import TABLE_NOTE as BANDWIDTH_NOTE
+from pocketbench.core.results.bandwidth import as_json as bandwidth_json
+from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
 from pocketbench.core.results.names import CELL_WIDTH, short_name
@@ -123,6 +128,8 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "DecodeBytes",
+    "ProbeToolchain",
     "RunRecord",
     "Readings",
     "DeviceFacts",
@@ -141,6 +148,10 @@ __all__ = [
     "read_elf",
     "check_executable_abi",
     "explain_refusal",
+    # the zig cross toolchain (a runtime for a phone; the core's probe uses the same)
+    "ZIG_VERSION",
+    "ZigToolchain",
+    "find_zig",
     # errors
     "PocketbenchError",
     "UsageError",
@@ -219,5 +230,8 @@ __all__ = [
     "pareto_front",
     "cores_text",
     "energy_json",
+    "BANDWIDTH_NOTE",
+    "bandwidth_json",
+    "bandwidth_rows",
     "unstructure",
 ]

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, field, frozen
 
+from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
 from pocketbench.core.results import energy as _energy
+from pocketbench.core.results.bandwidth import BandwidthSummary, summarize_bandwidth
 from pocketbench.core.results.names import short_name
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.stats import (
@@ -232,6 +234,10 @@ class ConfigReport:
     imported: dict[str, str] | None = None
     #: Output quality against a reference (``--quality``), when measured.
     quality: QualityRecord | None = None
+    #: Bytes per decode step and the device's measured bandwidth, as stored with the job.
+    stored_bandwidth: JobBandwidth | None = None
+    #: Bytes per token, achieved and measured bandwidth, MBU (None: not stored).
+    bandwidth: BandwidthSummary | None = None
 
     @property
     def runs(self) -> tuple[RunPoint, ...]:
@@ -325,6 +331,14 @@ class Report:
     @property
     def campaigns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.campaign for c in self.configs))
+
+    @property
+    def has_bandwidth(self) -> bool:
+        return any(c.bandwidth is not None for c in self.configs)
+
+    @property
+    def has_runner_total_rate(self) -> bool:
+        return any("runner_total_rate" in c.summaries for c in self.configs)
 
     def spec(self, metric: str) -> MetricSpec:
         """How ``metric`` is named, including the figures backends declare."""
@@ -434,7 +448,11 @@ def with_statistics(config: ConfigReport, imported: Sequence[ImportedSummary] = 
     for s in imported:  # an imported mean ± sd without samples: shown, never resampled
         if s.metric not in summaries:
             summaries[s.metric] = summary_from_stats(s.n, s.mean, s.stdev)
-    return attrs.evolve(config, summaries=summaries, trends=trends)
+    generation = summaries.get("generation_tps")
+    bandwidth = summarize_bandwidth(
+        config.stored_bandwidth, config.workload, generation.samples if generation else ()
+    )
+    return attrs.evolve(config, summaries=summaries, trends=trends, bandwidth=bandwidth)
 
 
 #: The widest a model or device name is in a column label (the JSON report has it whole).

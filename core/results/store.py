@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.api.identity import Holder
@@ -37,7 +38,7 @@ from pocketbench.core.results.migrations import slot, to_claims
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -135,6 +136,9 @@ _MIGRATIONS: dict[int, Any] = {
     4: to_claims,
     # 5: what the device recorded during a run (cores allowed, energy samples).
     5: "ALTER TABLE runs ADD COLUMN trace TEXT",
+    # 6: memory bandwidth of a job (bytes per decode step, the device's measured
+    # bandwidth, notes) as JSON: pocketbench.core.api.bandwidth.JobBandwidth.
+    6: "ALTER TABLE jobs ADD COLUMN bandwidth TEXT",
 }
 
 
@@ -346,15 +350,17 @@ class Store:
         facts: DeviceFacts | None,
         describe: dict[str, str],
         holder: Holder | None = None,
+        *,
+        bandwidth: JobBandwidth | None = None,
     ) -> int:
-        """Record a job as running, by ``holder`` (default: this process)."""
+        """Record a job as running, by ``holder`` (default: this process), with its bandwidth."""
         holder = holder or Holder.me()
         with self._writing("starting a job"), self._tx() as c:
             campaign_id = self._campaign_row(c)
             cur = c.execute(
                 "INSERT INTO jobs(campaign_id, config_key, backend, quant, model, device, workload,"
-                " runs, warmup, options, facts, describe, started_at, holder, heartbeat)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " runs, warmup, options, facts, describe, started_at, holder, heartbeat, bandwidth)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     campaign_id,
                     job.config_key(),
@@ -371,6 +377,7 @@ class Store:
                     time.time(),
                     holder_json(holder),
                     time.time(),
+                    dumps(bandwidth) if bandwidth is not None else None,
                 ),
             )
             assert cur.lastrowid is not None
@@ -518,8 +525,8 @@ class Store:
             params = (campaign,)
         jobs = self._conn.execute(
             "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
-            " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id"
-            f" FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
+            " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id,"
+            f" j.bandwidth FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
             " ORDER BY c.created_at, c.id, j.id",
             params,
         ).fetchall()
@@ -537,9 +544,11 @@ class Store:
             describe: dict[str, str] = {}
             facts = None
             summaries: list[ImportedSummary] = []
+            bandwidth = None
             for row in rows:
                 describe.update(json.loads(row[10] or "{}"))
                 facts = loads(row[9], DeviceFacts) or facts
+                bandwidth = loads(row[14], JobBandwidth) or bandwidth
                 for rec in self._runs(row[0]):
                     (warmups if rec.warmup else runs).append(rec)
                 summaries.extend(self._summaries(row[0]))
@@ -562,6 +571,7 @@ class Store:
                         started_at=first[11],
                         imported=self._import_info(first[13]),
                         quality=self._quality([row[0] for row in rows]),
+                        stored_bandwidth=bandwidth,
                     ),
                     summaries,
                 )

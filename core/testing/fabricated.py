@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.model import (
     DeviceFacts,
     Job,
@@ -58,6 +59,7 @@ def add_config(
     describe: dict[str, str] | None = None,
     prompt: str | None = None,
     runner_total: bool = False,
+    bandwidth: JobBandwidth | None = None,
 ) -> None:
     job = Job(
         backend=backend,
@@ -80,7 +82,9 @@ def add_config(
         max_freqs_khz=(2400000, 2000000),
         ram_bytes=6 * 2**30,
     )
-    job_id = store.start_job(job, facts, describe or {"version": "b1234", "commit": "0c1e570"})
+    job_id = store.start_job(
+        job, facts, describe or {"version": "b1234", "commit": "0c1e570"}, bandwidth=bandwidth
+    )
     result = ProcessResult(
         argv=("runner", "-p", prompt or "x"), stdout="ok", stderr="", exit_code=0, wall_s=1.0
     )

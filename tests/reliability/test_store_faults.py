@@ -176,12 +176,13 @@ def _downgrade_to_before_claims(db: Path) -> None:
         c.execute("DROP INDEX runs_unique_index")
         c.execute("DROP TABLE leases")
         c.execute("DROP TABLE claims")
-        # The claims step and the steps after it (runs.trace) are undone.
+        # The claims step and the steps after it (runs.trace, jobs.bandwidth) are undone.
         for table, column in (
             ("jobs", "holder"),
             ("jobs", "heartbeat"),
             ("runs", "slot"),
             ("runs", "trace"),
+            ("jobs", "bandwidth"),
         ):
             c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         claims = next(v for v, step in store_module._MIGRATIONS.items() if step is to_claims)

@@ -72,6 +72,7 @@ def test_a_toolchain_that_fails_to_build_names_the_log(attach, server, tmp_path)
 
 def test_setup_failure_a_toolchain_that_cannot_be_installed(monkeypatch, tmp_path):
     from pocketbench.backends.llamacpp import crossbuild
+    from pocketbench.plugin import ZIG_VERSION
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -86,7 +87,7 @@ def test_setup_failure_a_toolchain_that_cannot_be_installed(monkeypatch, tmp_pat
         crossbuild.find_toolchain()
     message = str(info.value)
     assert "\n" not in message and "ziglang==" in message and "--llamacpp-bin" in message
-    assert not (tmp_path / "cache" / "toolchains" / f"ziglang-{crossbuild.ZIG_VERSION}").exists()
+    assert not (tmp_path / "cache" / "toolchains" / f"ziglang-{ZIG_VERSION}").exists()
 
 
 @pytest.mark.slow
