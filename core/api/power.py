@@ -64,6 +64,10 @@ class EnergyTrace:
     clock_error_s: float | None = None
     #: Why the offset is missing ("the wall clock was set during the run" ...).
     clock_problem: str | None = None
+    #: Raw clock readings: (sample clock, wall-clock epoch ns, sample clock) before and after.
+    clock_readings: tuple[tuple[float, float, float], ...] = ()
+    #: Raw rail counters (mWs) before and after the run, by channel.
+    rail_counters_mws: dict[str, tuple[float, float]] = field(factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -250,11 +250,20 @@ def parse_trace(
             )
         offset, error, problem = clock_offset(clocks)
         trace = attrs.evolve(
-            trace, clock_offset_s=offset, clock_error_s=error, clock_problem=problem
+            trace,
+            clock_offset_s=offset,
+            clock_error_s=error,
+            clock_problem=problem,
+            clock_readings=tuple(clocks),
         )
         if rails:
             joules, rails_problem = rail_joules(meter["R0"], meter["R1"])
-            trace = attrs.evolve(trace, rails=joules, rails_problem=rails_problem)
+            first = meter_counters([_METER_BEGIN, *meter["R0"]])
+            last = meter_counters([_METER_BEGIN, *meter["R1"]])
+            raw = {k: (v, last[k]) for k, v in first.items() if k in last}
+            trace = attrs.evolve(
+                trace, rails=joules, rails_problem=rails_problem, rail_counters_mws=raw
+            )
     return RunTrace(cpus_allowed=allowed, energy=trace)
 
 

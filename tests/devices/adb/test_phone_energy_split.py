@@ -90,7 +90,7 @@ def test_prompt_and_generation_energy_match_the_waveform_in_each_phase(attach, t
         # the prompt phase drew the extra 900 mA: well more power than generation
         assert prompt_j / (p_end - start) > 1.5 * gen_j / (end - p_end)
         assert prompt_j + gen_j < energy.joules  # loading and the run's edges are outside both
-        assert energy.samples  # the raw samples stay stored
+        assert energy.samples and len(energy.clock_readings) == 2  # raw readings stay stored
     out, md, html = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.html"
     for path in (out, md, html):
         assert bench("report", "--db", str(db), "-o", str(path))[0] == 0
@@ -129,6 +129,8 @@ def test_per_rail_energy_from_the_power_stats_hal(attach, tmp_path) -> None:
         assert energy.ok and energy.rails_problem is None
         rails = energy.rails
         assert set(rails) == {"[S4M_VDD_CPUCL2]:CPU(BIG)", "[VSYS_PWR_DISPLAY]:Display"}
+        for name, (before, after) in energy.rail_counters_mws.items():  # raw counters kept
+            assert rails[name] == pytest.approx((after - before) / 1000)
         # The CPU rail gains its load power for the time the run was in progress; a counter
         # the phone served can be one rewrite stale at each dump (the fixture's own pauses).
         stale = 2 * hardware.max_tick_gap_s
