@@ -77,6 +77,9 @@ def stored(db: Path, host: LabHost | None = None) -> set[tuple[str, int, str]]:
     if not db.exists():
         return set()
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as c:
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "runs" not in tables:  # bench is still creating the file
+            return set()
         rows = c.execute(
             "SELECT j.config_key, r.idx, j.facts FROM runs r JOIN jobs j ON r.job_id = j.id"
             " WHERE r.warmup = 0 AND r.ok = 1"
