@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -128,6 +129,10 @@ def test_shard_moves_a_dead_hosts_work_to_the_other_phones_and_loses_nothing(
         h1.start_server()
     assert proc.returncode == 0, err
     assert "goes back to pool:Loopback A25's queue" in err
+    assert re.search(
+        r"4 phones measured for [0-9.]+ s, idle [0-9]+% of that time; [1-9]\d* configuration\(s\) moved",
+        err,
+    ), err
     after = stored(db)
     assert before <= after, "runs stored before the host died are gone"
     with Store.open(db, create=False) as s:
