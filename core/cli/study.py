@@ -112,6 +112,18 @@ def add_commands(group: click.Group) -> None:
             finally:
                 if opened is not None:
                     opened.close()
+            pool = result.pool
+            if pool is not None and len(pool.idle_s) > 1 and pool.wall_s > 0:
+                idle = sum(pool.idle_s.values()) / (len(pool.idle_s) * pool.wall_s)
+                moved = (
+                    f"; {pool.requeued} configuration(s) moved to another phone"
+                    if pool.requeued
+                    else ""
+                )
+                echo_err(
+                    f"{len(pool.idle_s)} phones measured for {pool.wall_s:.1f} s, idle"
+                    f" {100 * idle:.0f}% of that time{moved}"
+                )
             failed_jobs = [o for o in result.outcomes if o.error is not None]
             if result.outcomes and len(failed_jobs) == len(result.outcomes):
                 first = failed_jobs[0]

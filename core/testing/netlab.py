@@ -14,6 +14,7 @@ address), Debian's adb server listening on every address of the namespace
         f"pool:Loopback A25@{host.server}"   # reachable from the root namespace
         host.kill_server()                    # the host's adb server dies (SIGKILL)
         host.start_server()                   # ... and is back, its phones attached
+        host.pull_phone(0); host.plug_phone(0)  # one phone vanishes, and comes back
 
 Run ``python -m pocketbench.testing.netlab`` only through :func:`lab_host`.
 """
@@ -76,6 +77,14 @@ class LabHost:
     def kill_server(self) -> None:
         """The host's adb server dies at once (SIGKILL), as when the host crashes or is unplugged."""
         self._ask("kill-server")
+
+    def pull_phone(self, index: int) -> None:
+        """Phone ``index`` vanishes, as when its cable is pulled (connections drop)."""
+        self._ask(f"pull-phone {index}")
+
+    def plug_phone(self, index: int) -> None:
+        """Phone ``index`` is back on the same address and attached again."""
+        self._ask(f"plug-phone {index}")
 
     def start_server(self) -> None:
         """Start the adb server again and attach the same phones."""
@@ -211,6 +220,15 @@ def _serve(root: Path, phones: int, ports: Sequence[int], model: str) -> None:
                     kill()
                 elif command == "start-server":
                     start()
+                elif command.startswith("pull-phone "):
+                    daemons[int(command.split()[1])].kill()
+                elif command.startswith("plug-phone "):
+                    i = int(command.split()[1])
+                    old = daemons[i]
+                    # The same port: the server knows the phone by its serial.
+                    daemons[i] = stack.enter_context(TestAdbd(old.root, old.fixture, port=old.port))
+                    server.disconnect(serials[i])
+                    server.connect(serials[i])
                 print(json.dumps({"done": command}), flush=True)
         finally:
             kill()

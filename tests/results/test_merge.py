@@ -102,3 +102,33 @@ def test_a_store_of_a_newer_schema_is_refused_in_one_line_and_nothing_is_merged(
     assert len(lines) == 1, done.stderr
     assert f"newer pocketbench (schema {SCHEMA_VERSION + 1}" in lines[0] and str(newer) in lines[0]
     assert runs_in(out) == 8
+
+
+def test_a_store_of_an_older_schema_is_merged_from_a_migrated_copy_and_left_as_it_was(
+    tmp_path: Path,
+) -> None:
+    from pocketbench.core.results import store as store_module
+
+    old = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old)) as c, c:
+        c.executescript(store_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.execute("PRAGMA user_version = 1")
+        c.execute("INSERT INTO campaigns(id, name, created_at) VALUES (1, 'before', 0)")
+        c.execute(
+            "INSERT INTO jobs(id, campaign_id, config_key, backend, quant, model, device,"
+            " workload, runs, warmup, options, started_at, status) VALUES (1, 1,"
+            " 'llamacpp|q4_0|tiny|local|p64|g32|t2', 'llamacpp', 'q4_0', 'tiny', 'local', '{}',"
+            " 1, 0, '{}', 0, 'done')"
+        )
+        c.execute(
+            "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, wall_s, timed_out,"
+            " created_at) VALUES (1, 0, 0, 1, '[]', 'eval time = 40 ms / 16 runs', '', 1.0, 0, 5.0)"
+        )
+    out = tmp_path / "all.db"
+    for _ in range(2):
+        done = run_bench("merge", str(out), str(old), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert runs_in(out) == 1
+    with contextlib.closing(sqlite3.connect(old)) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 1  # the source is not migrated

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -77,6 +78,9 @@ def stored(db: Path, host: LabHost | None = None) -> set[tuple[str, int, str]]:
     if not db.exists():
         return set()
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as c:
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "runs" not in tables:  # bench is still creating the file
+            return set()
         rows = c.execute(
             "SELECT j.config_key, r.idx, j.facts FROM runs r JOIN jobs j ON r.job_id = j.id"
             " WHERE r.warmup = 0 AND r.ok = 1"
@@ -125,6 +129,10 @@ def test_shard_moves_a_dead_hosts_work_to_the_other_phones_and_loses_nothing(
         h1.start_server()
     assert proc.returncode == 0, err
     assert "goes back to pool:Loopback A25's queue" in err
+    assert re.search(
+        r"4 phones measured for [0-9.]+ s, idle [0-9]+% of that time; [1-9]\d* configuration\(s\) moved",
+        err,
+    ), err
     after = stored(db)
     assert before <= after, "runs stored before the host died are gone"
     with Store.open(db, create=False) as s:
@@ -279,3 +287,33 @@ def test_bench_run_replicates_one_configuration_on_every_phone_of_a_pool(
     phones = {f"adb://{h.server}/{serial}" for h in lab for serial in h.serials}
     assert {c.device for c in configs} == phones
     assert all(len(c.ok_runs) == 2 for c in configs)
+
+
+def test_shard_moves_a_vanished_phones_configuration_to_the_pools_other_phones(
+    lab: tuple[LabHost, LabHost], tmp_path: Path, host_build: str
+) -> None:
+    h1, h2 = lab
+    file = study(tmp_path / "phone.toml", lab, host_build, spread="shard", quants=QUANTS, runs=3)
+    db = tmp_path / "lab.db"
+    gone = f"adb://{h2.server}/{h2.serials[1]}"
+    proc = start_study(file, db, tmp_path)
+    try:
+        assert wait_until(lambda: any(p == gone for _, _, p in stored(db)), timeout=300)
+        h2.pull_phone(1)
+        before = stored(db)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        h2.plug_phone(1)
+    assert proc.returncode == 0, err
+    assert f"{gone} went away" in err
+    after = stored(db)
+    assert before <= after
+    with Store.open(db, create=False) as s:
+        configs = s.configurations("lab-shard")
+    assert len(configs) == len(QUANTS) and all(len(c.ok_runs) == 3 for c in configs)
+    # the phone is back: a study on the pool uses it again
+    assert wait_until(
+        lambda: gone in run_bench("devices", "--adb-server", h2.server, cwd=tmp_path).stdout
+    )
