@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pocketbench.plugin import Job, SetupError, cache_dir, file_lock, write_atomic
+from pocketbench.plugin import Job, SetupError, cache_dir, cached, file_lock, write_atomic
 from pocketbench.plugin import say as plugin_say
 
 #: Bump when what this backend writes changes, so old cache entries are not reused.
@@ -261,7 +261,7 @@ def pte_problem(pte: Path) -> str | None:
 
 
 def _cached_problem(final: Path, argv: Sequence[str]) -> str | None:
-    """Why the export in ``final`` cannot be used for ``argv``, or None."""
+    """Why the export in ``final`` cannot be used for ``argv``, or None ("" once said)."""
     pte = final / "model.pte"
     if not pte.is_file():
         return "has no model.pte"
@@ -273,7 +273,20 @@ def _cached_problem(final: Path, argv: Sequence[str]) -> str | None:
     if not isinstance(recorded, list) or recorded[1:] != list(argv[1:]):
         return "was made with other export_llama arguments"
     problem = pte_problem(pte)
-    return f"model.pte {problem}" if problem else None
+    if problem:
+        return f"model.pte {problem}"
+    # Last, the house check of every cached artefact: the size and sha256 recorded at
+    # its first use (the digest is memoised; prepare needs it anyway).  It names the
+    # damage itself, so the caller adds no second note.
+    return None if cached(pte) else ""
+
+
+def _note_damage(final: Path, problem: str, label: str) -> bool:
+    if problem:
+        say(f"note: the cached export {final} {problem}; exporting {label} again")
+    else:
+        say(f"exporting {label} again")
+    return True
 
 
 def discard(final: Path) -> None:
@@ -327,14 +340,19 @@ def export_pte(
         "-n",
         "model",
     ]
-    if final.exists() and _cached_problem(final, argv) is None:
-        return pte
+    said = False
+    if final.exists():
+        problem = _cached_problem(final, argv)
+        if problem is None:
+            return pte
+        said = _note_damage(final, problem, label)
     with heavy_lock(f"exporting {label}"):
         if final.exists():
             problem = _cached_problem(final, argv)
-            if problem is None:
+            if problem is None:  # another process exported it meanwhile
                 return pte
-            say(f"note: the cached export {final} {problem}; exporting {label} again")
+            if not said:
+                _note_damage(final, problem, label)
             discard(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:

@@ -28,7 +28,7 @@ def test_a_whole_program_passes_and_a_cut_or_foreign_file_does_not(
     assert "not an ExecuTorch program" in (pte_problem(tokenizer) or "")
 
 
-def test_a_cached_export_cut_short_is_exported_again(
+def test_a_damaged_cached_export_is_exported_again(
     pm, tiny_baseline: tuple[Path, Path], tmp_path: Path, monkeypatch, capfd
 ) -> None:
     from pocketbench.backends.executorch.export import pte_problem
@@ -45,14 +45,20 @@ def test_a_cached_export_cut_short_is_exported_again(
     copy_dir = cache / "executorch/models" / pte.parent.name
     shutil.copytree(pte.parent, copy_dir)
     copy = copy_dir / "model.pte"
-    with open(copy, "r+b") as f:
-        f.truncate(copy.stat().st_size // 2)
     monkeypatch.setenv("POCKETBENCH_CACHE", str(cache))
+    first = pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
+    assert Path(first.describe["model"]) == copy
+    # Weights damaged in place: the same size and a whole header, other bytes.
+    with open(copy, "r+b") as f:
+        f.seek(copy.stat().st_size // 2)
+        f.write(b"\xff" * 4096)
+    assert pte_problem(copy) is None
     capfd.readouterr()
 
     prepared = pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
     err = capfd.readouterr().err
-    assert "model.pte is cut short" in err and "exporting tiny as baseline again" in err
+    assert "its content differs from what was written" in err
+    assert "exporting tiny as baseline again" in err and err.count("note:") == 1
     assert Path(prepared.describe["model"]) == copy and pte_problem(copy) is None
     result = pm.hook.pocketbench_run(
         job=job("baseline"), device=LocalDevice(), prepared=prepared, index=0
