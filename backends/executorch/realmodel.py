@@ -34,7 +34,7 @@ CONVERT_VERSION = 1
 DEFAULT_SEQ = 1024
 
 
-def _converted_problem(d: Path) -> str | None:
+def converted_problem(d: Path) -> str | None:
     """Why a cached conversion cannot be used, or None (cheap: no tensor is read)."""
     if not d.exists():
         return "is missing"
@@ -54,10 +54,10 @@ def converted(gguf: Path, label: str) -> Path:
     """The directory holding the GGUF's checkpoint, params.json and tokenizer.json."""
     digest = file_digest(gguf)
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
-    if _converted_problem(final) is None:
+    if converted_problem(final) is None:
         return final
     with export.heavy_lock(f"converting {label}"):
-        problem = _converted_problem(final)
+        problem = converted_problem(final)
         if problem is None:
             return final
         if final.exists():

@@ -67,3 +67,22 @@ def test_a_damaged_cached_export_is_exported_again(
     # Whole again: the next prepare uses it as it is.
     pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
     assert "exporting" not in capfd.readouterr().err
+
+
+def test_a_cached_conversion_must_be_whole(tmp_path: Path) -> None:
+    import torch
+
+    from pocketbench.backends.executorch.realmodel import converted_problem
+
+    d = tmp_path / "converted"
+    d.mkdir()
+    for name in ("params.json", "special.json", "tokenizer.json"):
+        (d / name).write_text("{}")
+    torch.save({"w": torch.zeros(4096)}, d / "consolidated.00.pth")
+    assert converted_problem(d) is None
+    ckpt = d / "consolidated.00.pth"
+    with open(ckpt, "r+b") as f:
+        f.truncate(ckpt.stat().st_size - 100)
+    assert converted_problem(d) == "has no whole consolidated.00.pth"
+    (d / "special.json").write_text("{")
+    assert converted_problem(d) == "has no readable special.json"
