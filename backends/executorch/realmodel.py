@@ -11,7 +11,9 @@ refused with one line.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 from pocketbench.plugin import (
@@ -39,14 +41,48 @@ DEFAULT_SEQ = 1024
 _CONVERTED = ("consolidated.00.pth", "params.json", "special.json", "tokenizer.json")
 
 
+def converted_problem(d: Path) -> str | None:
+    """Why a converted model's folder is not whole, or None (cheap: no tensor is read)."""
+    for name in ("params.json", "special.json", "tokenizer.json"):
+        try:
+            json.loads((d / name).read_text())
+        except (OSError, ValueError):
+            return f"has no readable {name}"
+    # torch.save writes a zip archive; its central directory is at the end, so a
+    # file cut short has none.
+    if not zipfile.is_zipfile(d / "consolidated.00.pth"):
+        return "has no whole consolidated.00.pth"
+    return None
+
+
+def _cached_conversion(final: Path) -> bool:
+    """True when ``final`` holds a usable conversion.
+
+    The recorded digests catch damage after publishing; a folder published
+    before records existed is trusted once by them, so it is also checked to
+    be whole.
+    """
+    if not cached_dir(final, _CONVERTED):
+        return False
+    problem = converted_problem(final)
+    if problem is None:
+        return True
+    export.say(
+        f"note: cached {final} is damaged ({problem}); converting it again "
+        f"(rm -r {final} clears it by hand)"
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    return False
+
+
 def converted(gguf: Path, label: str) -> Path:
     """The directory holding the GGUF's checkpoint, params.json and tokenizer.json."""
     digest = file_digest(gguf)
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
-    if cached_dir(final, _CONVERTED):
+    if _cached_conversion(final):
         return final
     with export.heavy_lock(f"converting {label}"):
-        if cached_dir(final, _CONVERTED):
+        if _cached_conversion(final):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         with export._building(final) as tmp:

@@ -52,6 +52,8 @@ def test_8da4w_loses_something_against_the_executorch_baseline(measured: dict[st
     q = measured["8da4w"]["quality"]
     assert q["reference"] == "executorch baseline smollm2-135m"
     assert q["kl_mean"]["value"] > 0 and q["top1_agreement"]["value"] < 1
+    # 4-bit weights predict the text less well than the float baseline.
+    assert q["ppl_ratio"]["value"] > 1
     assert q["eval_tokens"] == 384 and "ExecuTorch" in q["method"]
 
 

@@ -28,7 +28,7 @@ def test_a_whole_program_passes_and_a_cut_or_foreign_file_does_not(
     assert "not an ExecuTorch program" in (pte_problem(tokenizer) or "")
 
 
-def test_a_cached_export_cut_short_is_exported_again(
+def test_a_damaged_cached_export_is_exported_again(
     pm, tiny_baseline: tuple[Path, Path], tmp_path: Path, monkeypatch, capfd
 ) -> None:
     from pocketbench.backends.executorch.export import pte_problem
@@ -45,16 +45,21 @@ def test_a_cached_export_cut_short_is_exported_again(
     copy_dir = cache / "executorch/models" / pte.parent.name
     shutil.copytree(pte.parent, copy_dir)
     copy = copy_dir / "model.pte"
-    with open(copy, "r+b") as f:
-        f.truncate(copy.stat().st_size // 2)
     monkeypatch.setenv("POCKETBENCH_CACHE", str(cache))
+    first = pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
+    assert Path(first.describe["model"]) == copy
+    # Weights damaged in place: the same size and a whole header, other bytes.
+    with open(copy, "r+b") as f:
+        f.seek(copy.stat().st_size // 2)
+        f.write(b"\xff" * 4096)
+    assert pte_problem(copy) is None
     capfd.readouterr()
 
     prepared = pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
     err = capfd.readouterr().err
-    # The copy has no record of its digests (as an export from before records
-    # existed): the program itself is checked.
-    assert "model.pte is cut short" in err and "exporting tiny as baseline" in err
+    # Recorded at the first prepare: same-size damage is caught by its digest.
+    assert "the content of model.pte differs from what was written" in err
+    assert "exporting tiny as baseline" in err and err.count("note:") == 1
     assert Path(prepared.describe["model"]) == copy and pte_problem(copy) is None
     result = pm.hook.pocketbench_run(
         job=job("baseline"), device=LocalDevice(), prepared=prepared, index=0
@@ -63,3 +68,22 @@ def test_a_cached_export_cut_short_is_exported_again(
     # Whole again: the next prepare uses it as it is.
     pm.hook.pocketbench_prepare(job=job("baseline"), device=LocalDevice())
     assert "exporting" not in capfd.readouterr().err
+
+
+def test_a_cached_conversion_must_be_whole(tmp_path: Path) -> None:
+    import torch
+
+    from pocketbench.backends.executorch.realmodel import converted_problem
+
+    d = tmp_path / "converted"
+    d.mkdir()
+    for name in ("params.json", "special.json", "tokenizer.json"):
+        (d / name).write_text("{}")
+    torch.save({"w": torch.zeros(4096)}, d / "consolidated.00.pth")
+    assert converted_problem(d) is None
+    ckpt = d / "consolidated.00.pth"
+    with open(ckpt, "r+b") as f:
+        f.truncate(ckpt.stat().st_size - 100)
+    assert converted_problem(d) == "has no whole consolidated.00.pth"
+    (d / "special.json").write_text("{")
+    assert converted_problem(d) == "has no readable special.json"
