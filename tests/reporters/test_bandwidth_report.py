@@ -111,6 +111,7 @@ def test_latex_bandwidth_table_compiles(registry: Registry, db: Path, tmp_path: 
     with Store.open(db, create=False) as s:
         tex = registry.render("latex", build_report(s, "c"), ReportOptions(plusminus="ci"))
     assert "Memory bandwidth" in tex
+    assert "Bandwidth: the bandwidth probe cannot run on local: x" in tex  # the missing half, said
     compile_latex(tex, tmp_path)
 
 
@@ -162,3 +163,20 @@ def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert "bandwidth" in {row[1] for row in c.execute("PRAGMA table_info(jobs)")}
+
+
+def test_html_without_bytes_per_token_has_the_table_and_no_plot(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # A backend without pocketbench_decode_bytes: the device's figure only, no roofline to draw.
+    path = tmp_path / "nobytes.db"
+    no_bytes = JobBandwidth(
+        device=stored().device, notes=("the fake backend does not say how many bytes",)
+    )
+    with Store.open(path) as s:
+        s.campaign("c")
+        add_config(s, backend="llamacpp", quant="q4_0", model="m", gens=GENS, bandwidth=no_bytes)
+    with Store.open(path, create=False) as s:
+        page = registry.render("html", build_report(s, "c"), ReportOptions())
+    assert "<h2>Memory bandwidth</h2>" in page and "does not say how many bytes" in page
+    assert "Generation speed against bytes read per token" not in page
