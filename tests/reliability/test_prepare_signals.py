@@ -97,7 +97,11 @@ def _children_of(pid: int) -> list[int]:
 def test_signal_during_an_export_stops_it_leaves_no_partial_entry_and_the_next_run_works(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    """A signal to a real ``bench`` (only to it) while ExecuTorch exports the tiny preset."""
+    """A signal to a real ``bench`` (only to it) while ExecuTorch exports the tiny preset.
+
+    The run after it generates 40 tokens: with fewer, the tiny model's decode can
+    fall below the runner's 1 ms clock and the run is refused as unmeasurable.
+    """
     pytest.importorskip("executorch")
     from pocketbench.testing.cli import BIN, bench_env
     from pocketbench.testing.faults import measured
@@ -106,7 +110,7 @@ def test_signal_during_an_export_stops_it_leaves_no_partial_entry_and_the_next_r
     env = bench_env(POCKETBENCH_CACHE=str(cache), POCKETBENCH_LOCKS=str(tmp_path / "locks"))
     db = tmp_path / "r.db"
     argv = [str(BIN / "bench"), "--backend", "executorch", "--quant", "fp32", "--model", "tiny",
-            "--runs", "1", "--warmup", "0", "--prompt-tokens", "8", "--gen-tokens", "4",
+            "--runs", "1", "--warmup", "0", "--prompt-tokens", "32", "--gen-tokens", "40",
             "--db", str(db), "--campaign", "prep", "--cooldown", "off"]  # fmt: skip
     proc = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
