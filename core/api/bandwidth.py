@@ -16,13 +16,19 @@ from attrs import field, frozen
 
 
 def placement_text(cpus: tuple[int, ...], placement: str = "") -> str:
-    """``big (cores 6-7, mask c0)``, ``(cores 0-3, mask f)`` or ``not pinned``."""
+    """``big (cores 6-7, mask c0)``, ``cores 0-3 (mask f)`` or ``not pinned``."""
     from pocketbench.core.api.placement import format_list, mask
 
     if not cpus:
         return "not pinned"
-    named = f"{placement} " if placement and not placement[0].isdigit() else ""
-    return f"{named}(cores {format_list(cpus)}, mask {mask(cpus)})"
+    which = f"{'core' if len(cpus) == 1 else 'cores'} {format_list(cpus)}"
+    if placement and not placement[0].isdigit():
+        return f"{placement} ({which}, mask {mask(cpus)})"
+    return f"{which} (mask {mask(cpus)})"
+
+
+def threads_text(n: int) -> str:
+    return f"{n} thread{'' if n == 1 else 's'}"
 
 
 @frozen(kw_only=True)

@@ -35,6 +35,7 @@ from pocketbench.core.api.bandwidth import (
     JobBandwidth,
     ProbeToolchain,
     placement_text,
+    threads_text,
 )
 from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
 from pocketbench.core.api.convert import converter, unstructure
@@ -187,7 +188,7 @@ class BandwidthPolicy:
                     return attrs.evolve(cached, placement=placement) if cores else cached
                 if problem:
                     notes.append(
-                        f"the cached bandwidth of {device.name} ({threads} threads) {problem};"
+                        f"the cached bandwidth of {device.name} ({threads_text(threads)}) {problem};"
                         " measured again"
                     )
             try:
@@ -251,7 +252,7 @@ class BandwidthPolicy:
         binary = probe.build(toolchain)
         where = f" on {placement_text(tuple(sorted(set(cores))), placement)}" if cores else ""
         self.echo(
-            f"measuring the memory bandwidth of {device.name} ({threads} threads{where},"
+            f"measuring the memory bandwidth of {device.name} ({threads_text(threads)}{where},"
             f" {self.buffer_mib} MiB arrays; cached afterwards)"
         )
         start = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any
 
 from attrs import frozen
 
-from pocketbench.core.api.bandwidth import DeviceBandwidth, JobBandwidth
+from pocketbench.core.api.bandwidth import DeviceBandwidth, JobBandwidth, threads_text
 from pocketbench.core.api.model import Workload
 from pocketbench.core.results.stats import Ratio, Summary, ratio, summarize
 
@@ -202,7 +202,7 @@ def table_rows(
         rows[3].append(mbu_text(b))
         rows[4].append(_num(b.ceiling_tps, 1))
         probe = b.probe
-        rows[5].append(f"{probe.threads} threads, {probe.where}" if probe is not None else "n/a")
+        rows[5].append(f"{threads_text(probe.threads)}, {probe.where}" if probe else "n/a")
     return header, rows
 
 
@@ -225,7 +225,8 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
         from pocketbench.core.api.placement import format_list
 
         named = b.probe.placement if b.probe.placement[:1].isalpha() else ""
-        cores = f" on cores {format_list(b.probe.cpus)}" + (f" ({named})" if named else "")
+        which = "core" if len(b.probe.cpus) == 1 else "cores"
+        cores = f" on {which} {format_list(b.probe.cpus)}" + (f" ({named})" if named else "")
     low, high = b.mbu.ci
     ci = (
         f" (95% CI {low * 100:.0f} to {high * 100:.0f}%)"

@@ -139,8 +139,8 @@ def test_the_core_placement_is_part_of_the_cache_key_and_of_the_figure(tmp_path:
     assert free is not None and pinned is not None
     assert not pinned.cached, "a pinned job reused the unpinned figure"
     assert free.where == "not pinned" and pinned.cpus == (0,)
-    assert pinned.where == "little (cores 0, mask 1)"
-    assert "1 threads on little (cores 0, mask 1)" in lines[-1]
+    assert pinned.where == "little (core 0, mask 1)"
+    assert "1 thread on little (core 0, mask 1)" in lines[-1]
     again = p.device_bandwidth(LocalDevice(), 1, [], cores=(0,), placement="little")
     assert again is not None and again.cached and again.where == pinned.where
     assert len(list((tmp_path / "bw").glob("*.json"))) == 2

@@ -81,7 +81,7 @@ def test_an_arm64_phone_runs_the_probe_built_like_its_llamacpp_tools_beside_them
         return r.stderr
 
     said = bench("first")
-    assert f"measuring the memory bandwidth of adb:{phone.serial} (1 threads on big" in said
+    assert f"measuring the memory bandwidth of adb:{phone.serial} (1 thread on big" in said
     report = run_bench("report", "--format", "json", "--campaign", "first", cwd=tmp_path)
     (config,) = json.loads(report.stdout)["configurations"]
     b = config["bandwidth"]
