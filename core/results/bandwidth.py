@@ -82,8 +82,10 @@ def summarize_bandwidth(
         mbu = ratio(achieved.samples, device.samples)
         if mbu.estimate > 1:
             notes.append(
-                f"MBU above 100%: the {per_token / 1e6:.1f} MB read per token fit (partly) in"
-                " the CPU's caches, so this decode is not bound by memory bandwidth"
+                f"MBU above 100%: this decode read its {per_token / 1e6:.1f} MB per token faster"
+                " than the probe read memory, so the probe's figure is no ceiling for it: the"
+                " weights fit (partly) in the CPU's caches, or the probe reads below this"
+                " device's peak"
             )
     ceiling = ceiling_ci = None
     if per_token and device is not None:
@@ -233,6 +235,14 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
         if all(map(math.isfinite, (low, high)))
         else ""
     )
+    if b.mbu.estimate > 1:
+        # Faster than the probe: stating its "ceiling" would contradict the measured speed.
+        return (
+            f"{label} decodes at {pct(b.mbu.estimate)}{ci} of {where} measured memory"
+            f" bandwidth{cores}: faster than the probe read memory, so that figure is no"
+            " ceiling for it (caches served part of the weights, or the probe reads below"
+            " the device's peak)."
+        )
     return (
         f"{label} decodes at {pct(b.mbu.estimate)}{ci} of {where} measured memory bandwidth"
         f"{cores} (ceiling ≈ {b.ceiling_tps:.0f} tok/s)."

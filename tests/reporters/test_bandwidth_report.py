@@ -144,6 +144,22 @@ def test_findings_sentence_names_the_phone_and_the_ceiling() -> None:
     assert "of this phone's measured memory bandwidth on cores 6-7 (big) (ceiling" in said
 
 
+def test_a_decode_faster_than_the_probe_gets_no_ceiling_that_contradicts_it() -> None:
+    from pocketbench.core.api.model import Workload
+
+    workload = Workload(prompt_tokens=64, gen_tokens=32)
+    b = bandwidth.summarize_bandwidth(stored(), workload, GENS)
+    assert b is not None and b.mbu is not None and b.ceiling_tps is not None
+    # Generation this much faster than the probe's ceiling reads more than the probe did.
+    fast = [g * 1.5 * b.ceiling_tps / 11.75 for g in GENS]
+    over = bandwidth.summarize_bandwidth(stored(), workload, fast)
+    assert over is not None and over.mbu is not None and over.mbu.estimate > 1
+    line = bandwidth.sentence("F16", over, "local") or ""
+    assert line.startswith("F16 decodes at 150%") and "ceiling ≈" not in line
+    assert "no ceiling for it" in line
+    assert any(n.startswith("MBU above 100%") for n in over.notes)
+
+
 def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -> None:
     from pocketbench.core.results.store import _MIGRATIONS
 
