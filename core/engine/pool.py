@@ -27,7 +27,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, StoreError, UsageError
 from pocketbench.core.api.model import Job
-from pocketbench.core.devices.base import Device, stop_active_runs
+from pocketbench.core.devices.base import Device
 from pocketbench.core.devices.lab import SPREADS
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.runner import JobOutcome, Runner
@@ -259,22 +259,12 @@ def run_targets(
     if len(threads) == 1:
         work(next(iter(phones)))
     else:
-        for t in threads:
-            t.start()
-        try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(1.0)
-        except BaseException:
-            # A signal reaches only this thread: stop every phone's run in
-            # progress; each thread then marks its job interrupted and ends.
-            signals.stopping.set()
-            stop_active_runs()
+
+        def wake() -> None:
             with cond:
                 cond.notify_all()
-            for t in threads:
-                t.join(120)
-            raise
+
+        signals.join_devices(threads, wake)
     if interrupted:
         raise interrupted[0]
     if any(queues.values()):

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, frozen
 
-from pocketbench.core.api import children
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.api.status import say
-from pocketbench.core.devices.base import Device, stop_active_runs
+from pocketbench.core.devices.base import Device
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
@@ -261,21 +260,7 @@ def run_on_devices(
             threading.Thread(target=work, args=(n, q), name=f"device {n}", daemon=True)
             for n, q in queues.items()
         ]
-        for t in threads:
-            t.start()
-        try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(1.0)
-        except BaseException:
-            # A signal reaches only this thread: stop every device's run in
-            # progress; each thread then marks its job interrupted and ends.
-            signals.stopping.set()
-            stop_active_runs()
-            children.stop_all()  # a build or an export another device's thread waits for
-            for t in threads:
-                t.join(120)
-            raise
+        signals.join_devices(threads)
     if interrupted:
         raise interrupted[0]
     return [outcome for _, outcome in sorted(outcomes, key=lambda pair: pair[0])]

@@ -18,8 +18,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+
+from pocketbench.core.api import children
+from pocketbench.core.devices.base import stop_active_runs
 
 #: The signals that stop a run, and how the user is told.
 SIGNALS = {
@@ -105,3 +108,30 @@ def check() -> None:
     """Raise :class:`Stopped` in a worker thread once a stopping signal arrived."""
     if stopping.is_set():
         raise Stopped(_received[0] if _received else signal.SIGINT)
+
+
+def join_devices(
+    threads: Sequence[threading.Thread], wake: Callable[[], None] | None = None
+) -> None:
+    """Start one thread per device and wait for all of them, stopping them all on a signal.
+
+    A signal reaches only this thread: it stops every device's run in
+    progress and every build or export another device's thread waits for,
+    ``wake`` rouses threads waiting for work, and each thread then marks its
+    job interrupted and ends before the signal goes on up.
+    """
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(1.0)
+    except BaseException:
+        stopping.set()
+        stop_active_runs()
+        children.stop_all()
+        if wake is not None:
+            wake()
+        for t in threads:
+            t.join(120)
+        raise
