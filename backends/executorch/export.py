@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pocketbench.plugin import (
@@ -261,24 +261,33 @@ def pte_problem(pte: Path) -> str | None:
     return None
 
 
-def _cached_export(final: Path) -> bool:
-    """True when ``final`` holds a usable export (see :func:`export_pte`).
+def cached_whole(
+    final: Path, required: tuple[str, ...], problem_of: Callable[[Path], str | None], redo: str
+) -> bool:
+    """True when ``final`` matches its record and ``problem_of`` finds it whole.
 
     The recorded digests catch damage after publishing; a folder published
-    before records existed is trusted once by them, so its program is also
-    checked to be whole.
+    before records existed is trusted once by them, so it is also checked to
+    be whole.  A damaged one is removed with one note ending in ``redo``.
     """
-    if not cached_dir(final, ("model.pte",)):
+    if not cached_dir(final, required):
         return False
-    problem = pte_problem(final / "model.pte")
+    problem = problem_of(final)
     if problem is None:
         return True
-    say(
-        f"note: cached {final} is damaged (model.pte {problem}); exporting it again "
-        f"(rm -r {final} clears it by hand)"
-    )
+    say(f"note: cached {final} is damaged ({problem}); {redo} (rm -r {final} clears it by hand)")
     shutil.rmtree(final, ignore_errors=True)
     return False
+
+
+def _pte_in(final: Path) -> str | None:
+    problem = pte_problem(final / "model.pte")
+    return f"model.pte {problem}" if problem else None
+
+
+def _cached_export(final: Path) -> bool:
+    """True when ``final`` holds a usable export (see :func:`export_pte`)."""
+    return cached_whole(final, ("model.pte",), _pte_in, "exporting it again")
 
 
 def export_pte(

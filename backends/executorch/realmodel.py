@@ -11,7 +11,6 @@ refused with one line.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -20,7 +19,6 @@ from pocketbench.plugin import (
     Job,
     RealModel,
     SetupError,
-    cached_dir,
     file_digest,
     get_real_model,
     publish_dir,
@@ -56,23 +54,8 @@ def converted_problem(d: Path) -> str | None:
 
 
 def _cached_conversion(final: Path) -> bool:
-    """True when ``final`` holds a usable conversion.
-
-    The recorded digests catch damage after publishing; a folder published
-    before records existed is trusted once by them, so it is also checked to
-    be whole.
-    """
-    if not cached_dir(final, _CONVERTED):
-        return False
-    problem = converted_problem(final)
-    if problem is None:
-        return True
-    export.say(
-        f"note: cached {final} is damaged ({problem}); converting it again "
-        f"(rm -r {final} clears it by hand)"
-    )
-    shutil.rmtree(final, ignore_errors=True)
-    return False
+    """True when ``final`` holds a usable conversion (its record, then :func:`converted_problem`)."""
+    return export.cached_whole(final, _CONVERTED, converted_problem, "converting it again")
 
 
 def converted(gguf: Path, label: str) -> Path:
