@@ -13,10 +13,10 @@ apt_packages=(cmake ninja-build g++ make)
 if [ "$profile" = test ]; then
   # adb: the real adb server; mksh+toybox: Android's shell and tools for the device wrapper;
   # TeX Live: LaTeX output is compiled; chromium: the HTML report is opened and screenshotted;
-  # sysbench and mbw: independent memory-bandwidth tools benchmarks/bandwidth.py checks the probe against.
+  # likwid (likwid-bench), sysbench and mbw: independent memory-bandwidth tools the probe is checked against.
   # qemu-user-static + binfmt-support: the emulated arm64 test phone runs real aarch64 executables.
   # iproute2: the device-lab test makes its hosts as network namespaces (ip netns).
-  apt_packages+=(adb iproute2 mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium sysbench mbw)
+  apt_packages+=(adb iproute2 mksh toybox texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern chromium likwid sysbench mbw)
   [ "$(uname -m)" = aarch64 ] || apt_packages+=(qemu-user-static binfmt-support)
 fi
 missing=()

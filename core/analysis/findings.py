@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import frozen
 
-from pocketbench.core.analysis.phone_findings import PhoneBreakdown, phone_breakdown
+from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
@@ -33,6 +33,7 @@ from pocketbench.core.results.report import (
     facts_lines,
     metric_spec,
 )
+from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
 from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
@@ -46,67 +47,6 @@ CORRECTION_NAMES = {
     "fdr_bh": "Benjamini-Hochberg",
     "none": "no",
 }
-
-
-@frozen(kw_only=True)
-class Column:
-    label: str
-    #: None when nothing is stored for this configuration.
-    config: ConfigReport | None
-
-
-@frozen(kw_only=True)
-class Table:
-    title: str
-    columns: tuple[Column, ...]
-    metrics: tuple[str, ...] = CORE_METRICS
-
-
-@frozen(kw_only=True)
-class Conclusion:
-    """One worded comparison (one metric, two configurations)."""
-
-    metric: str
-    a: str
-    b: str
-    welch: Welch
-    ratio: Ratio
-    mean_a: float
-    mean_b: float
-    p_adjusted: float = math.nan
-    significant: bool = False
-    text: str = ""
-
-
-@frozen(kw_only=True)
-class Section:
-    """The tables and conclusions of one model on one device."""
-
-    heading: str
-    framework_table: Table
-    quant_tables: tuple[Table, ...]
-    conclusions: tuple[Conclusion, ...]
-    headlines: tuple[str, ...] = ()
-    #: What each scheme costs in quality, and the speed/quality Pareto front.
-    quality: tuple[str, ...] = ()
-
-
-@frozen(kw_only=True)
-class Findings:
-    title: str
-    description: str
-    campaign: str
-    devices: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-    method: tuple[str, ...]
-    statistics: tuple[str, ...]
-    tools: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-    sections: tuple[Section, ...]
-    caveats: tuple[str, ...]
-    plusminus: str
-    generated_at: float
-    version: str
-    #: Results per phone, when several phones measured the study (a device lab).
-    phones: PhoneBreakdown | None = None
 
 
 def build_findings(

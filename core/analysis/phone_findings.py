@@ -10,18 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from attrs import frozen
-
+from pocketbench.core.results.findings import PhoneBreakdown
 from pocketbench.core.results.store import Store
-
-
-@frozen(kw_only=True)
-class PhoneBreakdown:
-    """A table (header, rows of text) and the variance sentences under it."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    notes: tuple[str, ...]
 
 
 def phone_breakdown(

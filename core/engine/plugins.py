@@ -27,7 +27,7 @@ from pocketbench.core.api.hookspecs import PROJECT
 from pocketbench.core.api.model import BackendInfo, MetricInfo, ReporterInfo
 
 if TYPE_CHECKING:
-    from pocketbench.core.analysis.findings import Findings
+    from pocketbench.core.results.findings import Findings
     from pocketbench.core.results.report import Report, ReportOptions, Vocabulary
 
 BACKENDS = "pocketbench.backends"

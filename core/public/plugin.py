@@ -12,7 +12,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.analysis.findings import Findings, Table
+from pocketbench.core.results.findings import Findings, Table
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
