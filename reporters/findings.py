@@ -1,12 +1,19 @@
 """The findings document of a study, laid out for markdown or LaTeX: the same content.
 
 The markdown and LaTeX reporters implement ``pocketbench_render_findings`` with it.
+The summary, decision table and comparison tables arrive as data
+(:class:`~pocketbench.plugin.Findings`); this module only lays them out.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from markupsafe import Markup
+
 from pocketbench import plugin as c
-from pocketbench.plugin import Findings, Table, metric_spec
+from pocketbench.plugin import ComparisonTable, DecisionTable, Findings, Picture, Table, metric_spec
 from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
@@ -24,11 +31,43 @@ def render_findings(findings: Findings, fmt: str) -> str:
     if findings.phones is not None:
         header, rows = list(findings.phones.header), [list(r) for r in findings.phones.rows]
         phones = c.latex_table(header, rows) if fmt == "latex" else c.md_table(header, rows)
+    lay_out = c.latex_table if fmt == "latex" else c.md_table
     return (
         templating.environment(kind)
         .get_template(template)
-        .render(f=findings, table=lambda t: tables[id(t)], phone_table=phones)
+        .render(
+            f=findings,
+            table=lambda t: tables[id(t)],
+            phone_table=phones,
+            decision=lambda t: lay_out(*decision_rows(t)),
+            comparison=lambda t: lay_out(*comparison_rows(t)),
+            picture_path=picture_path,
+        )
     )
+
+
+def decision_rows(table: DecisionTable) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the decision table: a row per configuration."""
+    header = ["Configuration", *(col.label for col in table.columns)]
+    rows = [[row.label, *(table.text(row, col) for col in table.columns)] for row in table.rows]
+    return header, rows
+
+
+def comparison_rows(table: ComparisonTable) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one metric's comparisons: pair, ratio [95% CI], p, verdict."""
+    header = ["Pair", "Ratio [95% CI]", table.p_label, "Verdict"]
+    rows = [[f"{r.a} vs {r.b}", r.ratio_text, r.p_text, r.verdict] for r in table.rows]
+    return header, rows
+
+
+_SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9./-]*")
+
+
+def picture_path(picture: Picture) -> Any:
+    """The picture's relative path, verbatim (an escaped file name would name another file)."""
+    if not _SAFE_PATH.fullmatch(picture.path) or ".." in picture.path:
+        raise ValueError(f"unexpected picture path {picture.path!r}")
+    return Markup(picture.path)
 
 
 def _table(table: Table, fmt: str, plusminus: str) -> str:

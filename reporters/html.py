@@ -25,20 +25,18 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 
 def render(report: Report, options: ReportOptions) -> str:
-    from pocketbench.reporters import plots
+    from pocketbench.plugin import bar_chart, pareto_chart, roofline_chart, runs_chart
 
     images = {}
     if report.configs:
         images = {
-            "bars": _data_uri(plots.bar_chart(report)),
-            "runs": _data_uri(plots.runs_chart(report)),
+            "bars": _data_uri(bar_chart(report)),
+            "runs": _data_uri(runs_chart(report)),
         }
         if report.has_quality:
-            from pocketbench.reporters.pareto_plot import pareto_chart
-
             images["pareto"] = _data_uri(pareto_chart(report))
         if any(k.bandwidth and k.bandwidth.bytes_per_token for k in report.configs):
-            images["roofline"] = _data_uri(plots.roofline_chart(report))
+            images["roofline"] = _data_uri(roofline_chart(report))
     rows = c.bandwidth_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
     return (
         templating.environment("html")

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from pocketbench.core.results.findings import Findings
     from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     )
     from pocketbench.core.api.quality import QualityRequest, QualityResult
     from pocketbench.core.devices.base import Device
+    from pocketbench.core.results.findings import Findings
     from pocketbench.core.results.report import Report, ReportOptions
 
 PROJECT = "pocketbench"
@@ -286,8 +286,11 @@ def pocketbench_render_findings(findings: Findings, options: ReportOptions) -> s
     The wording (conclusions, caveats, p-values) is already in ``findings``,
     so every format says the same; a reporter only lays it out.
 
-    :param findings: the study's preface, tables, conclusions and caveats,
-        built from the store by the core.
+    :param findings: the study's summary, decision table, the Galaxy A25
+        study's tables, comparison tables, caveats and method, built from the
+        store by the core, as data; ``findings.pictures`` are files already
+        written beside the document (paths relative to it), empty when the
+        document goes to standard output.
     :param options: presentation choices (which ± to print, title).
     :return: the document as text (or bytes).  First non-None result wins.
     """

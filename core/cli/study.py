@@ -34,7 +34,11 @@ def add_commands(group: click.Group) -> None:
         " [default: from --output's extension, else markdown].",
     )
     @click.option(
-        "--output", "-o", default=None, help="Write the findings here instead of standard output."
+        "--output",
+        "-o",
+        default=None,
+        help="Write the findings here instead of standard output, and their pictures"
+        " to a folder beside it (findings.md -> findings-files/).",
     )
     @click.option(
         "--device",
@@ -139,6 +143,12 @@ def add_commands(group: click.Group) -> None:
                 plusminus=plusminus,
                 vocabulary=reg.vocabulary(),
             )
+        if output is not None and output != "-":
+            from pathlib import Path
+
+            from pocketbench.core.analysis.pictures import write_pictures
+
+            findings = write_pictures(findings, Path(output))
         options = ReportOptions(plusminus=plusminus, title=study.title)
         write_output(output, reg.render_findings(fmt, findings, options))
         code = ExitCode.OK

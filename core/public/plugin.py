@@ -12,7 +12,6 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.results.findings import Findings, Table
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
@@ -76,7 +75,22 @@ from pocketbench.core.results.bandwidth import as_json as bandwidth_json
 from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
+from pocketbench.core.results.findings import (
+    Cell,
+    ComparisonTable,
+    Conclusion,
+    DecisionColumn,
+    DecisionRow,
+    DecisionTable,
+    Findings,
+    Picture,
+    Section,
+    SummaryLine,
+    Table,
+)
 from pocketbench.core.results.names import CELL_WIDTH, short_name
+from pocketbench.core.results.pareto_plot import pareto_chart
+from pocketbench.core.results.plots import bar_chart, roofline_chart, runs_chart
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
@@ -224,6 +238,19 @@ __all__ = [
     "DEFAULT_METRICS",
     "TOTAL_DEFINITION",
     "Table",
+    "Section",
+    "SummaryLine",
+    "DecisionTable",
+    "DecisionColumn",
+    "DecisionRow",
+    "Cell",
+    "ComparisonTable",
+    "Conclusion",
+    "Picture",
+    "bar_chart",
+    "runs_chart",
+    "roofline_chart",
+    "pareto_chart",
     "QUALITY_METRICS",
     "QUALITY_LABELS",
     "display_figure",

@@ -77,6 +77,7 @@ _LATEX_MAP = {
     "≤": r"\ensuremath{\le}",
     "≥": r"\ensuremath{\ge}",
     "→": r"\ensuremath{\to}",
+    "\u2713": r"\ensuremath{\checkmark}",
     "·": r"\textperiodcentered{}",
     "\u00a0": "~",
 }

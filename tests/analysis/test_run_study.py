@@ -61,8 +61,14 @@ def test_findings_markdown_has_the_seeds_tables_and_worded_conclusions(measured)
     md = render_findings(findings, "markdown")
     positions = [md.index(t) for t in TABLES]
     assert positions == sorted(positions)
+    # The answer first: summary, decision table, the study's tables, comparisons, caveats, method.
     assert (
-        md.index("## Preface") < positions[0] < md.index("## Conclusions") < md.index("## Caveats")
+        md.index("## Summary")
+        < md.index("## Decision table")
+        < positions[0]
+        < md.index("## Comparisons")
+        < md.index("## Caveats")
+        < md.index("## How it was measured")
     )
     # The framework table: each framework's baseline, the Galaxy A25 study's rows, "mean ± sd" cells.
     table = md[positions[0] : positions[1]]
@@ -74,14 +80,16 @@ def test_findings_markdown_has_the_seeds_tables_and_worded_conclusions(measured)
     assert "| Baseline" in md[positions[1] :] and "QAT+LoRA" in md and "Q8\\_0" in md
     # Conclusions from the statistics: real differences and a real non-difference.
     assert re.search(
-        r"Llama\.cpp's generation is \d+\.\d% faster than ExecuTorch's \(\d+\.\d\d vs \d+\.\d\d"
-        r" tokens/s\), 95% CI \\\[\d+\.\d%, \d+\.\d%\\\], significant after Holm correction",
+        r"In generation, Llama\.cpp is faster than ExecuTorch \(\d+\.\d\d vs \d+\.\d\d"
+        r" tokens/s, ratio \d\.\d\d× \\\[\d\.\d\d, \d\.\d\d\\\], Holm-adjusted p ",
         md,
     )
     assert re.search(
-        r"ExecuTorch QAT\+LoRA and ExecuTorch SpinQuant are not distinguishable in generation", md
+        r"\| ExecuTorch QAT\+LoRA vs ExecuTorch SpinQuant +\| [\d.]+× \\\[[\d.]+, [\d.]+\\\] +\|"
+        r" [\d.]+ +\| not distinguishable +\|",
+        md,
     )
-    assert "Llama.cpp Q4\\_0's generation is" in md
+    assert "| Llama.cpp Q4\\_0 vs Llama.cpp Baseline " in md
     # Preface: device facts, method, tool versions and build commits.
     assert "1 warm-up run" in md and "8 measured runs" in md and "with 2 threads" in md
     assert "16 tokens" in md and "exactly 8 generated tokens" in md
@@ -149,7 +157,7 @@ def test_failed_runs_become_caveats(
         findings = build_findings(result.study, result.configs, store, result.campaign)
     assert result.failed_runs == 1
     md = render_findings(findings, "markdown")
-    assert "Llama.cpp Q8\\_0: 1 of 8 measured runs failed" in md
+    assert "Some measured runs failed: Llama.cpp Q8\\_0 (1 of 8)" in md
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -309,13 +317,16 @@ def test_findings_of_a_partly_measured_study(
         result = run_study(parse_study(data), registry=fake_registry, store=store)
         findings = build_findings(result.study, result.configs, store, result.campaign)
     md = render_findings(findings, "markdown")
-    assert "Llama.cpp Q4\\_K\\_M: no successful runs are stored; its cells read n/a." in md
+    assert "No successful runs are stored for Llama.cpp Q4\\_K\\_M; their cells read n/a." in md
     assert re.search(
         r"\| Generation Speed \(tokens/second\) +\| [\d.]+ ± [\d.]+ +\| [\d.]+ ± [\d.]+ +\| n/a +\|",
         md,
     )
-    assert "Llama.cpp Q4\\_K\\_M vs Llama.cpp Baseline, generation: cannot be tested" in md
-    assert "Llama.cpp Q4\\_0's generation is" in md  # what is stored is still compared
+    assert re.search(
+        r"\| Llama\.cpp Q4\\_K\\_M vs Llama\.cpp Baseline +\| n/a +\| n/a +\| cannot be tested", md
+    )
+    # What is stored is still compared.
+    assert re.search(r"\| Llama\.cpp Q4\\_0 vs Llama\.cpp Baseline +\| [\d.]+× ", md)
 
 
 def test_quality_changes_what_the_caveats_say_about_accuracy(measured) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
@@ -197,8 +198,9 @@ def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN00
     )
 
 
-def test_findings_word_the_trade_off_and_name_the_pareto_front(tmp_path: Path) -> None:
-    from pocketbench.core.analysis.tradeoff import quality_lines
+def test_findings_put_the_trade_off_in_the_decision_table_and_the_summary(tmp_path: Path) -> None:
+    from pocketbench.core.analysis.decision import decision_table
+    from pocketbench.core.analysis.summary import Inputs, trade_off
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
     from pocketbench.core.results.report import build_report
     from pocketbench.core.results.store import Store
@@ -231,24 +233,35 @@ def test_findings_word_the_trade_off_and_name_the_pareto_front(tmp_path: Path) -
             store.add_quality(job_id, rec)
         report = build_report(store, "c")
     base = report.configs[0]
-    lines = quality_lines([(f"Llama.cpp {c.quant.upper()}", c, base) for c in report.configs])
-    text = "\n".join(lines)
-    assert "is the quality reference (perplexity 20.00" in text
+    labelled = [(f"Llama.cpp {c.quant.upper()}", c) for c in report.configs]
+    table = decision_table(labelled)
+    keys = [col.key for col in table.columns]
+    assert keys[-4:] == ["kl_mean", "top1_agreement", "ppl_ratio", "pareto"]
+    cells = {row.label: [table.text(row, col) for col in table.columns] for row in table.rows}
+    assert cells["Llama.cpp BASELINE"][-4:-1] == ["reference", "100%", "1.000"]
+    assert cells["Llama.cpp Q4_0"][-4:-2] == ["0.071", "89%"]
+    # Slower than Q4_0 and further from the reference: not on the front.
+    assert [row.label for row in table.rows if row.pareto] == [
+        "Llama.cpp BASELINE",
+        "Llama.cpp Q8_0",
+        "Llama.cpp Q4_0",
+    ]
+    assert cells["Llama.cpp Q2_K"][-1] == "" and cells["Llama.cpp Q4_0"][-1] == "\u2713"
+    rows = tuple((label, c, base) for label, c in labelled)
+    line = trade_off(Inputs(rows=rows, conclusions=(), decision=table))
+    assert line is not None
+    assert "Pareto front" in line.text and "Q2_K" not in line.text.split(".")[0]
     assert (
-        "Llama.cpp Q4_0 generates 2.31× faster than the baseline at a mean KL divergence of 0.071 "
-        "(top-1 agreement 89%" in text
+        "The fastest quantized scheme, Llama.cpp Q4_0: 2.31× its baseline's generation" in line.text
     )
-    assert "(top-1 agreement 89%" in text
-    pareto = lines[-1]
-    assert "Pareto front" in pareto and "Q4_0" in pareto and "Q8_0" in pareto
-    assert "Q2_K" not in pareto
+    assert "mean KL 0.07, top-1 89%" in line.text
 
 
 def test_a_study_mixing_frameworks_words_each_trade_off_and_one_pareto_front(
     tmp_path: Path,
 ) -> None:
     """llama.cpp and ExecuTorch, each against its own baseline: one front across both."""
-    from pocketbench.core.analysis.tradeoff import quality_lines
+    from pocketbench.core.analysis.decision import decision_table, table_notes
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
     from pocketbench.core.results.report import build_report
     from pocketbench.core.results.store import Store
@@ -282,22 +295,18 @@ def test_a_study_mixing_frameworks_words_each_trade_off_and_one_pareto_front(
         report = build_report(store, "c")
     by = {(c.backend, c.quant): c for c in report.configs}
     names = {"llamacpp": "Llama.cpp", "executorch": "ExecuTorch"}
-    triples = [(f"{names[b]} {q}", c, by[(b, "baseline")]) for (b, q), c in by.items()]
-    lines = quality_lines(triples)
-    text = "\n".join(lines)
-    assert (
-        "ExecuTorch 8da4w generates 4.00× faster than the baseline at a mean KL divergence of "
-        "0.424 (top-1 agreement 57%" in text
-    )
-    assert "Llama.cpp q8_0 generates 1.61× faster than the baseline" in text
-    assert "ExecuTorch baseline is the quality reference" in text
-    pareto = lines[-1]
+    labelled = [(f"{names[b]} {q}", c) for (b, q), c in by.items()]
+    configs = [attrs.evolve(c, label=label) for label, c in labelled]
+    table = decision_table(labelled, table_notes(configs))
     # The fastest scheme and the closest fast one, whichever framework they come from;
     # ExecuTorch's baseline is slower than llama.cpp's at the same (zero) distance.
-    assert ": ExecuTorch 8da4w, Llama.cpp q8_0, Llama.cpp baseline. " in pareto
-    assert pareto.endswith(f"Each KL divergence is from its own reference: {et}, {lc}.")
-    # A reference other than the framework's own baseline is named in the sentence.
-    other = quality_lines(
-        [("ExecuTorch 8da4w", by[("executorch", "8da4w")], by[("llamacpp", "baseline")])]
+    assert [row.label for row in table.rows if row.pareto] == [
+        "Llama.cpp baseline",
+        "Llama.cpp q8_0",
+        "ExecuTorch 8da4w",
+    ]
+    (note,) = table.notes
+    assert note == (
+        f"Quality is measured from different references: {lc} for Llama.cpp baseline,"
+        f" Llama.cpp q8_0; {et} for ExecuTorch baseline, ExecuTorch 8da4w."
     )
-    assert f"at a mean KL divergence of 0.424 from {et}" in other[0]

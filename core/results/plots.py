@@ -1,13 +1,17 @@
-"""Matplotlib figures for the HTML report (Agg, no pyplot state, PNG bytes out)."""
+"""Matplotlib figures of the HTML report and the findings document (Agg, no pyplot state, PNG bytes out).
+
+Public through :mod:`pocketbench.plugin`, so a third-party reporter draws the same pictures.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
-from pocketbench.plugin import CORE_METRICS, Report, metric_spec
+from pocketbench.core.results.report import CORE_METRICS, Report, metric_spec
 
 
 def _text(label: str, width: int = 38) -> str:
@@ -34,16 +38,16 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % 10) for i in range(n)]
 
 
-def bar_chart(report: Report) -> bytes:
+def bar_chart(report: Report, metrics: Sequence[str] = CORE_METRICS) -> bytes:
     """Mean of each speed metric per configuration, error bars the 95% CI."""
     configs = report.configs
     colors = _colors(len(configs))
     height = 1.2 + 0.45 * len(configs)
-    fig = _figure(11, max(2.6, height))
-    axes = fig.subplots(1, len(CORE_METRICS), sharey=True)
+    fig = _figure(11 if len(metrics) > 1 else 8, max(2.6, height))
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     labels = [_text(c.label) for c in configs]
     positions = list(range(len(configs)))[::-1]
-    for ax, metric in zip(axes, CORE_METRICS):
+    for ax, metric in zip(axes, metrics):
         means, low, high = [], [], []
         for c in configs:
             s = c.summary(metric)

@@ -1,11 +1,12 @@
-"""The speed-versus-quality plot of the HTML report, Pareto front marked."""
+"""The speed-versus-quality plot of the HTML report and the findings, Pareto front marked."""
 
 from __future__ import annotations
 
 import math
 
-from pocketbench.plugin import Report, pareto_front
-from pocketbench.reporters.plots import _colors, _figure, _png, _text
+from pocketbench.core.results.plots import _colors, _figure, _png, _text
+from pocketbench.core.results.quality import pareto_front
+from pocketbench.core.results.report import Report
 
 
 def points(report: Report) -> list[tuple[float, float]]:

@@ -1,0 +1,151 @@
+"""How the study was measured, for the findings document: devices, method, statistics, tools.
+
+Everything here is the same whatever was found: the workload, the number of
+runs, how intervals and tests are computed, the tool versions and build
+commits.  The document prints it after the answer and its caveats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from pocketbench.core.analysis.comparisons import CORRECTION_NAMES
+from pocketbench.core.results import bandwidth
+from pocketbench.core.results.report import TOTAL_DEFINITION, ConfigReport, Vocabulary, facts_lines
+
+if TYPE_CHECKING:
+    from pocketbench.core.analysis.study import Study, StudyConfig
+
+
+#: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
+_TOOL_KEYS = re.compile(
+    r"version|commit|^tool$|tool_source|built_with|runner$|quant_type|"
+    r"file_type|dtype|^scheme$|quantized_with|model_source|^source$|model_sha256|"
+    r"^toolchain$|^target_(abi|triple|march)$"
+)
+_MAX_VALUE = 160
+
+
+def tools(
+    study: Study,
+    configs: Sequence[StudyConfig],
+    reports: dict[int, ConfigReport | None],
+    label: Callable[[StudyConfig], str],
+) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """Tool versions and build commits: once per framework, then what differs per scheme."""
+
+    def keep(items: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        out = []
+        for k, v in sorted(items.items()):
+            if _TOOL_KEYS.search(k):
+                v = " ".join(str(v).split())
+                out.append((k, v if len(v) <= _MAX_VALUE else v[: _MAX_VALUE - 1] + "\u2026"))
+        return tuple(out)
+
+    out: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for fw in study.framework:
+        mine = [(sc, r) for i, sc in enumerate(configs) if sc.framework is fw and (r := reports[i])]
+        if not mine:
+            continue
+        first = mine[0][1].describe
+        common = {k: v for k, v in first.items() if all(r.describe.get(k) == v for _, r in mine)}
+        if len(mine) > 1 and keep(common):
+            out.append((f"{fw.name}, every scheme", keep(common)))
+        for sc, r in mine:
+            own = {k: v for k, v in r.describe.items() if k not in common or len(mine) == 1}
+            if keep(own):
+                out.append((label(sc), keep(own)))
+    return tuple(out)
+
+
+def devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    seen: dict[str, tuple[tuple[str, str], ...]] = {}
+    for r in present:
+        if r.device not in seen:
+            seen[r.device] = tuple(facts_lines(r))
+    return tuple(seen.items())
+
+
+def method(
+    study: Study, configs: Sequence[StudyConfig], present: list[ConfigReport]
+) -> tuple[str, ...]:
+    w = study.workload
+    threads = sorted({r.workload.threads for r in present}) or ([w.threads] if w.threads else [])
+    thread_text = ", ".join(str(t) for t in threads) if threads else "the device's cores, at most 4"
+    lines = [
+        f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
+        f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
+        f"Workload, the same for every framework: a prompt of {w.prompt_tokens} tokens, then exactly"
+        f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
+        f" thread{'s' if threads != [1] else ''}; a run may take at most {w.timeout_s:g} s.",
+    ]
+    if w.prompt is not None:
+        lines.append(
+            f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
+        )
+    models = ", ".join(study.models)
+    labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}
+    lines.append(
+        f"Model{'s' if len(study.models) > 1 else ''}: {models}. Frameworks and schemes: "
+        + "; ".join(
+            f"{fw.name} ({', '.join(labels[(id(fw), q)] for q in fw.quants)};"
+            f" baseline {labels[(id(fw), fw.baseline_quant)]})"
+            for fw in study.framework
+        )
+        + "."
+    )
+    mbu = (bandwidth.TABLE_NOTE,) if any(r.bandwidth is not None for r in present) else ()
+    return tuple(lines) + _quality_method(present) + mbu
+
+
+def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
+    """How quality was measured, and where a real preset's weights come from."""
+    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.results.quality import QUALITY_NOTE
+
+    lines = []
+    q = next((r.quality for r in present if r.quality is not None), None)
+    if q is not None:
+        lines.append(
+            f"{QUALITY_NOTE} Evaluation text: {q.text_name}, {q.eval_tokens} tokens "
+            f"(sha256 {q.text_sha256[:12]}), {q.scored} scored positions (protocol {q.protocol}). "
+            "Quality figures are value [95% CI]; the reference of each framework is its baseline "
+            "unless the table says otherwise."
+        )
+    for model in dict.fromkeys(r.model for r in present):
+        if model in REAL_MODELS:
+            lines.append(REAL_MODELS[model].provenance)
+    return tuple(lines)
+
+
+def metric_notes(vocabulary: Vocabulary | None, reports: Sequence[ConfigReport]) -> list[str]:
+    """Notes of the backends' own figures that these configurations measured."""
+    infos = vocabulary.metrics if vocabulary is not None else {}
+    return [i.note for m, i in infos.items() if i.note and any(m in r.summaries for r in reports)]
+
+
+def statistics(study: Study, plusminus: str, family: int, notes: Sequence[str]) -> tuple[str, ...]:
+    from pocketbench.core.results.report import PLUSMINUS_TEXT
+
+    corr = CORRECTION_NAMES.get(study.correction, study.correction)
+    correction = (
+        f"corrected for multiple comparisons with {corr}'s method across all {family}"
+        f" comparisons in this document"
+        if study.correction != "none"
+        else "not corrected for multiple comparisons"
+    )
+    return (
+        f"Tables show the {PLUSMINUS_TEXT[plusminus]}.",
+        TOTAL_DEFINITION,
+        *notes,
+        f"Two configurations are compared with Welch's t-test (unequal variances), {correction},"
+        f" at a significance level of {study.alpha:g}. Percentages are speed-ups of the mean with"
+        " Fieller's 95% confidence interval for a ratio of means (not adjusted for multiplicity).",
+        "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A fall in speed"
+        " across the runs (least-squares slope against run index with p < 0.01 and a fall of at least"
+        " 2% from the first to the last run) is reported as drift; it is called thermal throttling"
+        " only when the cores' clocks, Android's thermal status or the device's temperatures"
+        " show it.",
+    )
