@@ -141,8 +141,10 @@ def statistics(study: Study, plusminus: str, family: int, notes: Sequence[str]) 
         TOTAL_DEFINITION,
         *notes,
         f"Two configurations are compared with Welch's t-test (unequal variances), {correction},"
-        f" at a significance level of {study.alpha:g}. Percentages are speed-ups of the mean with"
-        " Fieller's 95% confidence interval for a ratio of means (not adjusted for multiplicity).",
+        f" at a significance level of {study.alpha:g}. A ratio is the first configuration's mean"
+        " over the second's, with Fieller's 95% confidence interval for a ratio of means (not"
+        " adjusted for multiplicity); the verdict is the test's: faster, slower, or not"
+        " distinguishable.",
         "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A fall in speed"
         " across the runs (least-squares slope against run index with p < 0.01 and a fall of at least"
         " 2% from the first to the last run) is reported as drift; it is called thermal throttling"

@@ -87,7 +87,13 @@ def runs_chart(report: Report) -> bytes:
             values = list(c.samples(metric))
             if not values:
                 continue
-            label = c.label + ("  [likely throttling]" if c.likely_throttling else "")
+            # Throttling only where the clocks show it; a fall in speed alone is drift.
+            drop = c.freq_drop
+            hot = drop is not None and drop.throttling
+            mark = (
+                "  [likely throttling]" if hot else "  [speed fell: drift]" if c.throttling else ""
+            )
+            label = c.label + mark
             ax.plot(idx, values, marker="o", color=color, label=_text(label, 70))
             s = c.summary(metric)
             if s.outliers:

@@ -249,6 +249,15 @@ def test_quality_adds_its_columns_the_pareto_front_and_its_picture(
     assert (tmp_path / "f-files" / "speed-quality.png").read_bytes().startswith(PNG)
     assert "](f-files/speed-quality.png)" in md
     assert repeated_templates(md) == []
+    # LaTeX: the wide decision table, the check marks and the Pareto picture compile.
+    tex_path = tmp_path / "f.tex"
+    assert (
+        bench(fake_registry, "study", str(study), "--db", str(db), "--no-run", "-o", str(tex_path))
+        == 0
+    )
+    tex = tex_path.read_text(encoding="utf-8")
+    assert "\\checkmark" in tex and "{f-files/speed-quality.png}" in tex
+    compile_latex(tex, tmp_path)
 
 
 class DataReporter:
