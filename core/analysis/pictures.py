@@ -99,7 +99,7 @@ def write_pictures(findings: Findings, document: Path) -> Findings:
     folder = files_dir(document)
     pictures = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         for name, title, caption, draw in _planned(report):
             write_atomic(folder / f"{name}.png", draw())
             pictures.append(
