@@ -136,6 +136,8 @@ def answer_caveats(x: Inputs) -> SummaryLine | None:
         said.append(
             f"an inconsistent bandwidth measurement (MBU above 100%) for {names(inconsistent)}"
         )
+    if len(present) > 1 and all(c.quality is None for c in present):
+        said.append("quality was not measured, so speed alone cannot choose a scheme")
     if not said:
         return None
     text = "; ".join(said)

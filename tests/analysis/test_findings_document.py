@@ -81,6 +81,7 @@ def test_bench_study_leads_with_the_answer_and_writes_its_pictures(
         r"ExecuTorch (QAT\+LoRA vs ExecuTorch SpinQuant|SpinQuant vs ExecuTorch QAT\+LoRA)",
         indistinct,
     )
+    assert "quality was not measured, so speed alone cannot choose a scheme" in summary[-1]
     assert "| Configuration" in first_screen and "Generation tok/s [95% CI]" in first_screen
 
     # Decision table: a row per configuration, only columns with data (no quality, MBU, energy).
