@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-from attrs import frozen
 
 from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
 from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
@@ -33,8 +33,7 @@ from pocketbench.core.results.report import (
     facts_lines,
     metric_spec,
 )
-from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
-from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
+from pocketbench.core.results.stats import adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.imported_findings import ImportedPart
@@ -409,7 +408,7 @@ def _method(
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
     """How quality was measured, and where a real preset's weights come from."""
-    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.kit.realmodels import REAL_MODELS
     from pocketbench.core.results.quality import QUALITY_NOTE
 
     lines = []

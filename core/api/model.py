@@ -3,7 +3,7 @@
 Configuration classes are ``define(kw_only=True)``; results are ``frozen``.
 Nothing here knows a runner's output format: parsers are named constructors
 in the backends (``Metrics`` is built by them), and (de)serialisation goes
-through the one converter in :mod:`pocketbench.core.api.convert`.
+through the one converter in :mod:`pocketbench.core.kit.convert`.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def write_output(output: str | None, text: str | bytes) -> None:
         else:
             click.echo(text, nl=not text.endswith("\n"))
         return
-    from pocketbench.core.api.cache import write_atomic
+    from pocketbench.core.kit.cache import write_atomic
 
     path = Path(output)
     data = text if isinstance(text, bytes) else text.encode("utf-8")

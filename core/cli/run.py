@@ -267,7 +267,7 @@ def _quality(kw: dict[str, Any]) -> Any:
 
 
 def _check_names(kw: dict[str, Any]) -> None:
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     if kw.get("campaign") is not None:
         checks.text("--campaign", kw["campaign"])
@@ -278,7 +278,7 @@ def _check_names(kw: dict[str, Any]) -> None:
 def _stop_rule(target_pct: float | None) -> Any:
     if target_pct is None:
         return None
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     checks.target_ci("--target-ci", target_pct)
     from pocketbench.core.engine.runner import ci_stop_rule

@@ -37,12 +37,12 @@ from pocketbench.core.api.bandwidth import (
     placement_text,
     threads_text,
 )
-from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
-from pocketbench.core.api.convert import converter, unstructure
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
 from pocketbench.core.api.model import DeviceFacts, Job, Prepared
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.base import Device
+from pocketbench.core.kit.cache import cache_dir, file_lock, write_atomic
+from pocketbench.core.kit.convert import converter, unstructure
 
 #: Bytes of each probe array (all threads together): several times any phone's
 #: last-level cache, and about 4x this host's 32 MiB L3.

@@ -122,7 +122,7 @@ def plan_jobs(
 
 def check_values(request: Request) -> None:
     """Numbers and text of a request, each within its range (one line naming the key)."""
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     def name(key: str) -> str:
         return f"{request.where}.{key}" if request.where else "--" + key.replace("_", "-")

@@ -18,12 +18,12 @@ from attrs import define, frozen
 
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
-from pocketbench.core.api.status import say
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.kit.status import say
 from pocketbench.core.results.store import Store
 
 if TYPE_CHECKING:

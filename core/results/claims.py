@@ -15,7 +15,7 @@ import sqlite3
 import time
 from typing import Any
 
-from pocketbench.core.api.identity import Holder
+from pocketbench.core.kit.identity import Holder
 from pocketbench.core.results.store import Store, holder_from, holder_json
 
 

@@ -361,7 +361,7 @@ class Report:
     @property
     def model_notes(self) -> tuple[str, ...]:
         """What every report must say about where a real preset's weights come from."""
-        from pocketbench.core.api.realmodels import REAL_MODELS
+        from pocketbench.core.kit.realmodels import REAL_MODELS
 
         models = dict.fromkeys(c.model for c in self.configs)
         return tuple(REAL_MODELS[m].provenance for m in models if m in REAL_MODELS)

@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketbench.core.api.bandwidth import JobBandwidth
-from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
-from pocketbench.core.api.identity import Holder
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import (
     DeviceFacts,
@@ -34,6 +32,8 @@ from pocketbench.core.api.model import (
     Workload,
 )
 from pocketbench.core.api.power import RunTrace
+from pocketbench.core.kit.convert import dumps, loads
+from pocketbench.core.kit.identity import Holder
 from pocketbench.core.results.migrations import slot, to_claims
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics

@@ -22,7 +22,7 @@ ROOTS = {
     "reporters": "pocketbench.reporters",
 }
 #: core's layers, lowest first: a layer imports only from itself and those below it.
-LAYERS = ("api", "devices", "results", "engine", "analysis", "cli")
+LAYERS = ("api", "kit", "devices", "results", "engine", "analysis", "cli")
 
 
 def module_name(path: Path) -> str:

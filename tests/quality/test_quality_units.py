@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pocketbench.core.api import logprobs
 from pocketbench.core.api.quality import QualityProtocol, QualityResult
+from pocketbench.core.kit import logprobs
 from pocketbench.core.results.quality import (
     pareto_front,
     record_from_result,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.results.store import Store
-from pocketbench.testing.adbhost import attached_phone, find_adb
 from pocketbench.testing.cli import BIN, bench_env
 from pocketbench.testing.faults import job_rows
+from pocketbench.testing.phone.adbhost import attached_phone, find_adb
 from pocketbench.testing.wait import process_gone, wait_until
 
 pytestmark = pytest.mark.adb

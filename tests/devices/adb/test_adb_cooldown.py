@@ -12,7 +12,7 @@ from pocketbench.core.api.hookspecs import hookimpl
 from pocketbench.core.api.model import Job, Prepared, RunRecord
 from pocketbench.core.devices import open_device
 from pocketbench.core.engine.hygiene import Hygiene
-from pocketbench.testing.adbd import Fixture, falling
+from pocketbench.testing.phone.adbd import Fixture, falling
 
 pytestmark = pytest.mark.adb
 

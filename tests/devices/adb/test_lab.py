@@ -18,7 +18,7 @@ import pytest
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import BIN, bench_env, run_bench
 from pocketbench.testing.latex import compile_latex
-from pocketbench.testing.netlab import LabHost, lab_host, netns_problem
+from pocketbench.testing.phone.netlab import LabHost, lab_host, netns_problem
 from pocketbench.testing.wait import wait_until
 
 pytestmark = [pytest.mark.adb, pytest.mark.slow]

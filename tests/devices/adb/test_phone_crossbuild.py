@@ -16,8 +16,8 @@ import pytest
 
 from pocketbench.core.results.store import Store
 from pocketbench.plugin import read_elf
-from pocketbench.testing.arm64 import arm64_fixture
 from pocketbench.testing.cli import run_bench
+from pocketbench.testing.phone.arm64 import arm64_fixture
 
 # The first run of the suite cross-builds llama.cpp inside this test (10-20 min on 2 cores).
 pytestmark = [pytest.mark.adb, pytest.mark.slow, pytest.mark.timeout(3600)]

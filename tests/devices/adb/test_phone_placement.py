@@ -16,9 +16,9 @@ import pytest
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
 from pocketbench.core.results.store import Store
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhardware import Hardware
 from pocketbench.testing.backends import FakeBackend, registry_with
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhardware import Hardware
 
 pytestmark = pytest.mark.adb
 

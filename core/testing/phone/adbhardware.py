@@ -1,6 +1,6 @@
 """The loopback phone's hardware: CPU clusters, core frequencies, a battery, thermal status.
 
-A :class:`Hardware` in :attr:`Fixture.hardware <pocketbench.testing.adbd.Fixture>`
+A :class:`Hardware` in :attr:`Fixture.hardware <pocketbench.testing.phone.adbd.Fixture>`
 makes the daemon serve fake sysfs files under ``/sys/devices/system/cpu``
 and ``/sys/class/power_supply/battery`` (mapped into its state folder like
 the thermal zones), ``dumpsys thermalservice``, and toybox's ``taskset``.
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from attrs import define, field, frozen
 
 if TYPE_CHECKING:
-    from pocketbench.testing.adbd import TestAdbd
+    from pocketbench.testing.phone.adbd import TestAdbd
 
 CPU_SYSFS = "/sys/devices/system/cpu"
 #: Seconds between rewrites of the battery files.
