@@ -82,7 +82,7 @@ def main() -> None:
 
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import build, plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices import open_device

@@ -49,7 +49,7 @@ def cross_build(cold: Path | None) -> float:
 def phone_figures(repeat: int) -> None:
     import pluggy
 
-    import pocketbench.core.api.hookspecs
+    import pocketbench.core.engine.hookspecs
     from pocketbench.backends.llamacpp import plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices import open_device
@@ -74,7 +74,7 @@ def phone_figures(repeat: int) -> None:
             print(f"{job}: {phone.daemon.bytes_received - before:>12,} bytes pushed")
 
         pm = pluggy.PluginManager("pocketbench")
-        pm.add_hookspecs(pocketbench.core.api.hookspecs)
+        pm.add_hookspecs(pocketbench.core.engine.hookspecs)
         pm.register(plugin)
         job = Job(
             backend="llamacpp", quant="q4_0", model="tiny",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from pocketbench.core.api.errors import DeviceError, UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 
 if TYPE_CHECKING:
     from pocketbench.core.api.model import Job, Prepared, Readings, RunRecord

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from pocketbench.core.api import hookspecs
 from pocketbench.core.api.errors import UsageError, unknown_choice
-from pocketbench.core.api.hookspecs import PROJECT
+from pocketbench.core.api.hooks import PROJECT
 from pocketbench.core.api.model import BackendInfo, MetricInfo, ReporterInfo
+from pocketbench.core.engine import hookspecs
 
 if TYPE_CHECKING:
     from pocketbench.core.results.findings import Findings

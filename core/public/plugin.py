@@ -22,7 +22,7 @@ from pocketbench.core.api.errors import (
     UsageError,
     unknown_choice,
 )
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.imported import (
     ImportedConfig,
     ImportedResults,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.bandwidth import BandwidthPolicy

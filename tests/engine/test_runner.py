@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pocketbench.core.api.errors import SetupError, UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plugins import BACKENDS, Registry

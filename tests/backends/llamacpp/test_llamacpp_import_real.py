@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def tools_and_model() -> tuple[Path, Path]:
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import build, plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices.local import LocalDevice

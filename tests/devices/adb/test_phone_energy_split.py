@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.results.energy import phase_joules
 from pocketbench.testing.backends import FakeBackend
 from pocketbench.testing.phone.adbd import Fixture

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pluggy
+from pocketbench.core.api.hooks import hookspec
 
 if TYPE_CHECKING:
     from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
@@ -47,11 +47,6 @@ if TYPE_CHECKING:
     from pocketbench.core.devices.base import Device
     from pocketbench.core.results.findings import Findings
     from pocketbench.core.results.report import Report, ReportOptions
-
-PROJECT = "pocketbench"
-
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # -- backends -----------------------------------------------------------------
