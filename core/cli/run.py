@@ -366,6 +366,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
     from pocketbench.core.results.bandwidth import sentence as bandwidth_sentence
+    from pocketbench.core.results.build import configurations, report_from_configs
     from pocketbench.core.results.present import (
         busy_host_text,
         md_table,
@@ -373,17 +374,12 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         quality_notes,
         summary_rows,
     )
-    from pocketbench.core.results.report import (
-        CORE_METRICS,
-        ReportOptions,
-        Vocabulary,
-        report_from_configs,
-    )
+    from pocketbench.core.results.report import CORE_METRICS, ReportOptions, Vocabulary
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:
         return  # nothing was measured (every job failed before its first run)
-    configs = [c for c in store.configurations(campaign) if c.config_key in keys]
+    configs = [c for c in configurations(store, campaign) if c.config_key in keys]
     if not configs:
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.

@@ -266,7 +266,7 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str | bytes:
     """Render stored results.
 
     :param report: the configurations with their statistics, built from the
-        store by :func:`pocketbench.core.results.report.build_report`.
+        store by :func:`pocketbench.core.results.build.build_report`.
     :param options: presentation choices (which ± to print, title).
     :return: the document as text (or bytes for binary formats).  First
         non-None result wins.

@@ -24,6 +24,7 @@ from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.kit.status import say
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ class Runner:
 
     def _stored_ok(self, job: Job) -> list[RunRecord]:
         with self._store_lock:
-            configs = self.store.configurations(self.campaign)
+            configs = configurations(self.store, self.campaign)
         return next((list(c.ok_runs) for c in configs if c.config_key == job.config_key()), [])
 
 

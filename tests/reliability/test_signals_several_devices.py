@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import BIN, bench_env
 from pocketbench.testing.faults import job_rows
@@ -65,7 +66,7 @@ def indices_by_device(db: Path) -> dict[str, list[int]]:
     with Store.open(db, create=False) as store:
         return {
             c.device: sorted(r.index for r in c.records if not r.warmup)
-            for c in store.configurations("multi")
+            for c in configurations(store, "multi")
         }
 
 
