@@ -51,8 +51,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Echo = Callable[[str], None]
-
 
 # -- the file's schema ------------------------------------------------------------
 

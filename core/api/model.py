@@ -160,8 +160,19 @@ class Job:
     #: the sampler's cost is below run-to-run noise (docs/performance.md).
     energy: bool = False
 
+    #: The configuration's key, computed once (:meth:`config_key`).
+    _key: str = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # A job is never changed after it is made (attrs.evolve makes a new one), and
+        # the runner, the store, the lease and the claims all ask for its key.
+        self._key = self._make_key()
+
     def config_key(self) -> str:
         """Identifies the configuration in the store (resume, grouping)."""
+        return self._key
+
+    def _make_key(self) -> str:
         w = self.workload
         prompt = "" if w.prompt is None else f"|prompt={hash_text(w.prompt)}"
         # Options can change what is measured (another build, another export):

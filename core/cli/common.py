@@ -12,7 +12,6 @@ import click
 from pocketbench.core.api.errors import PocketbenchError, UsageError, unknown_choice
 
 DEFAULT_DB = "pocketbench.db"
-Echo = Callable[[str], None]
 
 
 def echo_err(message: str) -> None:

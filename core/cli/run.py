@@ -15,13 +15,13 @@ import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import (
-    Echo,
     cooldown_option,
     db_option,
     echo_err,
     no_wait_option,
     registry,
 )
+from pocketbench.core.kit.status import Echo
 
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.

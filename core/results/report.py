@@ -296,14 +296,6 @@ class Report:
     def campaigns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.campaign for c in self.configs))
 
-    @property
-    def has_bandwidth(self) -> bool:
-        return any(c.bandwidth is not None for c in self.configs)
-
-    @property
-    def has_runner_total_rate(self) -> bool:
-        return any("runner_total_rate" in c.summaries for c in self.configs)
-
     def spec(self, metric: str) -> MetricSpec:
         """How ``metric`` is named, including the figures backends declare."""
         return self.vocabulary.spec(metric)
