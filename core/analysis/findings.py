@@ -556,7 +556,7 @@ def _caveats(
 
 
 def _version() -> str:
-    from pocketbench.core.results.report import _version as v
+    from pocketbench.core.results.build import _version as v
 
     return v()
 
