@@ -25,6 +25,7 @@ from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.analysis.summary import summary
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.findings import Column, Findings, Section, Table
 from pocketbench.core.results.report import ConfigReport, Vocabulary
 
@@ -57,7 +58,7 @@ def build_findings(
             f"nothing is stored for study {study.name!r} (campaign {campaign!r});"
             " run it first: bench study FILE"
         )
-    stored = store.configurations(campaign)
+    stored = configurations(store, campaign)
     reports: dict[int, ConfigReport | None] = {}
     for i, sc in enumerate(configs):
         match = _find(sc, stored, study)
@@ -222,7 +223,7 @@ def _section(
 
 
 def _version() -> str:
-    from pocketbench.core.results.report import _version as v
+    from pocketbench.core.results.build import _version as v
 
     return v()
 

@@ -102,7 +102,7 @@ def method(
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
     """How quality was measured, and where a real preset's weights come from."""
-    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.kit.realmodels import REAL_MODELS
     from pocketbench.core.results.quality import QUALITY_NOTE
 
     lines = []

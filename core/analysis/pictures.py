@@ -17,10 +17,11 @@ from pathlib import Path
 
 import attrs
 
-from pocketbench.core.api.cache import write_atomic
 from pocketbench.core.api.errors import UsageError
+from pocketbench.core.kit.cache import write_atomic
+from pocketbench.core.results.build import report_from_configs
 from pocketbench.core.results.findings import Findings, Picture
-from pocketbench.core.results.report import ConfigReport, Report, report_from_configs
+from pocketbench.core.results.report import ConfigReport, Report
 
 
 def files_dir(document: Path) -> Path:
