@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-from attrs import frozen
 
 from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
 from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
@@ -33,8 +33,7 @@ from pocketbench.core.results.report import (
     facts_lines,
     metric_spec,
 )
-from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
-from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
+from pocketbench.core.results.stats import adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.imported_findings import ImportedPart
@@ -143,6 +142,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
         label += f" ({sc.job.model} on {sc.job.device})"
     if len(study.cores) > 1:  # placements compared like any other factor
         label += f", cores {sc.job.workload.placement}"
+    if len(study.workload.depths) > 1:
+        label += f", prompt {sc.job.workload.prompt_tokens}"
     return label
 
 
@@ -384,13 +385,15 @@ def _method(
     lines = [
         f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
         f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
-        f"Workload, the same for every framework: a prompt of {w.prompt_tokens} tokens, then exactly"
+        f"Workload, the same for every framework: a prompt of {', '.join(map(str, w.depths))}"
+        " tokens, then exactly"
         f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
         f" thread{'s' if threads != [1] else ''}; a run may take at most {w.timeout_s:g} s.",
     ]
     if w.prompt is not None:
         lines.append(
-            f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
+            f"Prompt text (made exactly {', '.join(map(str, w.depths))} tokens long):"
+            f" \u201c{w.prompt}\u201d."
         )
     models = ", ".join(study.models)
     labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}

@@ -12,7 +12,6 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.results.findings import Findings, Table
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
@@ -67,6 +66,8 @@ from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
 from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.api.status import Status, say, status
+from pocketbench.core.api.tokentimes import TokenLatency
+from pocketbench.core.api.tokentimes import measure as token_latency
 from pocketbench.core.api.zig import ZIG_VERSION, ZigToolchain, find_zig
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
@@ -76,6 +77,8 @@ from pocketbench.core.results.bandwidth import as_json as bandwidth_json
 from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
+from pocketbench.core.results.findings import Findings, Table
+from pocketbench.core.results.latency import latency_json, steps_by_position
 from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.present import (
     latex_breakable,
@@ -128,6 +131,8 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "TokenLatency",
+    "token_latency",
     "DecodeBytes",
     "ProbeToolchain",
     "RunRecord",
@@ -233,5 +238,7 @@ __all__ = [
     "BANDWIDTH_NOTE",
     "bandwidth_json",
     "bandwidth_rows",
+    "latency_json",
+    "steps_by_position",
     "unstructure",
 ]

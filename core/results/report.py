@@ -19,6 +19,7 @@ from pocketbench.core.api.bandwidth import JobBandwidth
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
 from pocketbench.core.results import energy as _energy
+from pocketbench.core.results import latency as _latency
 from pocketbench.core.results.bandwidth import BandwidthSummary, summarize_bandwidth
 from pocketbench.core.results.names import short_name
 from pocketbench.core.results.quality import QualityRecord
@@ -112,11 +113,12 @@ METRICS: dict[str, MetricSpec] = {
     )
 }
 METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _latency.SPECS})
 #: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = (
-    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS,
+    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS, *_latency.LATENCY_METRICS,
 )  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
@@ -352,7 +354,11 @@ class Report:
         energy = (_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ()
         if _energy.PROMPT_MJ_PER_TOKEN in self.metrics:
             energy += (_energy.SPLIT_NOTE,)
-        return own + energy
+        latency = (_latency.NOTE,) if "tpot_p50_ms" in self.metrics else ()
+        problems = tuple(
+            f"{c.label}: {line}" for c in self.configs for line in _latency.problems(c.records)
+        )
+        return own + energy + latency + problems
 
     @property
     def has_quality(self) -> bool:
@@ -428,6 +434,7 @@ def metric_values(record: RunRecord) -> dict[str, float]:
         if isinstance(value, (int, float)) and math.isfinite(value):
             values[name] = float(value)
     values.update(_energy.energy_values(record))
+    values.update(_latency.latency_values(record))
     return values
 
 
