@@ -368,7 +368,7 @@ def _converter() -> Any:
             raise _BadValue(f"expected an integer or a list of integers, got {value!r}")
         return value  # type: ignore[no-any-return]
 
-    c.register_structure_hook(int | list[int], depths)
+    c.register_structure_hook_func(lambda t: t == int | list[int], depths)
 
     def checked(kind: type, expected: str, make_inner: Callable[[Any, Any], Any]) -> Any:
         """A hook factory: refuse values that are not ``kind``, else structure as usual."""

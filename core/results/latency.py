@@ -60,7 +60,7 @@ SPECS: tuple[dict[str, Any], ...] = (
 NOTE = (
     "Time per output token (TPOT): the gaps between generated tokens as they reached the run's"
     " own launcher on the device (its stdout read through a pipe); per run its p50/p90/p99,"
-    " longest gap and stalls (gaps over 3x the run's median), then mean [95% CI] over runs."
+    " longest gap and stalls (gaps over 3x the run's median), then their mean over the runs."
 )
 
 
