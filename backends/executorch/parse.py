@@ -288,10 +288,13 @@ def metrics_for(workload: Workload, result: ProcessResult) -> Metrics:
     if result.arrivals is None:
         return metrics
     # The runner prints each token and flushes it, then its PyTorchObserver
-    # report: the pieces before the report's line are the tokens.
-    end = result.stdout.rfind("PyTorchObserver")
-    end = result.stdout.rfind("\n", 0, end) + 1 if end >= 0 else len(result.stdout)
-    stdout_end = len(result.stdout[:end].encode("utf-8", errors="surrogatepass"))
+    # report: the pieces before the report's line are the tokens.  Offsets
+    # count back from the raw byte count (the text was decoded with
+    # replacement characters; the report itself is ASCII).
+    size = result.arrivals[-1][1] if result.arrivals else 0
+    start = result.stdout.rfind("PyTorchObserver")
+    tail = result.stdout[start:] if start >= 0 else ""
+    stdout_end = size - len(tail.encode())
     latency = token_latency(
         result.arrivals,
         gen_tokens=metrics.gen_tokens,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import attrs
 from attrs import field, frozen
 
 #: How far apart the per-token figures and the runtime's own may be (relative).
@@ -112,15 +113,14 @@ def measure(
         return TokenLatency(
             declined=(
                 f"the runtime wrote its output in {len(pieces)} pieces for {gen_tokens} tokens:"
-                " it buffers its output or prints nothing for some tokens"
+                " it buffers its output, prints nothing for some tokens, or the launcher was"
+                " too late to see two of them apart"
             )
         )
     times = pieces[-gen_tokens:]
     steps = [b - a for a, b in zip(times, times[1:])]
     latency = TokenLatency(steps_us=tuple(round(s * 1000) for s in steps))
-    return TokenLatency(
-        steps_us=latency.steps_us, unreliable=_disagreement(latency, steps, generation_tps)
-    )
+    return attrs.evolve(latency, unreliable=_disagreement(latency, steps, generation_tps))
 
 
 def _disagreement(latency: TokenLatency, steps: list[float], generation_tps: float) -> str:

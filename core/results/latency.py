@@ -74,20 +74,29 @@ def latency_values(record: RunRecord) -> dict[str, float]:
 
 
 def problems(records: Sequence[RunRecord]) -> list[str]:
-    """One line per distinct reason a configuration's runs have no usable per-token figures."""
-    lines: dict[str, int] = {}
-    for r in records:
-        latency = r.metrics.latency if r.metrics is not None else None
-        if latency is None:
-            continue
-        if latency.declined:
-            why = f"per-token times declined: {latency.declined}; the averages are kept"
-        elif latency.unreliable:
-            why = f"per-token times unreliable (not summarised): {latency.unreliable}"
-        else:
-            continue
-        lines[why] = lines.get(why, 0) + 1
-    return [f"{why} ({n} run{'s' if n != 1 else ''})" for why, n in lines.items()]
+    """At most one line per kind (declined, unreliable) saying why runs have no usable figures."""
+    taken = [
+        r.metrics.latency for r in records if r.metrics is not None and r.metrics.latency is not None
+    ]
+    lines = []
+    declined = [t.declined for t in taken if t.declined]
+    if declined:
+        lines.append(
+            f"per-token times declined in {_of(declined, taken)}: {declined[0]};"
+            " the averages are kept"
+        )
+    unreliable = [t.unreliable for t in taken if t.unreliable and not t.declined]
+    if unreliable:
+        lines.append(
+            f"per-token times unreliable in {_of(unreliable, taken)} (not summarised):"
+            f" {unreliable[0]}"
+        )
+    return lines
+
+
+def _of(some: Sequence[object], taken: Sequence[object]) -> str:
+    first = "" if len(some) == 1 else "; first"
+    return f"{len(some)} of {len(taken)} run{'s' if len(taken) != 1 else ''}{first}"
 
 
 def steps_by_position(records: Sequence[RunRecord]) -> list[tuple[int, float]]:
