@@ -76,7 +76,9 @@ def latency_values(record: RunRecord) -> dict[str, float]:
 def problems(records: Sequence[RunRecord]) -> list[str]:
     """At most one line per kind (declined, unreliable) saying why runs have no usable figures."""
     taken = [
-        r.metrics.latency for r in records if r.metrics is not None and r.metrics.latency is not None
+        r.metrics.latency
+        for r in records
+        if r.metrics is not None and r.metrics.latency is not None
     ]
     lines = []
     declined = [t.declined for t in taken if t.declined]

@@ -63,7 +63,9 @@ def render(registry: Registry, db: Path, fmt: str, plusminus: str = "sd") -> str
 
 
 def test_json_latency_is_the_mean_of_the_runs_figures(registry: Registry, db: Path) -> None:
-    full, partial = (c["latency"] for c in json.loads(render(registry, db, "json"))["configurations"])
+    full, partial = (
+        c["latency"] for c in json.loads(render(registry, db, "json"))["configurations"]
+    )
     # Per run: p50 = the steady step, max = the stall, one stall; then the mean over runs.
     assert full["tpot_p50_ms"]["mean"] == pytest.approx(6.0)
     assert full["tpot_p50_ms"]["n"] == 3
@@ -85,7 +87,9 @@ def test_json_latency_is_the_mean_of_the_runs_figures(registry: Registry, db: Pa
 
 def test_markdown_and_csv_carry_the_tpot_rows(registry: Registry, db: Path) -> None:
     text = render(registry, db, "markdown")
-    row = next(line for line in text.splitlines() if line.startswith("| Time per Output Token, p50"))
+    row = next(
+        line for line in text.splitlines() if line.startswith("| Time per Output Token, p50")
+    )
     assert "6.00 ± 1.00" in row
     assert "q8\\_0: per-token times declined in 1 of 3 runs: the runtime wrote" in text
     assert "q8\\_0: per-token times unreliable in 1 of 3 runs (not summarised)" in text
