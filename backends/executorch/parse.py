@@ -287,12 +287,14 @@ def metrics_for(workload: Workload, result: ProcessResult) -> Metrics:
     )
     if result.arrivals is None:
         return metrics
-    # The runner prints each token and flushes it, then its PyTorchObserver
-    # report: the pieces before the report's line are the tokens.  Offsets
-    # count back from the raw byte count (the text was decoded with
+    # The runner prints each token and flushes it, then a newline and its
+    # PyTorchObserver report: the pieces before that newline are the tokens.
+    # Offsets count back from the raw byte count (the text was decoded with
     # replacement characters; the report itself is ASCII).
     size = result.arrivals[-1][1] if result.arrivals else 0
     start = result.stdout.rfind("PyTorchObserver")
+    if start > 0 and result.stdout[start - 1] == "\n":
+        start -= 1
     tail = result.stdout[start:] if start >= 0 else ""
     stdout_end = size - len(tail.encode())
     latency = token_latency(
