@@ -169,6 +169,8 @@ class LocalDevice(Device):
             full_env.update(env)
         # Output goes to files, not pipes: a chatty runtime can never block on
         # a full pipe, and nothing in this process competes with it for CPU.
+        # (With token times, the launcher beside the runtime reads its stdout
+        # from a pipe and passes it on to the file as it comes.)
         cores = set(self._setup.cores)
         zones = getattr(self, "_zones", []) if self._setup.energy else []
         with (
