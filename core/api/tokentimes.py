@@ -112,7 +112,8 @@ def measure(
     if len(pieces) < gen_tokens:
         return TokenLatency(
             declined=(
-                f"the runtime wrote its output in {len(pieces)} pieces for {gen_tokens} tokens:"
+                f"the runtime wrote its output in {len(pieces)}"
+                f" piece{'s' if len(pieces) != 1 else ''} for {gen_tokens} tokens:"
                 " it buffers its output, prints nothing for some tokens, or the launcher was"
                 " too late to see two of them apart"
             )
