@@ -61,7 +61,7 @@ def write_depth_picture(series: Sequence[DepthSeries], path: Path) -> None:
 
     from matplotlib.figure import Figure
 
-    from pocketbench.core.api.cache import write_atomic
+    from pocketbench.core.kit.cache import write_atomic
 
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -101,7 +101,9 @@ def study_depth_picture(
     """Write the study's speed-against-depth picture; None when it sweeps no depths."""
     if len(study.workload.depths) < 2:
         return None
-    stored = {c.config_key: c for c in store.configurations(study.name)}
+    from pocketbench.core.results.build import configurations
+
+    stored = {c.config_key: c for c in configurations(store, study.name)}
     pairs = []
     for sc in configs:
         found = stored.get(sc.job.config_key())

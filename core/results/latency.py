@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pocketbench.core.api.model import RunRecord
+from pocketbench.core.results.stats import Summary
 
-if TYPE_CHECKING:
-    from pocketbench.core.results.report import ConfigReport
-    from pocketbench.core.results.stats import Summary
+
+class ConfigFigures(Protocol):
+    """What is read of a configuration (a report's ConfigReport has it; no import back up)."""
+
+    label: str
+    summaries: dict[str, Summary]
+    records: tuple[RunRecord, ...]
 
 #: The JSON ``latency`` keys, which are also the metric names.
 LATENCY_METRICS: tuple[str, ...] = (
@@ -114,7 +119,7 @@ def steps_by_position(records: Sequence[RunRecord]) -> list[tuple[int, float]]:
     return [(i + 1, median(s[i] for s in runs if i < len(s))) for i in range(longest)]
 
 
-def latency_json(config: ConfigReport) -> dict[str, Any] | None:
+def latency_json(config: ConfigFigures) -> dict[str, Any] | None:
     """``{tpot_p50_ms: {mean, ci95, n}, ..., problems: [...]}``; None: nothing captured."""
     captured = any(r.metrics and r.metrics.latency for r in config.records)
     if not captured:
@@ -135,7 +140,7 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def latency_summary(configs: Sequence[ConfigReport]) -> dict[str, dict[str, Summary]]:
+def latency_summary(configs: Sequence[ConfigFigures]) -> dict[str, dict[str, Summary]]:
     """Per configuration (by label) the TPOT percentiles, longest gap and stalls over runs.
 
     Each value is the mean of the runs' figures with its 95% interval (the

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.api.convert import loads
 from pocketbench.core.api.model import Metrics
+from pocketbench.core.kit.convert import loads
 from pocketbench.core.testing.cli import run_bench
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,8 @@ import pytest
 from pocketbench.core.api.model import DeviceFacts, Job, ProcessResult, RunRecord, Workload
 from pocketbench.core.api.tokentimes import TokenLatency
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.results.report import ReportOptions, build_report
+from pocketbench.core.results.build import build_report
+from pocketbench.core.results.report import ReportOptions
 from pocketbench.core.results.store import Store
 from pocketbench.testing.fabricated import compile_latex, metrics
 

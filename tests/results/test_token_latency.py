@@ -78,8 +78,8 @@ def test_percentiles_interpolate_like_numpy(q: int) -> None:
 
 
 def test_stored_and_read_back_through_the_converter() -> None:
-    from pocketbench.core.api.convert import dumps, loads
     from pocketbench.core.api.model import Metrics
+    from pocketbench.core.kit.convert import dumps, loads
 
     m = Metrics(
         prompt_tokens=8, gen_tokens=16, prompt_tps=1.0, generation_tps=200.0, total_tps=1.0,
