@@ -26,6 +26,7 @@ class ConfigFigures(Protocol):
     summaries: dict[str, Summary]
     records: tuple[RunRecord, ...]
 
+
 #: The JSON ``latency`` keys, which are also the metric names.
 LATENCY_METRICS: tuple[str, ...] = (
     "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms", "max_gap_ms", "stalls",
