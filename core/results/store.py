@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pocketbench.core.api.bandwidth import JobBandwidth
+import attrs
+
+from pocketbench.core.api.bandwidth import DeviceBandwidth, JobBandwidth
 from pocketbench.core.api.convert import dumps, loads
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.api.identity import Holder
@@ -440,6 +442,17 @@ class Store:
             job_ids,
         ).fetchone()
         return loads(row[0], QualityRecord) if row else None
+
+    def add_probes(self, job_ids: list[int], probe: DeviceBandwidth) -> None:
+        """Keep a later probe of these jobs' placement with each of them (see JobBandwidth.later)."""
+        with self._writing("storing a bandwidth probe"), self._tx() as c:
+            for job_id in job_ids:
+                row = c.execute("SELECT bandwidth FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                stored = loads(row[0], JobBandwidth) if row and row[0] else None
+                if stored is None:
+                    continue
+                stored = attrs.evolve(stored, later=(*stored.later, probe))
+                c.execute("UPDATE jobs SET bandwidth = ? WHERE id = ?", (dumps(stored), job_id))
 
     def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
         with self._writing("finishing a job"), self._tx() as c:
