@@ -367,7 +367,13 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
         named = b.probe.placement if b.probe.placement[:1].isalpha() else ""
         which = "core" if len(b.probe.cpus) == 1 else "cores"
         cores = f" on {which} {format_list(b.probe.cpus)}" + (f" ({named})" if named else "")
+    low, high = v.mbu.ci
+    if v.mbu.estimate > 1:  # within the joint interval: at the limit, not above it
+        at = f"100% (95% CI from {low * 100:.0f}%)" if math.isfinite(low) else "100%"
+    else:
+        ci = f" (95% CI {low * 100:.0f} to {high * 100:.0f}%)" if all(map(math.isfinite, (low, high))) else ""  # fmt: skip
+        at = f"{pct(v.mbu.estimate)}{ci}"
     return (
-        f"{label} decodes at {v.text} of {where} measured memory bandwidth"
+        f"{label} decodes at {at} of {where} measured memory bandwidth"
         f"{cores} (ceiling ≈ {b.ceiling_tps:.0f} tok/s)."
     )
