@@ -65,13 +65,19 @@ def best_load(threads: int, mib: int) -> tuple[float, str]:
     return max(results)
 
 
-def probe_figure(binary: Path, threads: int, mib: int, trials: int = 6) -> float:
-    """The probe's device figure (the mean of its best clean read trials), GB/s."""
+def figure_of(out: probe.ProbeOutput) -> float:
+    """The device figure of one probe run (the mean of its best clean read trials), GB/s."""
     from pocketbench.core.api.bandwidth import DeviceBandwidth
 
-    out = probe.run(LocalDevice(), binary, threads=threads, buffer_mib=mib, trials=trials)
     figure = DeviceBandwidth(
-        threads=threads, buffer_bytes=out.buffer_bytes, samples_gbps=out.samples_gbps,
+        threads=out.threads, buffer_bytes=out.buffer_bytes, samples_gbps=out.samples_gbps,
         clean=out.clean,
     ).figure_samples  # fmt: skip
     return statistics.fmean(figure)
+
+
+def probe_figure(binary: Path, threads: int, mib: int, trials: int = 6) -> float:
+    """One probe run on this host: its device figure, GB/s."""
+    return figure_of(
+        probe.run(LocalDevice(), binary, threads=threads, buffer_mib=mib, trials=trials)
+    )

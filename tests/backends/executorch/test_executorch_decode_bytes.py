@@ -33,6 +33,11 @@ def test_fp32_reads_twice_the_bytes_of_bf16_without_the_embedding_table(pm) -> N
             decode.kv_bytes_per_position == spec.n_layers * 2 * spec.n_kv_heads * head_dim * element
         )
         counts[quant] = decode
+    # Independently, from the architecture: every parameter once (the tied table as the
+    # output projection, its lookup copy left out), plus at most the RoPE tables.
+    fp32 = counts["baseline"].weights_bytes
+    rope = 2 * spec.max_seq_len * (head_dim // 2) * 4
+    assert 4 * spec.n_params() <= fp32 <= 4 * spec.n_params() + rope
     ratio = counts["baseline"].weights_bytes / counts["bf16"].weights_bytes
     assert 1.9 < ratio < 2.1
 
