@@ -15,8 +15,8 @@ from pocketbench.testing import likwid
 
 pytestmark = pytest.mark.slow
 
-#: Bytes streamed by each tool: 16x this host's 32 MiB L3.
-MIB = 512
+#: Bytes streamed by each tool: 8x this host's 32 MiB L3.
+MIB = 256
 ROUNDS = 3
 
 
