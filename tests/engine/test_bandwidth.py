@@ -282,3 +282,29 @@ def test_a_backend_whose_probe_toolchain_fails_costs_mbu_only(tmp_path: Path) ->
     assert policy(tmp_path, []).device_bandwidth(LocalDevice(), 1, notes, toolchain=broken) is None
     (note,) = notes
     assert "zig exploded" in note and "MBU is not reported" in note and "\n" not in note
+
+
+def test_a_run_faster_than_the_figure_probes_again_and_keeps_both(tmp_path: Path) -> None:
+    import attrs
+
+    from pocketbench.core.api.bandwidth import DecodeBytes, JobBandwidth
+    from pocketbench.core.api.model import Job, Workload
+    from pocketbench.testing.backends import FakeBackend, registry_with
+
+    lines: list[str] = []
+    p = policy(tmp_path, lines)
+    first = p.device_bandwidth(LocalDevice(), 1, [])
+    assert first is not None
+    # As if the first probe had read 1 GB/s (a busy minute): a run at 10 GB/s beats it.
+    slow = attrs.evolve(first, samples_gbps={k: (1.0, 1.0, 1.0) for k in probe.KERNELS})
+    stored = JobBandwidth(
+        decode=DecodeBytes(weights_bytes=1_000_000_000, kv_bytes_per_position=0, source="t"),
+        device=slow,
+    )
+    job = Job(backend="fake", quant="q", model="m", workload=Workload(threads=1))
+    pm = registry_with(FakeBackend("fake", {"q": (10.0, 10.0)})).backend_manager("fake")
+    newer = p.after_runs(pm, job, LocalDevice(), stored, [10.0, 9.0])
+    assert newer is not None and not newer.cached and newer.measured_at > first.measured_at
+    assert newer.reason == "a run read 10.0 GB/s, more than the figure of 1.0 GB/s"
+    # A run below the figure probes nothing.
+    assert p.after_runs(pm, job, LocalDevice(), stored, [0.5]) is None
