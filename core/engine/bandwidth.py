@@ -328,9 +328,12 @@ class BandwidthPolicy:
         decode, probes = stored.decode, stored.probes
         if decode is None or not probes or not generation_tps:
             return None
-        from pocketbench.core.results.bandwidth import GB, mean_context
+        from pocketbench.core.results.bandwidth import CACHE_FACTOR, GB, mean_context
 
-        achieved = decode.per_token(mean_context(job.workload)) * max(generation_tps) / GB
+        per_token = decode.per_token(mean_context(job.workload))
+        if per_token <= CACHE_FACTOR * probes[0].llc_bytes:
+            return None  # served by the cache: no probe of memory says anything about it
+        achieved = per_token * max(generation_tps) / GB
         best = max(statistics.fmean(p.figure_samples) for p in probes)
         if achieved <= best:
             return None
