@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import time
 from typing import Any
 
 from pocketbench.plugin import CORE_METRICS, Report, metric_spec, steps_by_position
@@ -141,15 +142,21 @@ def roofline_chart(report: Report) -> bytes:
     ax = fig.subplots()
     sizes = [c.bandwidth.bytes_per_token for c in configs]  # type: ignore[union-attr]
     lo, hi = min(sizes) / 2, max(sizes) * 2
-    roofs: dict[str, float] = {}
+    roofs: dict[str, tuple[float, str]] = {}
     for c in configs:
         b = c.bandwidth
         if b is not None and b.device is not None and c.device not in roofs:
-            roofs[c.device] = b.device.mean
-    for (device, gbps), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
+            # The roof is as old as its probe: the time says which minute it describes.
+            when = (
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(b.probe.measured_at))
+                if b.probe
+                else "?"
+            )
+            roofs[c.device] = (b.device.mean, when)
+    for (device, (gbps, when)), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
         xs = [lo, hi]
         ax.plot([x / 1e6 for x in xs], [gbps * 1e9 / x for x in xs], style, color="#444",
-                label=_text(f"{device}: {gbps:.1f} GB/s measured (100% MBU)"))  # fmt: skip
+                label=_text(f"{device}: {gbps:.1f} GB/s probed {when} (100% MBU)"))  # fmt: skip
     for c, color in zip(configs, colors):
         s = c.summary("generation_tps")
         if not s.n:

@@ -211,6 +211,10 @@ def run_study(
         say(f"error: {line}")
 
     pool = run_targets(runner, [c.job for c in configs], targets, on_error, say)
+    try:
+        runner.probe_at_end()  # the start's figure is each job's own; this is the end's
+    except PocketbenchError as exc:
+        say(f"note: the bandwidth probe at the study's end failed: {exc}")
     outcomes = pool.outcomes
     for o in outcomes:
         if o.already_stored and not o.records:
