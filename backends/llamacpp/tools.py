@@ -189,6 +189,12 @@ def tool_commit(tool: Path) -> str:
     """
     import subprocess
 
+    from pocketbench.backends.llamacpp import build
+
+    if tool.parent == cache_dir("llamacpp") / build.build_key() / "bin":
+        # Our own build says its commit (what its --version prints): the key must not
+        # change when llama-completion, built later, could answer for it.
+        return build.LLAMACPP_COMMIT
     for candidate in (tool, *(tool.parent / r for r in RUNNERS)):
         if not candidate.is_file():
             continue
