@@ -26,7 +26,7 @@ from pocketbench.plugin import (
 )
 
 from . import export
-from .models import UNREACHABLE_EOS, ModelFiles
+from .models import UNREACHABLE_EOS, ModelFiles, export_gib
 from .schemes import Scheme
 
 #: Bumped when the conversion's output changes.
@@ -125,6 +125,8 @@ def gguf_files(
         metadata={"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]},
         vers=vers,
         label=f"{name} as {scheme.name}",
+        # The converted checkpoint holds float32 tensors: 4 bytes a parameter.
+        estimate_gib=export_gib((d / "consolidated.00.pth").stat().st_size / 4, scheme),
     )
     source = (
         f"real preset {real.name}: {real.source.member} from {real.source.package} "
