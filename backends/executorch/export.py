@@ -148,6 +148,25 @@ def heavy_lock(what: str, estimate_gib: float | None = None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def making(
+    final: Path, ready: Callable[[], bool], what: str, estimate_gib: float | None = None
+) -> Iterator[bool]:
+    """The locks of making ``final``; yields False when another process made it meanwhile.
+
+    The artefact's own lock comes first: a process that wants the same one
+    waits for its maker and then finds it, without taking a heavy-step slot
+    that another, different step could use.  Then a slot (:func:`heavy_lock`).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(final.with_name(final.name + ".lock"), waiting=what):
+        if ready():
+            yield False
+            return
+        with heavy_lock(what, estimate_gib):
+            yield True
+
+
 def _try_lock(path: Path) -> IO[str] | None:
     """``path`` locked exclusively without waiting (the open file holds it), or None."""
     import fcntl
@@ -248,10 +267,11 @@ def ensure_checkpoint(final: Path, params: dict, kind: str, *, label: str) -> Pa
     required = ("consolidated.00.pth", "params.json")
     if cached_dir(final, required):
         return final
-    with heavy_lock(f"writing the {label} checkpoint"):
-        if cached_dir(final, required):
+    with making(
+        final, lambda: cached_dir(final, required), f"writing the {label} checkpoint"
+    ) as make:
+        if not make:
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
             (tmp / "params.json").write_text(json.dumps(params, indent=1) + "\n")
             say(f"writing a random {label} checkpoint (one time; cached in {final})")
@@ -383,15 +403,11 @@ def export_pte(
     ]
     if _cached_export(final):
         return pte
-    final.parent.mkdir(parents=True, exist_ok=True)
     # One process exports a given program; two different small ones may overlap.
-    with (
-        file_lock(final.with_name(final.name + ".lock"), waiting=f"exporting {label}"),
-        heavy_lock(f"exporting {label}", estimate_gib),
-    ):
-        if _cached_export(final):
+    ready = lambda: _cached_export(final)  # noqa: E731
+    with making(final, ready, f"exporting {label}", estimate_gib) as make:
+        if not make:
             return pte
-        final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
             write_atomic(tmp / "params.json", (json.dumps(params, indent=1) + "\n").encode())
             link = tmp / link_name

@@ -64,10 +64,9 @@ def converted(gguf: Path, label: str) -> Path:
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
     if _cached_conversion(final):
         return final
-    with export.heavy_lock(f"converting {label}"):
-        if _cached_conversion(final):
+    with export.making(final, lambda: _cached_conversion(final), f"converting {label}") as make:
+        if not make:
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
         with export._building(final) as tmp:
             export.say(f"converting {label} for ExecuTorch (one time; cached in {final})")
             export.run_logged(
