@@ -145,6 +145,8 @@ def cached(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> Cr
     for name in names:
         elf = read_elf(dest / "bin" / name)
         if elf is None or not elf.runs_on(target.abi):
+            # Not a program for this phone: removed, so ensure_built makes it again.
+            (dest / "bin" / name).unlink(missing_ok=True)
             return None
     return CrossBuild(bin_dir=dest / "bin", info={str(k): str(v) for k, v in info.items()})
 
