@@ -8,7 +8,7 @@ command line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,8 @@ from pocketbench.core.engine.plan import CheckedRequest, Request, check_request,
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
 from pocketbench.core.engine.runner import JobOutcome, Runner
+from pocketbench.core.kit.status import Echo
 from pocketbench.core.results.store import Store
-
-Echo = Callable[[str], None]
 
 
 @frozen(kw_only=True)

@@ -30,7 +30,8 @@ from attrs import define, field
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.results.migrations import slot
 from pocketbench.core.results.phones import replica_key
-from pocketbench.core.results.store import APPLICATION_ID, SCHEMA_VERSION, Store
+from pocketbench.core.results.schema import APPLICATION_ID, SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 
 
 @define

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pocketbench.backends.llamacpp import build, worktree
-from pocketbench.core.api.cache import publish
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.kit.cache import publish
 
 
 @pytest.fixture
