@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from pocketbench.core.results.findings import Findings
     from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     )
     from pocketbench.core.api.quality import QualityRequest, QualityResult
     from pocketbench.core.devices.base import Device
+    from pocketbench.core.results.findings import Findings
     from pocketbench.core.results.report import Report, ReportOptions
 
 PROJECT = "pocketbench"

@@ -12,7 +12,6 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.results.findings import Findings, Table
 from pocketbench.core.api import logprobs
 from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
 from pocketbench.core.api.cache import (
@@ -76,6 +75,7 @@ from pocketbench.core.results.bandwidth import as_json as bandwidth_json
 from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
+from pocketbench.core.results.findings import Findings, Table
 from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.present import (
     latex_breakable,
