@@ -145,6 +145,9 @@ class Study:
     order: str = "interleaved"
     #: The rounds' seed (default: drawn once per campaign and stored with it).
     seed: int | None = None
+    #: Interleaved: one warm-up before every measured run, not only before a
+    #: configuration's first (for devices whose page cache cannot hold every model).
+    warmup_per_round: bool = False
 
     @property
     def display_title(self) -> str:

@@ -222,6 +222,7 @@ def run_study(
         wait=wait,
         stop_rule=stop_rule,
         max_runs=max_runs,
+        warmup_per_round=study.warmup_per_round,
         command=command or "",
         # Every configuration of a study gets its MBU; the probe runs once per device.
         bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),

@@ -88,6 +88,9 @@ class Runner:
     command: str = ""
     #: Bytes per token and the device's bandwidth, stored with each job; None: neither.
     bandwidth: BandwidthPolicy | None = None
+    #: In interleaved rounds, one more warm-up before each later measured run of a
+    #: configuration (a switch between models may cost a cold page cache).
+    warmup_per_round: bool = False
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def run(self, job: Job, device: Device) -> JobOutcome:
@@ -261,6 +264,8 @@ class Session:
             self.warmed = True
             for i in range(self.job.warmup):
                 self._execute(i, True)
+        elif round is not None and self.runner.warmup_per_round:
+            self._execute(self.next_index, True)
         index = self.next_index
         self.next_index += 1
         return self._execute(index, False, round, position)

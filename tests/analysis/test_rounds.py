@@ -224,3 +224,45 @@ def test_round_order_is_a_permutation_fixed_by_seed_device_and_round() -> None:
     assert round_order(3, "local", 4, 5) != round_order(4, "local", 4, 5) or (
         round_order(3, "local", 5, 5) != round_order(4, "local", 5, 5)
     )
+
+
+def test_target_ci_adds_whole_rounds_up_to_max_runs(tmp_path: Path) -> None:
+    from pocketbench.core.engine.runner import ci_stop_rule
+
+    backend = FakeBackend("warming", SPEEDS)  # 2% jitter: a 1% interval needs ~18 runs
+    db = tmp_path / "results.db"
+    study = _study(tmp_path)
+    study.write_text(study.read_text().replace("runs = 8", "runs = 3"), encoding="utf-8")
+    with Store.open(db) as store:
+        result = run_study(
+            study,
+            registry=registry_with(backend),
+            store=store,
+            devices={"local": LocalDevice()},
+            stop_rule=ci_stop_rule(1.0),
+            max_runs=6,
+        )
+    assert not result.errors
+    with sqlite3.connect(db) as c:
+        rows = c.execute(
+            "SELECT j.quant, r.round FROM runs r JOIN jobs j ON r.job_id = j.id WHERE r.warmup = 0"
+        ).fetchall()
+    assert sorted(rows) == sorted((q, n) for q in ("fast", "slow") for n in range(6))
+
+
+def test_warmup_per_round_warms_every_measured_run_after_a_switch(tmp_path: Path) -> None:
+    backend = FakeBackend("warming", SPEEDS)
+    db = tmp_path / "results.db"
+    study = _study(tmp_path, "warmup_per_round = true")
+    study.write_text(study.read_text().replace("runs = 8", "runs = 3"), encoding="utf-8")
+    with Store.open(db) as store:
+        run_study(
+            study, registry=registry_with(backend), store=store, devices={"local": LocalDevice()}
+        )
+    with sqlite3.connect(db) as c:
+        rows = c.execute(
+            "SELECT j.quant, r.warmup FROM runs r JOIN jobs j ON r.job_id = j.id ORDER BY r.id"
+        ).fetchall()
+    # Each measured run right after a warm-up of its own configuration, 3 rounds of 2.
+    assert rows == [pair for q, w in rows[::2] for pair in ((q, 1), (q, 0))]
+    assert len(rows) == 12
