@@ -198,6 +198,11 @@ def run_study(
     )
     if stored is not None and design.order != stored.order:
         say(f"campaign {study.name} was run in {stored.order} order; continuing {design.order}")
+    elif stored is not None and (order or study.order) != stored.order:
+        say(
+            f"note: campaign {study.name} was begun in {stored.order} order; it continues so"
+            " (a new study name starts a campaign in the file's order)"
+        )
     targets = devices if isinstance(devices, Targets) else Targets.single(devices)
     configs = study_configs(study, checked, targets.devices)
     quality = None

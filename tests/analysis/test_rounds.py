@@ -189,19 +189,37 @@ def test_a_resumed_campaign_keeps_its_order_unless_forced(tmp_path: Path) -> Non
     backend = FakeBackend("warming", SPEEDS)
     db = tmp_path / "results.db"
     study = _study(tmp_path, 'order = "sequential"')
-    with Store.open(db) as store:
+    text = study.read_text()
+    said: list[str] = []
+
+    def run(runs: int, **kw: object) -> None:
+        study.write_text(text.replace("runs = 8", f"runs = {runs}"), encoding="utf-8")
         run_study(
-            study, registry=registry_with(backend), store=store, devices={"local": LocalDevice()}
+            study,
+            registry=registry_with(backend),
+            store=store,
+            devices={"local": LocalDevice()},
+            echo=said.append,
+            **kw,  # type: ignore[arg-type]
         )
-        with pytest.raises(UsageError, match="was run in sequential order"):
-            run_study(
-                study,
-                registry=registry_with(backend),
-                store=store,
-                devices={"local": LocalDevice()},
-                order="interleaved",
-            )
+
+    def rounds() -> list[int | None]:
+        with sqlite3.connect(db) as c:
+            return [r for (r,) in c.execute("SELECT round FROM runs WHERE warmup = 0 ORDER BY id")]
+
+    with Store.open(db) as store:
+        run(2)
+        # The file now says interleaved: the campaign goes on as it began, and says so.
+        text = text.replace('order = "sequential"', "")
+        run(3)
+        assert any("was begun in sequential order; it continues so" in s for s in said)
+        assert rounds() == [None] * 6
+        with pytest.raises(UsageError, match="was run in sequential order.*--force"):
+            run(4, order="interleaved")
+        assert rounds() == [None] * 6  # refused before anything ran
+        run(4, order="interleaved", force=True)
         stored = json.loads(store.campaign_design("warming") or "{}")
+    assert rounds() == [None] * 6 + [0, 0]  # the forced runs are interleaved
     assert stored["order"] == "sequential"
 
 
