@@ -156,10 +156,6 @@ def run_targets(
     for position, job in enumerate(jobs):
         queues[job.device].append((position, job))
     interleaved = design is not None and design.interleaved
-    share = {
-        name: -(-len(queues[name]) // len(group)) if interleaved else 1
-        for name, group in targets.groups.items()
-    }
     serves: dict[str, list[str]] = {}
     phones: dict[str, Device] = {}
     for name, group in targets.groups.items():
@@ -181,6 +177,14 @@ def run_targets(
             for key in serves[phone]
         )
 
+    def share(key: str) -> int:
+        """Interleaved: a device takes its whole queue; a shard pool's phone an equal part
+        of what is left, counting the pool's phones still waiting for work."""
+        if key not in targets.shared:
+            return len(queues[key])
+        free = [d for d in targets.groups[key] if d.name in alive and d.name not in busy]
+        return -(-len(queues[key]) // max(1, len(free)))
+
     def take(phone: str) -> tuple[str, list[tuple[int, Job]]] | None:
         with cond:
             while True:
@@ -188,8 +192,7 @@ def run_targets(
                     return None
                 for key in serves[phone]:
                     if queues[key]:
-                        n = share[key] if key in targets.shared else len(queues[key])
-                        n = min(n, len(queues[key])) if interleaved else 1
+                        n = share(key) if interleaved else 1
                         batch = [queues[key].popleft() for _ in range(n)]
                         busy.add(phone)
                         return key, batch
@@ -239,11 +242,11 @@ def run_targets(
                     if key in targets.shared and left and isinstance(exc, DeviceError):
                         queues[key].extendleft(reversed(batch))
                         requeued += len(batch)
-                        names = "; ".join(f"{j.backend} {j.quant} {j.model}" for _, j in batch)
-                        say(
-                            f"{phone} went away ({exc}); {names} go back to {key}'s queue"
-                            f" for {', '.join(left)}"
-                        )
+                        for _, job in batch:
+                            say(
+                                f"{phone} went away ({exc}); {job.backend} {job.quant}"
+                                f" {job.model} goes back to {key}'s queue for {', '.join(left)}"
+                            )
                     else:
                         for position, job in batch:
                             on_error(job, exc)
