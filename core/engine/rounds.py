@@ -116,7 +116,7 @@ def run_rounds(
     """
     outcomes: dict[int, JobOutcome] = {}
     sessions: dict[int, Session] = {}
-    leases = runner.leases_()
+    leases = runner.leasing()
     key = jobs[0].device if jobs else device.name
     with leases.device(device), contextlib.ExitStack() as stack:
         for i, job in enumerate(jobs):

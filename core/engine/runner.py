@@ -214,7 +214,7 @@ class Runner:
         """Serialises this process's use of the store connection."""
         return self._store_lock
 
-    def leases_(self) -> Leases:
+    def leasing(self) -> Leases:
         """The device leases and configuration claims of this runner."""
         return self._leases()
 
@@ -280,7 +280,7 @@ class Session:
         signals.check()  # a run stopped by a signal is not a measurement
         if round is not None and not warmup:
             record = attrs.evolve(record, round=round, position=position)
-        with signals.critical(), self.runner._store_lock:
+        with signals.critical(), self.runner.store_lock:
             self.runner.store.add_run(self.job_id, record)
         self.records.append(record)
         if record.ok and not record.warmup:
@@ -294,7 +294,7 @@ class Session:
             from pocketbench.core.engine.quality import measure
 
             record = measure(self.runner.registry, self.job, quality)
-            with self.runner._store_lock:
+            with self.runner.store_lock:
                 self.runner.store.add_quality(self.job_id, record)
 
     @contextlib.contextmanager
@@ -315,7 +315,7 @@ class Session:
             tolerate = (
                 contextlib.suppress(StoreError) if status != "done" else contextlib.nullcontext()
             )
-            with tolerate, signals.critical(), self.runner._store_lock:
+            with tolerate, signals.critical(), self.runner.store_lock:
                 self.runner.store.finish_job(self.job_id, status, error)
 
     def outcome(self) -> JobOutcome:
