@@ -74,6 +74,7 @@ def quick(study_file: str) -> None:
     import subprocess
     import sys
 
+    from pocketbench.core.results.build import configurations
     from pocketbench.core.results.store import Store
 
     bench = str(Path(sys.executable).parent / "bench")
@@ -95,7 +96,7 @@ def quick(study_file: str) -> None:
                 raise SystemExit(f"{order}: bench study exited {done.returncode}")
             print(f"{order}: {wall:.1f} s wall, load after {os.getloadavg()}")
             with Store.open(db, create=False) as store:
-                for c in store.configurations():
+                for c in configurations(store):
                     g, p = c.summary("generation_tps"), c.summary("prompt_tps")
                     means.setdefault(f"{c.backend} {c.quant}", {})[order] = (g.mean, p.mean)
     print("configuration            gen seq  gen int   ratio | prompt seq  prompt int  ratio")

@@ -31,7 +31,7 @@ PREPARE_IN_FRESH_PROCESS = """
 import sys, time
 t0 = time.perf_counter()
 import pluggy
-import pocketbench.core.api.hookspecs as hs
+import pocketbench.core.engine.hookspecs as hs
 from pocketbench.backends.llamacpp import plugin
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.model import Job, Workload
@@ -54,7 +54,7 @@ EVAL_RATE = re.compile(
 def setup(args: argparse.Namespace):  # noqa: ANN201
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices.local import LocalDevice

@@ -24,6 +24,7 @@ from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
 from pocketbench.core.results.present import busy_host_text, pvalue
 from pocketbench.core.results.report import (
@@ -69,7 +70,7 @@ def build_findings(
             f"nothing is stored for study {study.name!r} (campaign {campaign!r});"
             " run it first: bench study FILE"
         )
-    stored = store.configurations(campaign)
+    stored = configurations(store, campaign)
     reports: dict[int, ConfigReport | None] = {}
     for i, sc in enumerate(configs):
         match = _find(sc, stored, study)
@@ -427,7 +428,7 @@ def _method(
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
     """How quality was measured, and where a real preset's weights come from."""
-    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.kit.realmodels import REAL_MODELS
     from pocketbench.core.results.quality import QUALITY_NOTE
 
     lines = []
@@ -577,7 +578,7 @@ def _caveats(
 
 
 def _version() -> str:
-    from pocketbench.core.results.report import _version as v
+    from pocketbench.core.results.build import _version as v
 
     return v()
 

@@ -51,8 +51,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Echo = Callable[[str], None]
-
 
 # -- the file's schema ------------------------------------------------------------
 
@@ -225,7 +223,7 @@ def _check(study: Study, source: str) -> None:
     def fail(key: str, message: str) -> UsageError:
         return UsageError(f"{source}: {key}: {message}")
 
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     try:
         checks.text("name", study.name or "")
@@ -336,7 +334,7 @@ def _converter() -> Any:
     """The project's converter, made strict: TOML has types, a study must use them."""
     from cattrs.cols import list_structure_factory, mapping_structure_factory
 
-    from pocketbench.core.api.convert import converter
+    from pocketbench.core.kit.convert import converter
 
     c = converter().copy()
 

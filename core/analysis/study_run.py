@@ -8,7 +8,7 @@ command line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,8 @@ from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
 from pocketbench.core.engine.rounds import Design, check_order, resolve_design
 from pocketbench.core.engine.runner import JobOutcome, Runner, StopRule
+from pocketbench.core.kit.status import Echo
 from pocketbench.core.results.store import Store
-
-Echo = Callable[[str], None]
 
 
 @frozen(kw_only=True)

@@ -3,7 +3,7 @@
 Configuration classes are ``define(kw_only=True)``; results are ``frozen``.
 Nothing here knows a runner's output format: parsers are named constructors
 in the backends (``Metrics`` is built by them), and (de)serialisation goes
-through the one converter in :mod:`pocketbench.core.api.convert`.
+through the one converter in :mod:`pocketbench.core.kit.convert`.
 """
 
 from __future__ import annotations
@@ -160,8 +160,19 @@ class Job:
     #: the sampler's cost is below run-to-run noise (docs/performance.md).
     energy: bool = False
 
+    #: The configuration's key, computed once (:meth:`config_key`).
+    _key: str = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # A job is never changed after it is made (attrs.evolve makes a new one), and
+        # the runner, the store, the lease and the claims all ask for its key.
+        self._key = self._make_key()
+
     def config_key(self) -> str:
         """Identifies the configuration in the store (resume, grouping)."""
+        return self._key
+
+    def _make_key(self) -> str:
         w = self.workload
         prompt = "" if w.prompt is None else f"|prompt={hash_text(w.prompt)}"
         # Options can change what is measured (another build, another export):

@@ -15,7 +15,6 @@ import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import (
-    Echo,
     cooldown_option,
     db_option,
     echo_err,
@@ -23,6 +22,7 @@ from pocketbench.core.cli.common import (
     registry,
     target_ci_options,
 )
+from pocketbench.core.kit.status import Echo
 
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.
@@ -256,7 +256,7 @@ def _quality(kw: dict[str, Any]) -> Any:
 
 
 def _check_names(kw: dict[str, Any]) -> None:
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     if kw.get("campaign") is not None:
         checks.text("--campaign", kw["campaign"])
@@ -268,7 +268,7 @@ def stop_rule_for(target_pct: float | None) -> Any:
     """``--target-ci``'s rule (checked), or None when it is not given."""
     if target_pct is None:
         return None
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     checks.target_ci("--target-ci", target_pct)
     from pocketbench.core.engine.runner import ci_stop_rule
@@ -356,6 +356,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
     from pocketbench.core.results.bandwidth import sentence as bandwidth_sentence
+    from pocketbench.core.results.build import configurations, report_from_configs
     from pocketbench.core.results.present import (
         busy_host_text,
         md_table,
@@ -363,17 +364,12 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         quality_notes,
         summary_rows,
     )
-    from pocketbench.core.results.report import (
-        CORE_METRICS,
-        ReportOptions,
-        Vocabulary,
-        report_from_configs,
-    )
+    from pocketbench.core.results.report import CORE_METRICS, ReportOptions, Vocabulary
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:
         return  # nothing was measured (every job failed before its first run)
-    configs = [c for c in store.configurations(campaign) if c.config_key in keys]
+    configs = [c for c in configurations(store, campaign) if c.config_key in keys]
     if not configs:
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.

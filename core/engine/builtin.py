@@ -5,7 +5,7 @@ from __future__ import annotations
 import pluggy
 
 from pocketbench.core.api.errors import DeviceError, ParseError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import Job, Metrics, Prepared, ProcessResult, RunRecord
 from pocketbench.core.devices.base import Device
 

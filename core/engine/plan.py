@@ -21,8 +21,7 @@ from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.cores import place
 from pocketbench.core.engine.plugins import Registry
-
-Echo = Callable[[str], None]
+from pocketbench.core.kit.status import Echo
 
 MODEL_SUFFIXES = (".gguf", ".pte", ".pth", ".bin", ".safetensors")
 
@@ -122,7 +121,7 @@ def plan_jobs(
 
 def check_values(request: Request) -> None:
     """Numbers and text of a request, each within its range (one line naming the key)."""
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     def name(key: str) -> str:
         return f"{request.where}.{key}" if request.where else "--" + key.replace("_", "-")
@@ -183,11 +182,6 @@ def check_model(model: str) -> None:
         )
 
 
-def default_threads(device: Device) -> int:
-    """Threads when none are asked: see :mod:`pocketbench.core.engine.cores`."""
-    return place(device.facts(), None, None)[0]
-
-
 def make_workload(request: Request, threads: int) -> Workload:
     try:
         return Workload(
@@ -199,31 +193,6 @@ def make_workload(request: Request, threads: int) -> Workload:
         )
     except ValueError as exc:
         raise UsageError(f"{exc}; give a positive number") from exc
-
-
-def open_devices(specs: Sequence[str], echo: Echo | None = None) -> dict[str, Device]:
-    """Open each device once (``local`` when none is named); a name given twice is refused."""
-    from pocketbench.core.devices import open_device
-
-    devices: dict[str, Device] = {}
-    try:
-        for spec in specs or ("local",):
-            device = open_device(spec)
-            if device.name in devices:
-                device.close()
-                raise UsageError(f"device {device.name} is given twice")
-            if echo is not None:
-                device.push_display = push_display(device.name, echo)
-            devices[device.name] = device
-    except BaseException:
-        close_devices(devices)
-        raise
-    return devices
-
-
-def close_devices(devices: Mapping[str, Device]) -> None:
-    for device in devices.values():
-        device.close()
 
 
 def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int, int], None]]:

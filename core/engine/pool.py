@@ -32,8 +32,7 @@ from pocketbench.core.devices.lab import SPREADS
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.rounds import Design, run_rounds
 from pocketbench.core.engine.runner import JobOutcome, Runner
-
-Echo = Callable[[str], None]
+from pocketbench.core.kit.status import Echo
 
 
 @define(kw_only=True)
@@ -214,9 +213,7 @@ def run_targets(
                     " run the same command again to resume once it is back"
                 )
                 on_error(job, exc)
-                outcomes.append(
-                    (position, JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)))
-                )
+                outcomes.append((position, JobOutcome.failed(job, exc)))
 
     def work(phone: str) -> None:
         nonlocal requeued
@@ -250,14 +247,7 @@ def run_targets(
                     else:
                         for position, job in batch:
                             on_error(job, exc)
-                            outcomes.append(
-                                (
-                                    position,
-                                    JobOutcome(
-                                        job=job, error=str(exc), exit_code=int(exc.exit_code)
-                                    ),
-                                )
-                            )
+                            outcomes.append((position, JobOutcome.failed(job, exc)))
                     give_up(phone)
                     cond.notify_all()
                 return
@@ -265,7 +255,7 @@ def run_targets(
                 done = []
                 for _, job in batch:
                     on_error(job, exc)
-                    done.append(JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)))
+                    done.append(JobOutcome.failed(job, exc))
             except BaseException as exc:  # Ctrl-C in a worker: stop everything
                 interrupted.append(exc)
                 if len(phones) > 1:  # the other workers stop after their current run
@@ -305,9 +295,7 @@ def run_targets(
                 f"incomplete: no phone of {key} is left; run the same command again to resume"
             )
             on_error(job, exc)
-            outcomes.append(
-                (position, JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)))
-            )
+            outcomes.append((position, JobOutcome.failed(job, exc)))
     wall = time.monotonic() - begun
     return PoolRun(
         outcomes=tuple(o for _, o in sorted(outcomes, key=lambda pair: pair[0])),

@@ -131,7 +131,7 @@ def run_rounds(
                 raise
             except PocketbenchError as exc:
                 on_error(job, exc)
-                outcomes[i] = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
+                outcomes[i] = JobOutcome.failed(job, exc)
                 continue
             if session is None:
                 outcomes[i] = JobOutcome(job=job, already_stored=runner.done(job))

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
-from pocketbench.core.api.convert import dumps
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.imported import ImportedConfig, ImportedResults
 from pocketbench.core.api.model import DeviceFacts, Job, Workload
+from pocketbench.core.kit.convert import dumps
 
 if TYPE_CHECKING:
     from pocketbench.core.results.store import Store

@@ -30,7 +30,8 @@ from attrs import define, field
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.results.migrations import slot
 from pocketbench.core.results.phones import replica_key
-from pocketbench.core.results.store import APPLICATION_ID, SCHEMA_VERSION, Store
+from pocketbench.core.results.schema import APPLICATION_ID, SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 
 
 @define
@@ -171,6 +172,11 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
             else:
                 oid = row[0]
             assert oid is not None
+            # The order and seed the campaign was measured with (schema 7).
+            (design,) = src.execute("SELECT design FROM campaigns WHERE id = ?", (sid,)).fetchone()
+            out.execute(
+                "UPDATE campaigns SET design = ? WHERE id = ? AND design IS NULL", (design, oid)
+            )
             present = set(_identities(out, oid, target_name).values())
             jobs = src.execute(
                 f"SELECT id, {', '.join(job_cols)} FROM jobs WHERE campaign_id = ? ORDER BY id",

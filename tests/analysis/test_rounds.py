@@ -17,7 +17,7 @@ from pocketbench.core.analysis.findings import build_findings
 from pocketbench.core.analysis.study import load_study
 from pocketbench.core.analysis.study_run import run_study
 from pocketbench.core.api.errors import UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.rounds import round_order
 from pocketbench.core.results.findings import Conclusion, Findings

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pocketbench.core.api.status import say
+from pocketbench.core.kit.status import say
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
