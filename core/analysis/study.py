@@ -148,6 +148,15 @@ class Study:
     quality_reference: dict[str, str] = field(factory=dict)
     #: Where pools' phones are and how a pool spreads the study (``[lab]``).
     lab: StudyLab = field(factory=StudyLab)
+    #: ``interleaved``: rounds of every configuration in a seeded shuffled order (a
+    #: drifting device biases no comparison); ``sequential``: each configuration's
+    #: runs back to back, as a hand-run study did.
+    order: str = "interleaved"
+    #: The rounds' seed (default: drawn once per campaign and stored with it).
+    seed: int | None = None
+    #: Interleaved: one warm-up before every measured run, not only before a
+    #: configuration's first (for devices whose page cache cannot hold every model).
+    warmup_per_round: bool = False
 
     @property
     def display_title(self) -> str:
@@ -263,6 +272,14 @@ def _check(study: Study, source: str) -> None:
     if len(set(study.cores)) != len(study.cores):
         raise fail("cores", "lists a placement twice")
     _check_lab(study, source, fail)
+    from pocketbench.core.engine.rounds import check_order
+
+    try:
+        check_order(study.order)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    if study.seed is not None and not 0 <= study.seed < 2**63:
+        raise fail("seed", f"must be between 0 and 2^63 - 1, got {study.seed}")
     if not 0 < study.alpha < 1:
         raise fail("alpha", f"must be between 0 and 1, got {study.alpha}")
     if study.correction not in _CORRECTIONS:

@@ -172,6 +172,11 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
             else:
                 oid = row[0]
             assert oid is not None
+            # The order and seed the campaign was measured with (schema 7).
+            (design,) = src.execute("SELECT design FROM campaigns WHERE id = ?", (sid,)).fetchone()
+            out.execute(
+                "UPDATE campaigns SET design = ? WHERE id = ? AND design IS NULL", (design, oid)
+            )
             present = set(_identities(out, oid, target_name).values())
             jobs = src.execute(
                 f"SELECT id, {', '.join(job_cols)} FROM jobs WHERE campaign_id = ? ORDER BY id",

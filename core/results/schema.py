@@ -17,7 +17,7 @@ from typing import Any
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.results.migrations import to_claims
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -118,6 +118,10 @@ _MIGRATIONS: dict[int, Any] = {
     # 6: memory bandwidth of a job (bytes per decode step, the device's measured
     # bandwidth, notes) as JSON: pocketbench.core.api.bandwidth.JobBandwidth.
     6: "ALTER TABLE jobs ADD COLUMN bandwidth TEXT",
+    # 7: interleaved rounds: a run's round and place in it, a campaign's order and seed
+    # (JSON: pocketbench.core.engine.rounds.Design).
+    7: "ALTER TABLE runs ADD COLUMN round INTEGER; ALTER TABLE runs ADD COLUMN position INTEGER;"
+    " ALTER TABLE campaigns ADD COLUMN design TEXT",
 }
 
 

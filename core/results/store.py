@@ -104,6 +104,7 @@ class Store:
         self.path = path
         self._campaign_id: int | None = None
         self._campaign: tuple[str, str | None] | None = None
+        self._design: str | None = None
         self.read_only = read_only
         self._slots: dict[int, str] = {}
 
@@ -126,17 +127,27 @@ class Store:
 
     # -- writing --------------------------------------------------------------
 
-    def campaign(self, name: str | None = None, command: str | None = None) -> str:
+    def campaign(
+        self, name: str | None = None, command: str | None = None, design: str | None = None
+    ) -> str:
         """Select the campaign new jobs go to; returns its name.
 
         The campaign is written with its first job, so a command that fails
-        before measuring anything leaves no empty campaign behind.
+        before measuring anything leaves no empty campaign behind.  ``design``
+        (the order of its runs and the seed, as JSON) is kept with it the
+        first time it is given; a resumed campaign keeps the one it had.
         """
         if name is None:
             name = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{os.getpid()}"
         self._campaign = (name, command)
+        self._design = design
         self._campaign_id = None
         return name
+
+    def campaign_design(self, name: str) -> str | None:
+        """The design a campaign was measured with (JSON text), None when it has none."""
+        row = self._conn.execute("SELECT design FROM campaigns WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row["design"]
 
     def _campaign_row(self, c: sqlite3.Connection) -> int:
         if self._campaign_id is None:
@@ -153,6 +164,11 @@ class Store:
                 self._campaign_id = cur.lastrowid
             else:
                 self._campaign_id = row["id"]
+            if self._design is not None:
+                c.execute(
+                    "UPDATE campaigns SET design = ? WHERE id = ? AND design IS NULL",
+                    (self._design, self._campaign_id),
+                )
         assert self._campaign_id is not None
         return self._campaign_id
 
@@ -204,8 +220,8 @@ class Store:
             c.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
                 " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at,"
-                " slot, trace)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " slot, trace, round, position)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     record.index,
@@ -226,6 +242,8 @@ class Store:
                     time.time(),
                     None if record.warmup else self._slot(c, job_id),
                     dumps(record.trace) if record.trace is not None else None,
+                    record.round,
+                    record.position,
                 ),
             )
 
@@ -322,6 +340,27 @@ class Store:
             (campaign, config_key),
         ).fetchone()
         return 0 if row["last"] is None else int(row["last"]) + 1
+
+    def stored_rounds(self, campaign: str, config_key: str) -> set[int]:
+        """The interleaved rounds in which a configuration has a successful measured run."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT r.round FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id WHERE c.name = ? AND j.config_key = ?"
+            " AND r.warmup = 0 AND r.ok = 1 AND r.round IS NOT NULL",
+            (campaign, config_key),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def run_places(self, campaign: str, device: str) -> dict[tuple[str, int], int]:
+        """Every measured run of ``device`` in ``campaign``, (config key, run index) -> its place in
+        time there (0 for the first stored, whatever its configuration)."""
+        rows = self._conn.execute(
+            "SELECT j.config_key, r.idx FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id"
+            " WHERE c.name = ? AND j.device = ? AND r.warmup = 0 ORDER BY r.id",
+            (campaign, device),
+        ).fetchall()
+        return {(key, int(idx)): place for place, (key, idx) in enumerate(rows)}
 
     def completed_runs(self, campaign: str, config_key: str) -> tuple[int, int]:
         """(successful measured runs, warm-ups) already stored for a configuration."""
@@ -443,7 +482,7 @@ class Store:
     def _runs(self, job_id: int) -> Iterator[RunRecord]:
         for row in self._conn.execute(
             "SELECT idx, warmup, argv, stdout, stderr, exit_code, wall_s, timed_out,"
-            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace"
+            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace, round, position"
             " FROM runs WHERE job_id = ? ORDER BY id",
             (job_id,),
         ):
@@ -465,6 +504,8 @@ class Store:
                 before=loads(row["before"], Readings),
                 after=loads(row["after"], Readings),
                 trace=loads(row["trace"], RunTrace),
+                round=row["round"],
+                position=row["position"],
             )
 
 
