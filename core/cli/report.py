@@ -86,6 +86,7 @@ def add_commands(group: click.Group) -> None:
                         f"jobs: {jobs or 'none'}\t{c['command'] or ''}"
                     )
                 return
+            _note_future(store.campaigns())
             names = reg.reporter_names()
             fmt = format_for(names, fmt, output, lambda n: reg.reporter_info(n).extension)
             report = build_report(store, campaign, title=title, vocabulary=reg.vocabulary())
@@ -93,3 +94,19 @@ def add_commands(group: click.Group) -> None:
             raise UsageError(f"no results stored in {db}; run a benchmark first (bench --help)")
         options = ReportOptions(plusminus=plusminus, title=title)
         write_output(output, reg.render(fmt, report, options))
+
+
+def _note_future(campaigns: list[dict]) -> None:
+    """Say which campaigns carry a date in the future (they count as the oldest)."""
+    import time
+
+    from pocketbench.core.cli.common import echo_err
+
+    now = time.time()
+    for c in campaigns:
+        if c["created_at"] > now + 300:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(min(c["created_at"], 253402300799)))
+            echo_err(
+                f"note: campaign {c['name']!r} is dated {when} UTC, in the future (a wrong"
+                " clock?); it counts as older than every other campaign"
+            )

@@ -54,13 +54,32 @@ class MergeReport:
 
 
 def run_identity(
-    campaign: str, config_key: str, warmup: int, idx: int, created_at: float, stdout: str
+    config_key: str, warmup: int, idx: int, created_at: float, stdout: str, imported: str | None
 ) -> str:
-    """A run's identity, the same in every store that holds a copy of it."""
+    """A run's identity, the same in every store that holds a copy of it.
+
+    It leaves out the campaign's name, which a merge may change (``NAME@FILE``).
+    An imported run (``imported``: its stored metrics) is identified by what
+    was measured, not by when it was imported, which differs between stores.
+    """
     h = hashlib.sha256()
-    for part in (campaign, config_key, str(warmup), str(idx), repr(float(created_at)), stdout):
+    moment = "imported" if imported is not None else repr(float(created_at))
+    for part in (config_key, str(warmup), str(idx), moment, stdout, imported or ""):
         h.update(part.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only; immutable when a read-only open fails (a read-only mount)."""
+    uri = path.resolve().as_uri()
+    try:
+        c = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return c
+    except sqlite3.OperationalError:
+        # A WAL file whose shared-memory index cannot be made: nobody can
+        # write it there either, so reading it as immutable is safe.
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
 @contextlib.contextmanager
@@ -69,9 +88,7 @@ def _source(path: Path) -> Iterator[sqlite3.Connection]:
     if not path.is_file():
         raise StoreError(f"no results database at {path}; name an existing file")
     try:
-        with contextlib.closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        ) as c:
+        with contextlib.closing(_read_only(path)) as c:
             app_id = c.execute("PRAGMA application_id").fetchone()[0]
             version = c.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
@@ -89,9 +106,7 @@ def _source(path: Path) -> Iterator[sqlite3.Connection]:
             readable = Path(tmp) / path.name
             shutil.copyfile(path, readable)
             Store.open(readable).close()  # migrates the copy, never the user's file
-        with contextlib.closing(
-            sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
-        ) as c:
+        with contextlib.closing(_read_only(readable)) as c:
             yield c
 
 
@@ -99,18 +114,31 @@ def _columns(c: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in c.execute(f"PRAGMA table_info({table})") if row[1] != "id"]
 
 
-def _identities(c: sqlite3.Connection, campaign_id: int, name: str) -> dict[tuple[str, int], str]:
-    """(config_key, measured run index) -> identity, and warm-up identities under index -1-id."""
+_RUNS = (
+    "SELECT j.config_key, r.warmup, r.idx, r.created_at, r.stdout,"
+    " CASE WHEN j.import_id IS NULL THEN NULL ELSE coalesce(r.metrics, '') END, r.id"
+    " FROM runs r JOIN jobs j ON r.job_id = j.id"
+)
+
+
+def _identities(c: sqlite3.Connection, campaign_id: int) -> dict[tuple[str, int], str]:
+    """(config_key, measured run index) -> identity; warm-ups and imported runs under -1-id.
+
+    Imported runs are numbered per file, so their index says nothing about
+    whether two campaigns measured the same run.
+    """
     out: dict[tuple[str, int], str] = {}
-    for key, warmup, idx, created, stdout, rid in c.execute(
-        "SELECT j.config_key, r.warmup, r.idx, r.created_at, r.stdout, r.id FROM runs r"
-        " JOIN jobs j ON r.job_id = j.id WHERE j.campaign_id = ?",
-        (campaign_id,),
+    for key, warmup, idx, created, stdout, imported, rid in c.execute(
+        _RUNS + " WHERE j.campaign_id = ?", (campaign_id,)
     ):
-        out[(key, idx if not warmup else -1 - rid)] = run_identity(
-            name, key, warmup, idx, created, stdout
-        )
+        index = idx if not warmup and imported is None else -1 - rid
+        out[(key, index)] = run_identity(key, warmup, idx, created, stdout, imported)
     return out
+
+
+def _all_identities(c: sqlite3.Connection) -> set[str]:
+    """Every run the store holds, whatever campaign it sits in."""
+    return {run_identity(*row[:6]) for row in c.execute(_RUNS)}
 
 
 def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]]:
@@ -123,16 +151,14 @@ def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]
     }
 
 
-def _differs(
-    src: sqlite3.Connection, sid: int, out: sqlite3.Connection, oid: int, name: str
-) -> str | None:
+def _differs(src: sqlite3.Connection, sid: int, out: sqlite3.Connection, oid: int) -> str | None:
     """Why two same-named campaigns are not one (None: they are parts of one)."""
     mine, theirs = _design(out, oid), _design(src, sid)
     if not (mine <= theirs or theirs <= mine):
         only = sorted(k.split("|")[1] + " " + k.split("|")[2] for k, _, _ in theirs - mine)[:3]
         return f"it measures other configurations ({', '.join(only) or 'other settings'})"
-    have = {k: v for k, v in _identities(out, oid, name).items() if k[1] >= 0}
-    for k, ident in _identities(src, sid, name).items():
+    have = {k: v for k, v in _identities(out, oid).items() if k[1] >= 0}
+    for k, ident in _identities(src, sid).items():
         if k[1] >= 0 and k in have and have[k] != ident:
             return f"run {k[1] + 1} of {k[0].split('|')[1]} was measured in both, differently"
     return None
@@ -145,22 +171,28 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
     with _source(source) as src, target.transaction() as out:
         job_cols = [col for col in _columns(src, "jobs") if col != "campaign_id"]
         run_cols = [col for col in _columns(src, "runs") if col not in ("job_id", "slot")]
+        present = _all_identities(out)
         for sid, name, created, command in src.execute(
             "SELECT id, name, created_at, command FROM campaigns ORDER BY created_at, id"
         ).fetchall():
+            theirs = set(_identities(src, sid).values())
             row = out.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()
             target_name = name
             if row is not None:
-                why = _differs(src, sid, out, row[0], name)
+                why = _differs(src, sid, out, row[0])
                 if why is not None:
                     target_name = f"{name}@{source.stem}"
+                    row = out.execute(
+                        "SELECT id FROM campaigns WHERE name = ?", (target_name,)
+                    ).fetchone()
+                    if row is None and theirs and theirs <= present:
+                        # A copy (under another file name) of a campaign merged before.
+                        report.runs_present += len(theirs)
+                        continue
                     report.conflicts.append(
                         f"campaign {name!r} in {source} differs from the one in {target.path}"
                         f" ({why}): merged as {target_name!r}, not joined"
                     )
-                    row = out.execute(
-                        "SELECT id FROM campaigns WHERE name = ?", (target_name,)
-                    ).fetchone()
             if row is None:
                 cur = out.execute(
                     "INSERT INTO campaigns(name, created_at, command) VALUES (?, ?, ?)",
@@ -171,7 +203,6 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
             else:
                 oid = row[0]
             assert oid is not None
-            present = set(_identities(out, oid, target_name).values())
             jobs = src.execute(
                 f"SELECT id, {', '.join(job_cols)} FROM jobs WHERE campaign_id = ? ORDER BY id",
                 (sid,),
@@ -185,13 +216,16 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                 new = []
                 for r in runs:
                     rv = dict(zip(run_cols, r))
+                    imported = None
+                    if values.get("import_id") is not None:
+                        imported = rv["metrics"] or ""
                     ident = run_identity(
-                        target_name,
                         values["config_key"],
                         rv["warmup"],
                         rv["idx"],
                         rv["created_at"],
                         rv["stdout"],
+                        imported,
                     )
                     if ident in present:
                         report.runs_present += 1
@@ -217,10 +251,15 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                     _copy_rows(src, out, "summaries", job[0], job_id)
                 else:
                     job_id = found[0]
+                    _catch_up(src, out, job[0], job_id, values)
                 assert job_id is not None
                 for rv in new:
                     rv["job_id"] = job_id
-                    rv["slot"] = None if rv["warmup"] else slot(oid, values["config_key"])
+                    # Imported runs are numbered per file and hold no slot
+                    # (as bench import stores them): several files of one
+                    # configuration share indexes.
+                    measured = not rv["warmup"] and values.get("import_id") is None
+                    rv["slot"] = slot(oid, values["config_key"]) if measured else None
                     cols = list(rv)
                     out.execute(
                         f"INSERT INTO runs({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -228,6 +267,26 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                     )
                     report.runs_added += 1
     return report
+
+
+#: A job in these states may still end; one merged then is updated by a later merge.
+UNFINISHED = ("running", "interrupted")
+
+
+def _catch_up(
+    src: sqlite3.Connection, out: sqlite3.Connection, old: int, new: int, values: dict
+) -> None:
+    """A job merged while it ran takes the end its source has now (status, quality, summaries)."""
+    if values["status"] in UNFINISHED:
+        return
+    cur = out.execute(
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
+        (values["status"], values["error"], values["finished_at"], new, *UNFINISHED),
+    )
+    if cur.rowcount:
+        for table in ("quality", "summaries"):
+            if out.execute(f"SELECT 1 FROM {table} WHERE job_id = ?", (new,)).fetchone() is None:
+                _copy_rows(src, out, table, old, new)
 
 
 def _copy_import(src: sqlite3.Connection, out: sqlite3.Connection, import_id: int) -> int | None:

@@ -34,6 +34,7 @@ from pocketbench.core.api.model import (
     Workload,
 )
 from pocketbench.core.api.power import RunTrace
+from pocketbench.core.results import whereabouts
 from pocketbench.core.results.migrations import slot, to_claims
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.report import ConfigReport, with_statistics
@@ -142,12 +143,23 @@ _MIGRATIONS: dict[int, Any] = {
 }
 
 
+#: Campaigns in the order they were measured.  One dated in the future (a
+#: phone or host with a wrong clock) counts as older than all the others, so
+#: it cannot hide every campaign measured after it; ``bench report`` says so.
+CAMPAIGN_ORDER = (
+    "CASE WHEN c.created_at > (julianday('now') - 2440587.5) * 86400.0 + 300"
+    " THEN -1 ELSE c.created_at END"
+)
+
+
 class Store:
     """A results database.  Use :meth:`open`; one instance per thread."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        #: The file opened for writing, to notice it being moved or deleted.
+        self._opened: whereabouts.FileId | None = None
         self._campaign_id: int | None = None
         self._campaign: tuple[str, str | None] | None = None
         self.read_only = False
@@ -157,32 +169,38 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True, write: bool = True
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        create: bool = True,
+        write: bool = True,
+        option: str = "--db",
     ) -> Store:
         """Open (or, with ``create``, make) a results file.
 
         ``write=False`` is for commands that only read (report, compare): a
         file this process cannot write (permissions, a read-only mount) is
         opened read-only, and one with an old schema is refused with a line
-        saying it needs a migration with write access.
+        saying it needs a migration with write access.  ``option`` is how the
+        command names the file (``--db``, ``OUT``), for the advice in errors.
         """
         path = Path(path)
-        _check_kind(path)
+        _check_kind(path, option)
         if not path.exists():
             if not create:
                 raise StoreError(
-                    f"no results database at {path}; run a benchmark first or pass --db"
+                    f"no results database at {path}; run a benchmark first or pass {option}"
                 )
             parent = path.parent if str(path.parent) else Path(".")
             if not parent.is_dir() or not os.access(parent, os.W_OK):
                 raise StoreError(
                     f"cannot create results database {path}: {parent} is not a writable directory;"
-                    " choose another path with --db"
+                    f" choose another path for {option}"
                 )
         elif not _writable(path):
             if write:
                 raise StoreError(
-                    f"results database {path} is not writable; choose another path with --db"
+                    f"results database {path} is not writable; choose another path for {option}"
                 )
             return cls._open_read_only(path)
         try:
@@ -192,8 +210,9 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 60000")
             store = cls(conn, path)
             store._check_and_migrate()
+            store._opened = whereabouts.file_id(path)
         except sqlite3.DatabaseError as exc:
-            raise _open_error(path, exc) from exc
+            raise _open_error(path, exc, option) from exc
         return store
 
     @classmethod
@@ -212,7 +231,7 @@ class Store:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise _open_error(path, exc) from exc
+            raise _open_error(path, exc, "--db") from exc
         store._check_version(app_id, version)
         if version < SCHEMA_VERSION:
             conn.close()
@@ -292,8 +311,9 @@ class Store:
         self.close()
 
     class _Tx:
-        def __init__(self, conn: sqlite3.Connection) -> None:
+        def __init__(self, conn: sqlite3.Connection, store: Store) -> None:
             self.conn = conn
+            self.store = store
 
         def __enter__(self) -> sqlite3.Connection:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -301,14 +321,20 @@ class Store:
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
             if not exc_type:
+                # The file moved or deleted under us: stop and say where the runs are.
+                opened = self.store._opened
+                here = whereabouts.check(self.conn, self.store.path, opened)
                 self.conn.execute("COMMIT")
+                if not here:
+                    assert opened is not None
+                    raise whereabouts.moved(self.conn, self.store.path, opened)
                 return
             # SQLite may have rolled back by itself (disk full): nothing to undo then.
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
     def _tx(self) -> Store._Tx:
-        return Store._Tx(self._conn)
+        return Store._Tx(self._conn, self)
 
     def transaction(self) -> Store._Tx:
         """One write transaction (``with store.transaction() as conn:``); rolled back on error."""
@@ -499,7 +525,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT c.name, c.created_at, c.command, COUNT(DISTINCT j.config_key)"
             " FROM campaigns c LEFT JOIN jobs j ON j.campaign_id = c.id"
-            " GROUP BY c.id ORDER BY c.created_at, c.id"
+            f" GROUP BY c.id ORDER BY {CAMPAIGN_ORDER}, c.id"
         ).fetchall()
         return [
             {"name": n, "created_at": t, "command": cmd, "configurations": k}
@@ -527,7 +553,7 @@ class Store:
             "SELECT j.id, c.name, c.created_at, j.config_key, j.backend, j.quant, j.model,"
             " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id,"
             f" j.bandwidth FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
-            " ORDER BY c.created_at, c.id, j.id",
+            f" ORDER BY {CAMPAIGN_ORDER}, c.id, j.id",
             params,
         ).fetchall()
         grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
@@ -653,15 +679,15 @@ def holder_from(text: str | None, heartbeat: float | None) -> Holder | None:
     )
 
 
-def _check_kind(path: Path) -> None:
-    """``--db`` must be a regular file or a new path: never a directory, device or FIFO."""
+def _check_kind(path: Path, option: str) -> None:
+    """A store must be a regular file or a new path: never a directory, device or FIFO."""
     if path.is_dir():
         raise StoreError(
-            f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}"
+            f"{option} {path} is a directory; give a file path such as {path / DEFAULT_DB}"
         )
     if path.exists() and not path.is_file():
         raise StoreError(
-            f"--db {path} is not a regular file (a device, FIFO or socket); give a file path"
+            f"{option} {path} is not a regular file (a device, FIFO or socket); give a file path"
             f" such as ./{DEFAULT_DB}"
         )
 
@@ -672,11 +698,12 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(parent, os.W_OK)
 
 
-def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+def _open_error(path: Path, exc: sqlite3.DatabaseError, option: str) -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
         return StoreError(
-            f"cannot open or write results database {path} ({exc}); choose another path with --db"
+            f"cannot open or write results database {path} ({exc}); choose another path for"
+            f" {option}"
         )
     return StoreError(
-        f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
+        f"{path} is not a pocketbench results database ({exc}); pass another file as {option}"
     )

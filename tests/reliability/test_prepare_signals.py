@@ -162,3 +162,30 @@ def _descendants(pid: int, needle: str) -> list[int]:
         return p == pid
 
     return [p for p, cmd in cmdline.items() if needle in cmd and p != pid and under(p)]
+
+
+def test_sigkill_of_bench_during_a_helper_leaves_no_helper_running(tmp_path: Path) -> None:
+    """SIGKILL cannot be handled: the helper's watcher stops the group once bench is gone."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    marker = tmp_path / "grandchild"
+    try:
+        assert wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60)
+        grandchild = int(marker.read_text())
+        helper = [p for p in _children_of(proc.pid) if "sleep" in _cmdline(p)]
+        assert helper, "the helper did not start"
+        proc.kill()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_until(lambda: process_gone(grandchild), timeout=30), "a grandchild kept running"
+    assert wait_until(lambda: all(process_gone(pid) for pid in helper), timeout=30)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
