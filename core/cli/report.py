@@ -90,6 +90,9 @@ def add_commands(group: click.Group) -> None:
             names = reg.reporter_names()
             fmt = format_for(names, fmt, output, lambda n: reg.reporter_info(n).extension)
             report = build_report(store, campaign, title=title, vocabulary=reg.vocabulary())
+            import attrs
+
+            report = attrs.evolve(report, phones=_phones(store, report))
         if not report.configs:
             raise UsageError(f"no results stored in {db}; run a benchmark first (bench --help)")
         options = ReportOptions(plusminus=plusminus, title=title)
@@ -110,3 +113,19 @@ def _note_future(campaigns: list[dict]) -> None:
                 f"note: campaign {c['name']!r} is dated {when} UTC, in the future (a wrong"
                 " clock?); it counts as older than every other campaign"
             )
+
+
+def _phones(store: Any, report: Any) -> Any:
+    """The per-phone table of the report's campaigns measured by a pool (None: one phone each)."""
+    from pocketbench.core.analysis.phone_findings import phone_breakdown
+    from pocketbench.core.results.findings import PhoneBreakdown
+
+    labels = {c.config_key: c.label for c in report.configs}
+    parts = [p for camp in report.campaigns if (p := phone_breakdown(store, camp, labels))]
+    if not parts:
+        return None
+    return PhoneBreakdown(
+        header=parts[0].header,
+        rows=tuple(r for p in parts for r in p.rows),
+        notes=tuple(n for p in parts for n in p.notes),
+    )

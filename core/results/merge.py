@@ -69,44 +69,66 @@ def run_identity(
     return h.hexdigest()
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    """``path`` opened read-only; immutable when a read-only open fails (a read-only mount)."""
-    uri = path.resolve().as_uri()
+def _openable(path: Path) -> bool:
+    """True when SQLite can open ``path`` read-only where it lies."""
     try:
-        c = sqlite3.connect(f"{uri}?mode=ro", uri=True)
-        c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return c
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
+            c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
-        # A WAL file whose shared-memory index cannot be made: nobody can
-        # write it there either, so reading it as immutable is safe.
-        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+        return False
+    return True
+
+
+def _copy_with_log(path: Path, folder: Path) -> Path:
+    """``path`` and its write-ahead log copied into ``folder`` (both, so no committed run is lost)."""
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+    return copy
 
 
 @contextlib.contextmanager
 def _source(path: Path) -> Iterator[sqlite3.Connection]:
-    """``path`` opened read-only at the current schema (migrated in a temporary copy if older)."""
+    """``path`` opened read-only at the current schema.
+
+    An older schema is migrated in a temporary copy, never in the user's file.
+    A file SQLite cannot open read-only where it lies (a WAL file on a read-only
+    mount: its shared-memory index cannot be made there) is read from a
+    temporary copy of the file and its log: opening it immutable would skip
+    the runs only the log holds.
+    """
     if not path.is_file():
         raise StoreError(f"no results database at {path}; name an existing file")
-    try:
-        with contextlib.closing(_read_only(path)) as c:
-            app_id = c.execute("PRAGMA application_id").fetchone()[0]
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read {path} as a results database: {exc}") from None
-    if app_id != APPLICATION_ID:
-        raise StoreError(f"{path} is not a pocketbench results database; nothing was merged")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} was written by a newer pocketbench (schema {version}, this one reads up to"
-            f" {SCHEMA_VERSION}); merge it with that version, or upgrade; nothing was merged"
-        )
     with tempfile.TemporaryDirectory(prefix="pocketbench-merge-") as tmp:
         readable = path
+        try:
+            if not _openable(path):
+                readable = _copy_with_log(path, Path(tmp))
+            with contextlib.closing(
+                sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
+            ) as c:
+                app_id = c.execute("PRAGMA application_id").fetchone()[0]
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot read {path} as a results database: {exc}") from None
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{path} is not a pocketbench results database; nothing was merged")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer pocketbench (schema {version}, this one reads up"
+                f" to {SCHEMA_VERSION}); merge it with that version, or upgrade; nothing was merged"
+            )
         if version < SCHEMA_VERSION:
-            readable = Path(tmp) / path.name
-            shutil.copyfile(path, readable)
+            if readable == path:
+                readable = _copy_with_log(path, Path(tmp))
             Store.open(readable).close()  # migrates the copy, never the user's file
-        with contextlib.closing(_read_only(readable)) as c:
+        with contextlib.closing(
+            sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
+        ) as c:
             yield c
 
 

@@ -31,6 +31,7 @@ from pocketbench.core.results.stats import (
 )
 
 if TYPE_CHECKING:
+    from pocketbench.core.results.findings import PhoneBreakdown
     from pocketbench.core.results.store import Store
 
 #: Said in every report, because "total tokens/s" means different things to different runners.
@@ -327,6 +328,8 @@ class Report:
     version: str
     campaign: str | None = None
     vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
+    #: Results per phone, when several phones measured a configuration's campaign (a pool).
+    phones: PhoneBreakdown | None = None
 
     @property
     def campaigns(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ renamed, UTF-16, contradicting themselves).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -205,16 +206,29 @@ def test_import_into_a_store_on_a_full_disk_is_one_line(run_bench, tmp_path) -> 
 # -- item 9: merge --------------------------------------------------------------------------------
 
 
-def test_a_source_on_a_read_only_mount_merges(run_bench, tmp_path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    assert run_bench("import", str(BENCH_JSON), "--db", str(src / "r.db")).returncode == 0
-    with sqlite3.connect(src / "r.db") as c:
-        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    with read_only_view(src, tmp_path / "ro") as ro:
+def test_a_source_on_a_read_only_mount_merges_with_the_runs_its_log_holds(
+    run_bench, tmp_path
+) -> None:
+    live, copy = tmp_path / "live", tmp_path / "copy"
+    live.mkdir()
+    copy.mkdir()
+    db = live / "r.db"
+    assert run_bench("import", str(LLAMA_MAIN), "--db", str(db)).returncode == 0
+    # A reader's open snapshot keeps the next import's runs in the write-ahead
+    # log; the store is copied then, as a backup of a store in use is: the
+    # file and its -wal, no -shm.
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM runs").fetchone()
+        assert run_bench("import", str(BENCH_JSON), "--db", str(db)).returncode == 0
+        for name in ("r.db", "r.db-wal"):
+            shutil.copyfile(live / name, copy / name)
+        reader.execute("COMMIT")
+    assert (copy / "r.db-wal").stat().st_size > 0
+    with read_only_view(copy, tmp_path / "ro") as ro:
         r = run_bench("merge", "out.db", str(ro / "r.db"))
     assert r.returncode == 0, r.stderr
-    assert _runs(tmp_path / "out.db") == 6
+    assert _runs(tmp_path / "out.db") == 1 + 6
 
 
 def test_merge_advice_names_merges_own_arguments(run_bench, tmp_path) -> None:

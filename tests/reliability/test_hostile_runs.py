@@ -15,29 +15,30 @@ from pathlib import Path
 from pocketbench.testing.faults import one_error_line, read_only_view
 
 
-def _wait_stored(db: Path, count: int) -> None:
+def _while_held(bench, db: Path, campaign: str, runs: int, action) -> tuple[int, str]:
+    """Start bench, do ``action()`` once run 0 is stored and run 1 holds, let it end."""
     from pocketbench.testing.cli import wait_for_runs
 
-    assert wait_for_runs(db, count) >= count, "the first run was not stored"
+    proc = bench.start(bench.argv(db, campaign, runs=runs), hold=True)
+    try:
+        assert wait_for_runs(db, 1) >= 1, "the first run was not stored"
+        bench.held_runtime()
+        action()
+        bench.release()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
 
 
 # -- item 6: the store moved or deleted while bench writes it ---------------------------------
 
 
 def test_store_moved_mid_run_stops_with_exit_5_naming_the_new_place(bench, tmp_path) -> None:
-    db = tmp_path / "r.db"
-    proc = bench.start(bench.argv(db, "moved", runs=3), hold=True)
-    try:
-        _wait_stored(db, 1)
-        bench.held_runtime()
-        moved = tmp_path / "elsewhere.db"
-        os.rename(db, moved)
-        bench.release()
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 5, err
+    db, moved = tmp_path / "r.db", tmp_path / "elsewhere.db"
+    code, err = _while_held(bench, db, "moved", 3, lambda: os.rename(db, moved))
+    assert code == 5, err
     line = one_error_line(err)
     assert "moved to" in line and str(moved) in line
     with sqlite3.connect(moved) as c:
@@ -48,18 +49,13 @@ def test_store_moved_mid_run_stops_with_exit_5_naming_the_new_place(bench, tmp_p
 
 def test_store_deleted_mid_run_stops_with_exit_5_and_rescues_the_runs(bench, tmp_path) -> None:
     db = tmp_path / "r.db"
-    proc = bench.start(bench.argv(db, "deleted", runs=3), hold=True)
-    try:
-        _wait_stored(db, 1)
-        bench.held_runtime()
+
+    def delete() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
-        bench.release()
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 5, err
+
+    code, err = _while_held(bench, db, "deleted", 3, delete)
+    assert code == 5, err
     line = one_error_line(err)
     assert "was deleted" in line
     rescued = db.with_name("r.db.rescued")
@@ -75,18 +71,13 @@ def test_a_job_merged_while_running_is_done_after_the_next_merge(bench, tmp_path
     from pocketbench.testing.cli import run_bench
 
     db = tmp_path / "r.db"
-    proc = bench.start(bench.argv(db, "live", runs=2), hold=True)
-    try:
-        _wait_stored(db, 1)
-        bench.held_runtime()
+
+    def merge() -> None:
         first = run_bench("merge", "out.db", str(db), cwd=tmp_path)
         assert first.returncode == 0, first.stderr
-        bench.release()
-        proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
+
+    code, err = _while_held(bench, db, "live", 2, merge)
+    assert code == 0, err
     again = run_bench("merge", "out.db", str(db), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     with sqlite3.connect(tmp_path / "out.db") as c:
@@ -165,3 +156,65 @@ def test_html_report_prints_no_matplotlib_warning(run_bench, store_path, tmp_pat
     )
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines() == ["wrote r.html"], r.stderr
+
+
+def test_report_of_a_sharded_pool_has_the_per_phone_breakdown(run_bench, tmp_path) -> None:
+    from pocketbench.core.results.store import Store
+    from pocketbench.testing.fabricated import add_config
+
+    db = tmp_path / "pool.db"
+    with Store.open(db) as store:
+        store.campaign("pool")
+        # shard: each configuration ran on one phone of the pool
+        add_config(store, backend="llamacpp", quant="q4_0", model="tiny",
+                   device="R58W1", gens=[11.0, 11.2, 11.1])  # fmt: skip
+        add_config(store, backend="llamacpp", quant="q8_0", model="tiny",
+                   device="R58W2", gens=[9.0, 9.1, 9.2])  # fmt: skip
+    for fmt, heading in (("markdown", "# Per phone"), ("latex", r"\section*{Per phone}")):
+        r = run_bench("report", "--db", str(db), "--format", fmt)
+        assert r.returncode == 0, r.stderr
+        assert heading in r.stdout
+        section = r.stdout.split(heading, 1)[1].replace(r"\allowbreak{}", "")
+        assert "R58W1" in section and "R58W2" in section and "11.10" in section
+
+
+SHORT_CONTEXT = """
+from pocketbench.plugin import hookimpl
+from pocketbench.testing.backends import FakeBackend
+
+class Short(FakeBackend):
+    @hookimpl
+    def pocketbench_prepare(self, job, device):
+        prepared = super().pocketbench_prepare(job, device)
+        prepared.describe["max_seq_len"] = "64"  # as an ExecuTorch export says it
+        return prepared
+
+backend = Short("short")
+"""
+
+
+def test_a_quality_window_the_model_cannot_take_is_refused_before_the_speed_runs(
+    run_bench, tmp_path
+) -> None:
+    site = tmp_path / "site"
+    info = site / "pocketbench_short-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pocketbench-short\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[pocketbench.backends]\nshort = pocketbench_short:backend\n"
+    )
+    (site / "pocketbench_short.py").write_text(SHORT_CONTEXT)
+    (tmp_path / "text.txt").write_text("The quick brown fox jumps over the lazy dog. " * 400)
+    r = run_bench(
+        "--backend", "short", "--quant", "baseline", "--model", "smollm2-135m", "--runs", "2",
+        "--warmup", "0", "--cooldown", "off", "--db", "r.db", "--quality", "--eval-text",
+        "text.txt", "--quality-ctx", "128", "--quality-chunks", "4",
+        paths=(site,), POCKETBENCH_LOCKS=str(tmp_path / "locks"),
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "max_seq_len 64" in one_error_line(r.stderr)
+    stored = 0
+    if (tmp_path / "r.db").exists():
+        with sqlite3.connect(tmp_path / "r.db") as c:
+            stored = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert stored == 0
