@@ -26,12 +26,13 @@ LLAMA_MAIN = ET / "llama_main_v1_stats_then_observer.txt"
 
 
 def _runs(db: Path) -> int:
-    with sqlite3.connect(db) as c:
+    # Closed at once: a connection left to the garbage collector keeps a mount busy.
+    with contextlib.closing(sqlite3.connect(db)) as c:
         return c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
 def _campaigns(db: Path) -> list[str]:
-    with sqlite3.connect(db) as c:
+    with contextlib.closing(sqlite3.connect(db)) as c:
         return [n for (n,) in c.execute("SELECT name FROM campaigns ORDER BY id")]
 
 
