@@ -12,8 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pocketbench.testing.adbhost import attached_phone
 from pocketbench.testing.cli import run_bench
+from pocketbench.testing.phone.adbhost import attached_phone
 
 
 def main() -> None:

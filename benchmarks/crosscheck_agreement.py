@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices.local import LocalDevice

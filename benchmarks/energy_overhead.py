@@ -82,14 +82,14 @@ def main() -> None:
 
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import build, plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices import open_device
     from pocketbench.core.devices.base import RunSetup
-    from pocketbench.testing.adbd import Fixture
-    from pocketbench.testing.adbhardware import Hardware
-    from pocketbench.testing.adbhost import attached_phone
+    from pocketbench.testing.phone.adbd import Fixture
+    from pocketbench.testing.phone.adbhardware import Hardware
+    from pocketbench.testing.phone.adbhost import attached_phone
 
     host_bin = str(build.ensure_built())
     pm = pluggy.PluginManager("pocketbench")

@@ -26,7 +26,7 @@ import time
 PREPARE_IN_FRESH_PROCESS = """
 import sys, time, pluggy
 t0 = time.perf_counter()
-import pocketbench.core.api.hookspecs as hs
+import pocketbench.core.engine.hookspecs as hs
 from pocketbench.backends.executorch import plugin
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.api.model import Job, Workload
@@ -43,7 +43,7 @@ print(t1 - t0, t2 - t1)
 def build(args: argparse.Namespace):
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.executorch import plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices.local import LocalDevice

@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="measured runs per configuration")
     args = ap.parse_args()
     from pocketbench.backends.llamacpp import build
-    from pocketbench.testing.netlab import lab_host, netns_problem
+    from pocketbench.testing.phone.netlab import lab_host, netns_problem
 
     problem = netns_problem()
     if problem:

@@ -5,7 +5,7 @@
 
 Uses Debian's adb server on a private port and the loopback phone in arm64
 mode (aarch64 executables run through qemu via binfmt_misc; see
-pocketbench.testing.arm64).  Prints:
+pocketbench.testing.phone.arm64).  Prints:
 
 - the cross-build time (``--cold``: a fresh cache, zig's own libc/libc++
   builds included, so this is what a user's first phone job costs);
@@ -27,8 +27,8 @@ from pathlib import Path
 def cross_build(cold: Path | None) -> float:
     from pocketbench.backends.llamacpp import build, crossbuild
     from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
-    from pocketbench.core.api.cache import cache_dir
-    from pocketbench.testing.arm64 import CPUINFO
+    from pocketbench.core.kit.cache import cache_dir
+    from pocketbench.testing.phone.arm64 import CPUINFO
 
     if cold is not None:
         # The pinned source is not part of the build time: reuse the downloaded archive.
@@ -49,13 +49,13 @@ def cross_build(cold: Path | None) -> float:
 def phone_figures(repeat: int) -> None:
     import pluggy
 
-    import pocketbench.core.api.hookspecs
+    import pocketbench.core.engine.hookspecs
     from pocketbench.backends.llamacpp import plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices import open_device
-    from pocketbench.testing.adbhost import attached_phone
-    from pocketbench.testing.arm64 import arm64_fixture
     from pocketbench.testing.cli import run_bench
+    from pocketbench.testing.phone.adbhost import attached_phone
+    from pocketbench.testing.phone.arm64 import arm64_fixture
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -74,7 +74,7 @@ def phone_figures(repeat: int) -> None:
             print(f"{job}: {phone.daemon.bytes_received - before:>12,} bytes pushed")
 
         pm = pluggy.PluginManager("pocketbench")
-        pm.add_hookspecs(pocketbench.core.api.hookspecs)
+        pm.add_hookspecs(pocketbench.core.engine.hookspecs)
         pm.register(plugin)
         job = Job(
             backend="llamacpp", quant="q4_0", model="tiny",

@@ -1,1 +1,1 @@
-"""The pocketbench host: hookspecs, plugin manager, data model, devices, runner, store, CLI."""
+"""The pocketbench host: hook specifications, plugin manager, data model, devices, runner, store, CLI."""

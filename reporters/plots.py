@@ -7,7 +7,14 @@ import math
 import textwrap
 from typing import Any
 
-from pocketbench.plugin import CORE_METRICS, PocketbenchError, Report, cache_dir, metric_spec
+from pocketbench.plugin import (
+    CORE_METRICS,
+    PocketbenchError,
+    Report,
+    cache_dir,
+    metric_spec,
+    steps_by_position,
+)
 
 
 def _text(label: str, width: int = 38) -> str:
@@ -192,4 +199,27 @@ def roofline_chart(report: Report) -> bytes:
     ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def position_chart(report: Report) -> bytes | None:
+    """Each decode step's time against its position (median over runs) per configuration.
+
+    None when no configuration has usable per-token times.
+    """
+    series = [(c.label, steps_by_position(c.records)) for c in report.configs]
+    series = [(label, points) for label, points in series if points]
+    if not series:
+        return None
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    for (label, points), color in zip(series, _colors(len(series))):
+        ax.plot(
+            [p for p, _ in points], [ms for _, ms in points], color=color, lw=1, label=_text(label)
+        )
+    ax.set_xlabel("Decode step (position after the prompt)")
+    ax.set_ylabel("Step time (ms), median over runs")
+    ax.set_title("Decode time against position", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _png(fig)

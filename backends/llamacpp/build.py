@@ -302,13 +302,7 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
                 logf.write("$ " + " ".join(cmd) + "\n")
                 logf.flush()
                 _stream(cmd, logf, live, what, log)
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    for t in TARGETS:
-        built = build / "bin" / t
-        if not built.is_file():
-            raise SetupError(f"llama.cpp build produced no {t}; see {log}")
-        shutil.copy2(built, bin_dir / t)
+    keep_binaries(build, tmp, TARGETS, log, "llama.cpp build")
     info = {
         "llama_cpp_python": LCP_VERSION,
         "commit": LLAMACPP_COMMIT,
@@ -320,6 +314,21 @@ def _build(sdist: Path, tmp: Path, log: Path) -> None:
     # Sources and objects are hundreds of MB; the static binaries are all we keep.
     shutil.rmtree(src, ignore_errors=True)
     shutil.rmtree(build, ignore_errors=True)
+
+
+def keep_binaries(build: Path, dest: Path, targets: tuple[str, ...], log: Path, what: str) -> None:
+    """Copy the built tools ``targets`` from cmake's ``build/bin`` into ``dest/bin``.
+
+    Shared by the host build and the cross-build: a tool missing from the
+    build is one line naming ``what`` and its log.
+    """
+    bin_dir = dest / "bin"
+    bin_dir.mkdir()
+    for name in targets:
+        built = build / "bin" / name
+        if not built.is_file():
+            raise SetupError(f"{what} produced no {name}; see {log}")
+        shutil.copy2(built, bin_dir / name)
 
 
 def _stream(

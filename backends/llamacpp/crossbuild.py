@@ -211,13 +211,7 @@ def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) ->
                 logf.write("$ " + shlex.join(cmd) + "\n")
                 logf.flush()
                 build._stream(cmd, logf, live, what, log, label=_LABEL)
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    for name in TARGETS:
-        built = out / "bin" / name
-        if not built.is_file():
-            raise SetupError(f"the llama.cpp cross-build produced no {name}; see {log}")
-        shutil.copy2(built, bin_dir / name)
+    build.keep_binaries(out, tmp, TARGETS, log, "the llama.cpp cross-build")
     info = {
         "toolchain": zig.description,
         "target_abi": target.abi,

@@ -19,6 +19,7 @@ import attrs
 from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError, unknown_choice
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.report import CORE_METRICS, ConfigReport, metric_spec
 from pocketbench.core.results.stats import (
     Ratio,
@@ -106,8 +107,8 @@ def compare_campaigns(
         raise UsageError(
             f"OLD and NEW are both {old!r}; give two different campaigns (bench report lists them)"
         )
-    before = {c.config_key: c for c in store.configurations(old)}
-    after = {c.config_key: c for c in store.configurations(new)}
+    before = {c.config_key: c for c in configurations(store, old)}
+    after = {c.config_key: c for c in configurations(store, new)}
     paired = []
     for old_key, new_key in pair_imports(before, after):
         paired.append(

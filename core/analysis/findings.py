@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
-from attrs import frozen
 
 from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
 from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.build import configurations
+from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
 from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
 from pocketbench.core.results.report import (
     CORE_METRICS,
@@ -33,8 +34,7 @@ from pocketbench.core.results.report import (
     facts_lines,
     metric_spec,
 )
-from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
-from pocketbench.core.results.stats import Ratio, Welch, adjust_pvalues, ratio, welch
+from pocketbench.core.results.stats import adjust_pvalues, ratio, welch
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.imported_findings import ImportedPart
@@ -69,7 +69,7 @@ def build_findings(
             f"nothing is stored for study {study.name!r} (campaign {campaign!r});"
             " run it first: bench study FILE"
         )
-    stored = store.configurations(campaign)
+    stored = configurations(store, campaign)
     reports: dict[int, ConfigReport | None] = {}
     for i, sc in enumerate(configs):
         match = _find(sc, stored, study)
@@ -143,6 +143,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
         label += f" ({sc.job.model} on {sc.job.device})"
     if len(study.cores) > 1:  # placements compared like any other factor
         label += f", cores {sc.job.workload.placement}"
+    if len(study.workload.depths) > 1:
+        label += f", prompt {sc.job.workload.prompt_tokens}"
     return label
 
 
@@ -384,13 +386,15 @@ def _method(
     lines = [
         f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
         f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
-        f"Workload, the same for every framework: a prompt of {w.prompt_tokens} tokens, then exactly"
+        f"Workload, the same for every framework: a prompt of {', '.join(map(str, w.depths))}"
+        " tokens, then exactly"
         f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
         f" thread{'s' if threads != [1] else ''}; a run may take at most {w.timeout_s:g} s.",
     ]
     if w.prompt is not None:
         lines.append(
-            f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
+            f"Prompt text (made exactly {', '.join(map(str, w.depths))} tokens long):"
+            f" \u201c{w.prompt}\u201d."
         )
     models = ", ".join(study.models)
     labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}
@@ -409,7 +413,7 @@ def _method(
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:
     """How quality was measured, and where a real preset's weights come from."""
-    from pocketbench.core.api.realmodels import REAL_MODELS
+    from pocketbench.core.kit.realmodels import REAL_MODELS
     from pocketbench.core.results.quality import QUALITY_NOTE
 
     lines = []
@@ -556,7 +560,7 @@ def _caveats(
 
 
 def _version() -> str:
-    from pocketbench.core.results.report import _version as v
+    from pocketbench.core.results.build import _version as v
 
     return v()
 

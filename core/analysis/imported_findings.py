@@ -16,6 +16,7 @@ import attrs
 from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError
+from pocketbench.core.results.build import configurations
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.study import Study
@@ -33,7 +34,7 @@ def imported_campaigns(study: Study, store: Store) -> list[tuple[str, list[Confi
                 f"the study's imports name campaign {name!r}, but the store has none;"
                 f" import it first: bench import FILE --campaign {name}"
             )
-        found = [c for c in store.configurations(name) if c.imported is not None]
+        found = [c for c in configurations(store, name) if c.imported is not None]
         if not found:
             raise UsageError(
                 f"campaign {name!r} in the study's imports was measured, not imported;"

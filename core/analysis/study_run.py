@@ -8,7 +8,7 @@ command line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,8 @@ from pocketbench.core.engine.plan import CheckedRequest, Request, check_request,
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
 from pocketbench.core.engine.runner import JobOutcome, Runner
+from pocketbench.core.kit.status import Echo
 from pocketbench.core.results.store import Store
-
-Echo = Callable[[str], None]
 
 
 @frozen(kw_only=True)
@@ -44,29 +43,33 @@ class StudyConfig:
 
 
 def check_study(study: Study, registry: Registry) -> list[CheckedRequest]:
-    """Every framework's schemes, options and models checked, before any device opens."""
+    """Every framework's schemes, options and models checked, before any device opens.
+
+    One request per framework, at the first depth; every other depth of
+    ``workload.prompt_tokens`` is checked too (a model's context length).
+    """
     w = study.workload
-    return [
-        check_request(
-            registry,
-            Request(
-                backend=fw.backend,
-                quants=list(fw.quants),
-                models=list(study.models),
-                options=dict(fw.options),
-                prompt_tokens=w.prompt_tokens,
-                gen_tokens=w.gen_tokens,
-                threads=w.threads,
-                prompt=w.prompt,
-                timeout_s=w.timeout_s,
-                runs=study.runs,
-                warmup=study.warmup,
-                where=f"framework[{i}]",
-                energy=study.energy,
-            ),
+    out = []
+    for i, fw in enumerate(study.framework):
+        request = Request(
+            backend=fw.backend,
+            quants=list(fw.quants),
+            models=list(study.models),
+            options=dict(fw.options),
+            prompt_tokens=w.depths[0],
+            gen_tokens=w.gen_tokens,
+            threads=w.threads,
+            prompt=w.prompt,
+            timeout_s=w.timeout_s,
+            runs=study.runs,
+            warmup=study.warmup,
+            where=f"framework[{i}]",
+            energy=study.energy,
         )
-        for i, fw in enumerate(study.framework)
-    ]
+        for depth in w.depths[1:]:
+            check_request(registry, attrs.evolve(request, prompt_tokens=depth))
+        out.append(check_request(registry, request))
+    return out
 
 
 def study_configs(
@@ -78,9 +81,13 @@ def study_configs(
     for fw, request in zip(study.framework, checked):
         for planned in (
             p
+            for depth in study.workload.depths
             for cores in placements
             for p in plan_jobs(
-                attrs.evolve(request, request=attrs.evolve(request.request, cores=cores)),
+                attrs.evolve(
+                    request,
+                    request=attrs.evolve(request.request, cores=cores, prompt_tokens=depth),
+                ),
                 devices,
             )
         ):

@@ -3,7 +3,7 @@
 Configuration classes are ``define(kw_only=True)``; results are ``frozen``.
 Nothing here knows a runner's output format: parsers are named constructors
 in the backends (``Metrics`` is built by them), and (de)serialisation goes
-through the one converter in :mod:`pocketbench.core.api.convert`.
+through the one converter in :mod:`pocketbench.core.kit.convert`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import attrs
 from attrs import define, field, frozen
 
 from pocketbench.core.api.power import RunTrace
+from pocketbench.core.api.tokentimes import TokenLatency
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
@@ -160,8 +161,19 @@ class Job:
     #: the sampler's cost is below run-to-run noise (docs/performance.md).
     energy: bool = False
 
+    #: The configuration's key, computed once (:meth:`config_key`).
+    _key: str = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # A job is never changed after it is made (attrs.evolve makes a new one), and
+        # the runner, the store, the lease and the claims all ask for its key.
+        self._key = self._make_key()
+
     def config_key(self) -> str:
         """Identifies the configuration in the store (resume, grouping)."""
+        return self._key
+
+    def _make_key(self) -> str:
         w = self.workload
         prompt = "" if w.prompt is None else f"|prompt={hash_text(w.prompt)}"
         # Options can change what is measured (another build, another export):
@@ -235,6 +247,10 @@ class ProcessResult:
     peak_rss_bytes: int | None = None
     #: CPU time (user + system) of the process, when the device knows it.
     cpu_s: float | None = None
+    #: When each piece of stdout reached the run's launcher: (milliseconds
+    #: since the start, stdout bytes up to the end of that piece).  None: not
+    #: captured (the device cannot, or capture was switched off).
+    arrivals: tuple[tuple[float, int], ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -278,6 +294,9 @@ class Metrics:
     #: generation (ExecuTorch's PyTorchObserver line).  They split a run's energy
     #: into prompt and generation; None: the runtime printed durations only.
     phases_epoch_ms: tuple[float, float, float] | None = None
+    #: Every token's time (TPOT percentiles, stalls), or why it was declined;
+    #: None: the device did not capture stdout arrival times.
+    latency: TokenLatency | None = None
 
     @staticmethod
     def total_rate(prompt_tokens: int, gen_tokens: int, prompt_s: float, gen_s: float) -> float:

@@ -8,7 +8,7 @@ is evaluated from an empty cache; the next-token distributions at positions
 every scored position has at least ``ctx/2`` tokens of context.
 
 The reference's distributions travel in llama.cpp's KL-divergence base file
-(:mod:`pocketbench.core.api.logprobs`): llama-perplexity writes and reads it,
+(:mod:`pocketbench.core.kit.logprobs`): llama-perplexity writes and reads it,
 and any other backend reads or writes the same file, so a configuration can be
 compared with a reference from another framework.
 """

@@ -12,7 +12,6 @@ import click
 from pocketbench.core.api.errors import PocketbenchError, UsageError, unknown_choice
 
 DEFAULT_DB = "pocketbench.db"
-Echo = Callable[[str], None]
 
 
 def echo_err(message: str) -> None:
@@ -79,7 +78,7 @@ def write_output(output: str | None, text: str | bytes) -> None:
         else:
             click.echo(text, nl=not text.endswith("\n"))
         return
-    from pocketbench.core.api.cache import write_atomic
+    from pocketbench.core.kit.cache import write_atomic
 
     path = Path(output)
     data = text if isinstance(text, bytes) else text.encode("utf-8")

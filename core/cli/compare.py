@@ -37,7 +37,7 @@ def add_commands(group: click.Group) -> None:
     ) -> None:
         """Compare two stored campaigns: regressions and improvements beyond noise."""
         from pocketbench.core.analysis.compare import compare_campaigns, format_comparison
-        from pocketbench.core.api import checks
+        from pocketbench.core.kit import checks
         from pocketbench.core.results.store import Store
 
         if not 0 < alpha < 1:

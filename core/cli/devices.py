@@ -37,9 +37,9 @@ def add_commands(group: click.Group) -> None:
     )
     def devices_cmd(as_json: bool, adb_servers: tuple[str, ...], lab_study: str | None) -> None:
         """List devices (the local host and attached phones) with their facts."""
-        from pocketbench.core.api.convert import unstructure
         from pocketbench.core.devices.adb import describe_attached
         from pocketbench.core.devices.local import LocalDevice
+        from pocketbench.core.kit.convert import unstructure
 
         servers = list(adb_servers)
         if lab_study:

@@ -46,8 +46,8 @@ def add_commands(cli: click.Group) -> None:
         raw text and sha256, marked imported; importing it again adds
         nothing.  A bad file stops the command and nothing is stored.
         """
-        from pocketbench.core.api import checks
         from pocketbench.core.engine.imports import import_files
+        from pocketbench.core.kit import checks
         from pocketbench.core.results.imports import WorkloadHints
         from pocketbench.core.results.store import Store
 

@@ -20,9 +20,9 @@ def add_commands(group: click.Group) -> None:
         """
         from pathlib import Path
 
-        from pocketbench.core.api.destination import destination
         from pocketbench.core.api.errors import UsageError
         from pocketbench.core.cli.common import echo_err
+        from pocketbench.core.kit.destination import destination
         from pocketbench.core.results.merge import merge_into
         from pocketbench.core.results.store import Store
 

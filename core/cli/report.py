@@ -68,7 +68,8 @@ def add_commands(group: click.Group) -> None:
         list_campaigns: bool,
     ) -> None:
         """Render stored results (markdown, LaTeX, JSON, CSV, HTML, or a plugin's format)."""
-        from pocketbench.core.results.report import ReportOptions, build_report
+        from pocketbench.core.results.build import build_report
+        from pocketbench.core.results.report import ReportOptions
         from pocketbench.core.results.store import Store
 
         reg = registry(ctx)

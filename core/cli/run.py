@@ -15,13 +15,13 @@ import click
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import (
-    Echo,
     cooldown_option,
     db_option,
     echo_err,
     no_wait_option,
     registry,
 )
+from pocketbench.core.kit.status import Echo
 
 DEFAULT_MODEL = "stories110m"
 #: Prefix of the parameter names of a backend's own flags.
@@ -267,7 +267,7 @@ def _quality(kw: dict[str, Any]) -> Any:
 
 
 def _check_names(kw: dict[str, Any]) -> None:
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     if kw.get("campaign") is not None:
         checks.text("--campaign", kw["campaign"])
@@ -278,7 +278,7 @@ def _check_names(kw: dict[str, Any]) -> None:
 def _stop_rule(target_pct: float | None) -> Any:
     if target_pct is None:
         return None
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     checks.target_ci("--target-ci", target_pct)
     from pocketbench.core.engine.runner import ci_stop_rule
@@ -366,6 +366,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
 def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any]) -> None:
     """The Galaxy A25 study's table, by the markdown reporter's table code."""
     from pocketbench.core.results.bandwidth import sentence as bandwidth_sentence
+    from pocketbench.core.results.build import configurations, report_from_configs
     from pocketbench.core.results.present import (
         busy_host_text,
         md_table,
@@ -373,25 +374,22 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         quality_notes,
         summary_rows,
     )
-    from pocketbench.core.results.report import (
-        CORE_METRICS,
-        ReportOptions,
-        Vocabulary,
-        report_from_configs,
-    )
+    from pocketbench.core.results.report import CORE_METRICS, ReportOptions, Vocabulary
 
     keys = {j.config_key() for j in jobs}
     if not keys or campaign not in {c["name"] for c in store.campaigns()}:
         return  # nothing was measured (every job failed before its first run)
-    configs = [c for c in store.configurations(campaign) if c.config_key in keys]
+    configs = [c for c in configurations(store, campaign) if c.config_key in keys]
     if not configs:
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
     names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
-    # With --energy, its two rows follow (shown only when measured).
+    # Time per output token beside the rates, and with --energy its rows
+    # (each shown only when measured).
     from pocketbench.core.results.energy import ENERGY_METRICS
+    from pocketbench.core.results.latency import problems
 
-    shown = (*CORE_METRICS, *ENERGY_METRICS)
+    shown = (*CORE_METRICS, "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms", *ENERGY_METRICS)
     report = report_from_configs(configs, metrics=shown, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
@@ -401,6 +399,9 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     )
     for note in quality_notes(report):
         click.echo(note)
+    for c in report.configs:
+        for line in problems(c.records):
+            click.echo(f"note: {c.label}: {line}")
     for c in report.configs:
         line = bandwidth_sentence(c.label, c.bandwidth, c.facts.kind if c.facts else "")
         if line:

@@ -28,7 +28,6 @@ import adbutils
 import attrs
 from adbutils.errors import AdbError
 
-from pocketbench.core.api import cache
 from pocketbench.core.api.errors import DeviceError, SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 from pocketbench.core.api.power import EnergyTrace, RunTrace
@@ -42,6 +41,7 @@ from pocketbench.core.devices.adbserver import (
     state_problem,
 )
 from pocketbench.core.devices.base import Device, ProgressFn, RunSetup, active_runs
+from pocketbench.core.kit import cache
 
 WORKDIR = "/data/local/tmp/pocketbench"
 #: Shell text longer than this is pushed as a script file instead of sent in the OPEN.

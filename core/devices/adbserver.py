@@ -12,7 +12,7 @@ import adbutils
 from adbutils.errors import AdbError
 
 from pocketbench.core.api.errors import DeviceError
-from pocketbench.core.api.status import say
+from pocketbench.core.kit.status import say
 
 DEFAULT_PORT = 5037
 

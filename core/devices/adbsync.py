@@ -21,8 +21,8 @@ from typing import BinaryIO
 
 import adbutils
 
-from pocketbench.core.api import cache
 from pocketbench.core.devices.base import ProgressFn
+from pocketbench.core.kit import cache
 
 CHUNK = 64 * 1024  # the protocol's largest DATA block
 

@@ -4,7 +4,7 @@
 toolchain and cached.  A :class:`~pocketbench.core.api.bandwidth.ProbeToolchain`
 is a compiler command and the target it builds for: the host's ``cc`` for this
 host, and for a phone the zig cross toolchain the runtimes are built with
-(:mod:`pocketbench.core.api.zig`) -- the backend's own choice when it says
+(:mod:`pocketbench.core.kit.zig`) -- the backend's own choice when it says
 one (hook ``pocketbench_probe_toolchain``), which also puts the probe beside
 its runtime on the device.  What the figures mean (which kernel, which bytes)
 is documented in the C file.
@@ -25,9 +25,9 @@ from pathlib import Path
 from attrs import frozen
 
 from pocketbench.core.api.bandwidth import ProbeToolchain
-from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices.base import Device
+from pocketbench.core.kit.cache import cache_dir, file_lock, temp_beside
 
 #: The probe's output format (first line ``bwprobe 1``); parsers refuse others.
 FORMAT = 1
@@ -94,7 +94,7 @@ def toolchain_for(abi: str, *, local: bool) -> ProbeToolchain:
         return _host_cc("host", ())
     zig_problem = ""
     if arch in ZIG_TARGETS:
-        from pocketbench.core.api.zig import find_zig
+        from pocketbench.core.kit.zig import find_zig
 
         try:
             zig = find_zig()

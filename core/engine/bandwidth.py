@@ -18,7 +18,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,12 +36,13 @@ from pocketbench.core.api.bandwidth import (
     placement_text,
     threads_text,
 )
-from pocketbench.core.api.cache import cache_dir, file_lock, write_atomic
-from pocketbench.core.api.convert import converter, unstructure
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
 from pocketbench.core.api.model import DeviceFacts, Job, Prepared
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.base import Device
+from pocketbench.core.kit.cache import cache_dir, file_lock, write_atomic
+from pocketbench.core.kit.convert import converter, unstructure
+from pocketbench.core.kit.status import Echo, say
 
 #: Bytes of each probe array (all threads together): several times any phone's
 #: last-level cache, and about 4x this host's 32 MiB L3.
@@ -59,12 +59,6 @@ MIN_GBPS = 0.05
 LOAD_BYTES_PER_CYCLE = 128
 #: When a device does not say its clock: no core runs faster than this.
 UNKNOWN_GHZ = 6.0
-
-Echo = Callable[[str], None]
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def default_mib() -> int:
@@ -126,7 +120,7 @@ class BandwidthPolicy:
     buffer_mib: int = field(factory=default_mib)
     trials: int = TRIALS
     cache: Path | None = None
-    echo: Echo = _stderr
+    echo: Echo = say
     _fresh: set[str] = field(factory=set, init=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import cache_dir, file_digest, write_atomic
 from pocketbench.core.api.errors import UsageError
-from pocketbench.core.api.fetch import PackagedFile, fetch_member
+from pocketbench.core.kit.cache import cache_dir, file_digest, write_atomic
+from pocketbench.core.kit.fetch import PackagedFile, fetch_member
 
 DEFAULT_TEXT = PackagedFile(
     package="brotli",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from pocketbench.core.api.errors import DeviceError, UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 
 if TYPE_CHECKING:
     from pocketbench.core.api.model import Job, Prepared, Readings, RunRecord
@@ -46,7 +46,7 @@ def parse_cooldown(value: str | float | None) -> str | float:
             raise UsageError(
                 f"bad cooldown {value!r}: use auto, off or a number of seconds"
             ) from None
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     seconds = checks.cooldown_seconds("--cooldown", value)
     return seconds if seconds else "off"

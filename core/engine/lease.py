@@ -32,14 +32,14 @@ from pathlib import Path
 import attrs
 from attrs import define
 
-from pocketbench.core.api.cache import cache_dir, writable_dir, write_atomic
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
-from pocketbench.core.api.identity import HEARTBEAT_S, Holder, host
 from pocketbench.core.devices.base import Device
+from pocketbench.core.kit.cache import cache_dir, writable_dir, write_atomic
+from pocketbench.core.kit.identity import HEARTBEAT_S, Holder, host
+from pocketbench.core.kit.status import Echo
 from pocketbench.core.results import claims
 from pocketbench.core.results.store import Store
 
-Echo = Callable[[str], None]
 #: How often a waiting process looks again.
 POLL_S = 0.5
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.devices.base import RunSetup
 
 if TYPE_CHECKING:

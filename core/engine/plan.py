@@ -21,8 +21,7 @@ from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine.cores import place
 from pocketbench.core.engine.plugins import Registry
-
-Echo = Callable[[str], None]
+from pocketbench.core.kit.status import Echo
 
 MODEL_SUFFIXES = (".gguf", ".pte", ".pth", ".bin", ".safetensors")
 
@@ -86,6 +85,7 @@ def check_request(registry: Registry, request: Request) -> CheckedRequest:
     options = check_options(info, request)
     for model in request.models:
         check_model(model)
+        check_context(model, request)
     return CheckedRequest(request=request, schemes=schemes, options=options)
 
 
@@ -122,7 +122,7 @@ def plan_jobs(
 
 def check_values(request: Request) -> None:
     """Numbers and text of a request, each within its range (one line naming the key)."""
-    from pocketbench.core.api import checks
+    from pocketbench.core.kit import checks
 
     def name(key: str) -> str:
         return f"{request.where}.{key}" if request.where else "--" + key.replace("_", "-")
@@ -183,9 +183,16 @@ def check_model(model: str) -> None:
         )
 
 
-def default_threads(device: Device) -> int:
-    """Threads when none are asked: see :mod:`pocketbench.core.engine.cores`."""
-    return place(device.facts(), None, None)[0]
+def check_context(model: str, request: Request) -> None:
+    """A prompt (a depth) beyond a preset's context length is refused before anything runs."""
+    spec = PRESETS.get(model)
+    if spec is None or request.prompt_tokens <= spec.max_seq_len:
+        return
+    key = f"{request.where}.prompt_tokens" if request.where else "--prompt-tokens"
+    raise UsageError(
+        f"{key}: {request.prompt_tokens} tokens is beyond {model}'s context length"
+        f" ({spec.max_seq_len} tokens); choose depths up to {spec.max_seq_len}"
+    )
 
 
 def make_workload(request: Request, threads: int) -> Workload:
@@ -199,31 +206,6 @@ def make_workload(request: Request, threads: int) -> Workload:
         )
     except ValueError as exc:
         raise UsageError(f"{exc}; give a positive number") from exc
-
-
-def open_devices(specs: Sequence[str], echo: Echo | None = None) -> dict[str, Device]:
-    """Open each device once (``local`` when none is named); a name given twice is refused."""
-    from pocketbench.core.devices import open_device
-
-    devices: dict[str, Device] = {}
-    try:
-        for spec in specs or ("local",):
-            device = open_device(spec)
-            if device.name in devices:
-                device.close()
-                raise UsageError(f"device {device.name} is given twice")
-            if echo is not None:
-                device.push_display = push_display(device.name, echo)
-            devices[device.name] = device
-    except BaseException:
-        close_devices(devices)
-        raise
-    return devices
-
-
-def close_devices(devices: Mapping[str, Device]) -> None:
-    for device in devices.values():
-        device.close()
 
 
 def push_display(device: str, echo: Echo) -> Callable[[str, int], Callable[[int, int], None]]:

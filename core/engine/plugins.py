@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from pocketbench.core.api import hookspecs
 from pocketbench.core.api.errors import UsageError, unknown_choice
-from pocketbench.core.api.hookspecs import PROJECT
+from pocketbench.core.api.hooks import PROJECT
 from pocketbench.core.api.model import BackendInfo, MetricInfo, ReporterInfo
+from pocketbench.core.engine import hookspecs
+from pocketbench.core.kit.status import say
 
 if TYPE_CHECKING:
     from pocketbench.core.results.findings import Findings
@@ -64,9 +65,7 @@ class PluginSource:
 
 
 def _warn_default(message: str) -> None:
-    import sys
-
-    print(f"warning: {message}", file=sys.stderr)
+    say(f"warning: {message}")
 
 
 @attrs.define

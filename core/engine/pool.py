@@ -31,8 +31,7 @@ from pocketbench.core.devices.base import Device
 from pocketbench.core.devices.lab import SPREADS
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.runner import JobOutcome, Runner
-
-Echo = Callable[[str], None]
+from pocketbench.core.kit.status import Echo
 
 
 @define(kw_only=True)
@@ -196,9 +195,7 @@ def run_targets(
                     " run the same command again to resume once it is back"
                 )
                 on_error(job, exc)
-                outcomes.append(
-                    (position, JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)))
-                )
+                outcomes.append((position, JobOutcome.failed(job, exc)))
 
     def work(phone: str) -> None:
         nonlocal requeued
@@ -229,7 +226,7 @@ def run_targets(
                         outcomes.append(
                             (
                                 position,
-                                JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)),
+                                JobOutcome.failed(job, exc),
                             )
                         )
                     give_up(phone)
@@ -237,7 +234,7 @@ def run_targets(
                 return
             except PocketbenchError as exc:
                 on_error(job, exc)
-                outcome = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
+                outcome = JobOutcome.failed(job, exc)
             except BaseException as exc:  # Ctrl-C in a worker: stop everything
                 interrupted.append(exc)
                 if len(phones) > 1:  # the other workers stop after their current run
@@ -277,9 +274,7 @@ def run_targets(
                 f"incomplete: no phone of {key} is left; run the same command again to resume"
             )
             on_error(job, exc)
-            outcomes.append(
-                (position, JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code)))
-            )
+            outcomes.append((position, JobOutcome.failed(job, exc)))
     wall = time.monotonic() - begun
     return PoolRun(
         outcomes=tuple(o for _, o in sorted(outcomes, key=lambda pair: pair[0])),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import Job, Prepared, RunRecord
 from pocketbench.core.devices.base import Device
-
-Echo = Callable[[str], None]
+from pocketbench.core.kit.status import Echo
 
 
 class Progress:

@@ -19,15 +19,15 @@ from typing import Any
 import attrs
 from attrs import define, frozen
 
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside, write_atomic
-from pocketbench.core.api.convert import converter
 from pocketbench.core.api.errors import PocketbenchError, SetupError, UsageError
 from pocketbench.core.api.model import Job, Prepared
 from pocketbench.core.api.presets import get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
-from pocketbench.core.api.realmodels import REAL_MODELS
 from pocketbench.core.engine.evaltext import EvalText
+from pocketbench.core.kit import status as ui
+from pocketbench.core.kit.cache import cache_dir, file_lock, temp_beside, write_atomic
+from pocketbench.core.kit.convert import converter
+from pocketbench.core.kit.realmodels import REAL_MODELS
 from pocketbench.core.results.quality import QualityRecord, record_from_result
 
 #: Bumped when what is cached here changes meaning.
@@ -217,7 +217,7 @@ def _reference(
     threads: int,
 ) -> tuple[Path, QualityResult]:
     """The reference's base file and its own figures (made once, under a lock)."""
-    from pocketbench.core.api.logprobs import read_header
+    from pocketbench.core.kit.logprobs import read_header
 
     folder = cache_dir("quality", "refs")
     stem = f"{sha[:20]}-{ref.backend}-{plan.text.sha256[:16]}-{plan.protocol.key}-v{CACHE_VERSION}"

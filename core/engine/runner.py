@@ -18,12 +18,13 @@ from attrs import define, frozen
 
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
-from pocketbench.core.api.status import say
 from pocketbench.core.devices.base import Device
 from pocketbench.core.engine import signals
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.kit.status import say
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 if TYPE_CHECKING:
@@ -41,6 +42,11 @@ class JobOutcome:
     #: A failure that stopped the job (setup, device); None when it ran through.
     error: str | None = None
     exit_code: int = 0
+
+    @classmethod
+    def failed(cls, job: Job, exc: PocketbenchError) -> JobOutcome:
+        """A job stopped by an expected failure: its one line and exit code."""
+        return cls(job=job, error=str(exc), exit_code=int(exc.exit_code))
 
     @property
     def measured(self) -> tuple[RunRecord, ...]:
@@ -216,55 +222,5 @@ class Runner:
 
     def _stored_ok(self, job: Job) -> list[RunRecord]:
         with self._store_lock:
-            configs = self.store.configurations(self.campaign)
+            configs = configurations(self.store, self.campaign)
         return next((list(c.ok_runs) for c in configs if c.config_key == job.config_key()), [])
-
-
-def run_on_devices(
-    runner: Runner,
-    jobs: Sequence[Job],
-    devices: dict[str, Device],
-    on_error: Callable[[Job, PocketbenchError], None],
-) -> list[JobOutcome]:
-    """Run jobs, one at a time per device and devices in parallel.
-
-    Each job's ``device`` names its key in ``devices``.  A device that fails
-    stops only its own queue; the other devices go on.
-    """
-    queues: dict[str, list[tuple[int, Job]]] = {}
-    for position, job in enumerate(jobs):
-        queues.setdefault(job.device, []).append((position, job))
-    outcomes: list[tuple[int, JobOutcome]] = []
-    lock = threading.Lock()
-    interrupted: list[BaseException] = []
-
-    def work(name: str, queue: list[tuple[int, Job]]) -> None:
-        for position, job in queue:
-            try:
-                outcome = runner.run(job, devices[name])
-            except PocketbenchError as exc:
-                on_error(job, exc)
-                outcome = JobOutcome(job=job, error=str(exc), exit_code=int(exc.exit_code))
-                with lock:
-                    outcomes.append((position, outcome))
-                if isinstance(exc, (DeviceError, StoreError)):
-                    return
-                continue
-            except BaseException as exc:  # Ctrl-C in a worker: stop everything
-                interrupted.append(exc)
-                return
-            with lock:
-                outcomes.append((position, outcome))
-
-    if len(queues) == 1:
-        ((name, queue),) = queues.items()
-        work(name, queue)
-    else:
-        threads = [
-            threading.Thread(target=work, args=(n, q), name=f"device {n}", daemon=True)
-            for n, q in queues.items()
-        ]
-        signals.join_devices(threads)
-    if interrupted:
-        raise interrupted[0]
-    return [outcome for _, outcome in sorted(outcomes, key=lambda pair: pair[0])]

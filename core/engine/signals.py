@@ -21,8 +21,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
-from pocketbench.core.api import children
 from pocketbench.core.devices.base import stop_active_runs
+from pocketbench.core.kit import children
 
 #: The signals that stop a run, and how the user is told.
 SIGNALS = {

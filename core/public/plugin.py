@@ -12,24 +12,7 @@ the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
 
 from __future__ import annotations
 
-from pocketbench.core.results.findings import Findings, Table
-from pocketbench.core.api import logprobs
 from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
-from pocketbench.core.api.cache import (
-    cache_dir,
-    cached,
-    cached_dir,
-    file_digest,
-    file_lock,
-    publish,
-    publish_dir,
-    temp_beside,
-    write_atomic,
-    write_checked,
-)
-from pocketbench.core.api.children import ChildStopped, child, run_child
-from pocketbench.core.api.convert import unstructure
-from pocketbench.core.api.elf import ElfInfo, check_executable_abi, read_elf
 from pocketbench.core.api.errors import (
     DeviceError,
     ExitCode,
@@ -39,7 +22,7 @@ from pocketbench.core.api.errors import (
     UsageError,
     unknown_choice,
 )
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.imported import (
     ImportedConfig,
     ImportedResults,
@@ -65,17 +48,37 @@ from pocketbench.core.api.model import (
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
-from pocketbench.core.api.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
-from pocketbench.core.api.status import Status, say, status
-from pocketbench.core.api.zig import ZIG_VERSION, ZigToolchain, find_zig
+from pocketbench.core.api.tokentimes import TokenLatency
+from pocketbench.core.api.tokentimes import measure as token_latency
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.kit import logprobs
+from pocketbench.core.kit.cache import (
+    cache_dir,
+    cached,
+    cached_dir,
+    file_digest,
+    file_lock,
+    publish,
+    publish_dir,
+    temp_beside,
+    write_atomic,
+    write_checked,
+)
+from pocketbench.core.kit.children import ChildStopped, child, run_child
+from pocketbench.core.kit.convert import unstructure
+from pocketbench.core.kit.elf import ElfInfo, check_executable_abi, read_elf
+from pocketbench.core.kit.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
+from pocketbench.core.kit.status import Status, say, status
+from pocketbench.core.kit.zig import ZIG_VERSION, ZigToolchain, find_zig
 from pocketbench.core.results.bandwidth import TABLE_NOTE as BANDWIDTH_NOTE
 from pocketbench.core.results.bandwidth import as_json as bandwidth_json
 from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
+from pocketbench.core.results.findings import Findings, Table
+from pocketbench.core.results.latency import latency_json, steps_by_position
 from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.present import (
     latex_breakable,
@@ -128,6 +131,8 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "TokenLatency",
+    "token_latency",
     "DecodeBytes",
     "ProbeToolchain",
     "RunRecord",
@@ -233,5 +238,7 @@ __all__ = [
     "BANDWIDTH_NOTE",
     "bandwidth_json",
     "bandwidth_rows",
+    "latency_json",
+    "steps_by_position",
     "unstructure",
 ]

@@ -54,10 +54,6 @@ class BandwidthSummary:
     def device_median(self) -> float | None:
         return statistics.median(self.device.samples) if self.device is not None else None
 
-    def kernel_median(self, kernel: str) -> float | None:
-        values = self.probe.samples_gbps.get(kernel, ()) if self.probe is not None else ()
-        return statistics.median(values) if values else None
-
 
 def mean_context(w: Workload) -> float:
     return w.prompt_tokens + (w.gen_tokens + 1) / 2

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from typing import Any
 
-from pocketbench.core.api.identity import Holder
+from pocketbench.core.kit.identity import Holder
 from pocketbench.core.results.store import Store, holder_from, holder_json
 
 
@@ -24,9 +24,9 @@ def _take(
 ) -> tuple[Holder | None, Holder | None]:
     """(the live holder that keeps it from us, the dead holder we took it from)."""
     cols = where.replace(" = ?", "").replace(" AND ", ", ")
-    with store._writing(f"taking the {table[:-1]}"), store._tx() as c:
+    with store.transaction(f"taking the {table[:-1]}") as c:
         row = c.execute(f"SELECT holder, heartbeat FROM {table} WHERE {where}", key).fetchone()
-        current = holder_from(row[0], row[1]) if row else None
+        current = holder_from(row["holder"], row["heartbeat"]) if row else None
         if current is not None and current.alive() and not _same(current, holder):
             return current, None
         c.execute(
@@ -43,9 +43,9 @@ def _same(a: Holder, b: Holder) -> bool:
 
 
 def _drop(store: Store, table: str, where: str, key: tuple[Any, ...], holder: Holder) -> None:
-    with store._writing(f"releasing the {table[:-1]}"), store._tx() as c:
+    with store.transaction(f"releasing the {table[:-1]}") as c:
         row = c.execute(f"SELECT holder FROM {table} WHERE {where}", key).fetchone()
-        if row and _same(holder_from(row[0], 0) or holder, holder):
+        if row and _same(holder_from(row["holder"], 0) or holder, holder):
             c.execute(f"DELETE FROM {table} WHERE {where}", key)
 
 
@@ -70,21 +70,21 @@ def drop_claim(store: Store, campaign: str, config_key: str, holder: Holder) -> 
 def settle_dead_jobs(store: Store, campaign: str, config_key: str) -> list[Holder]:
     """Mark this configuration's jobs left "running" by a dead process as interrupted."""
     dead: list[Holder] = []
-    with store._writing("marking jobs of dead processes"), store._tx() as c:
+    with store.transaction("marking jobs of dead processes") as c:
         rows = c.execute(
             "SELECT j.id, j.holder, j.heartbeat FROM jobs j JOIN campaigns c"
             " ON j.campaign_id = c.id WHERE c.name = ? AND j.config_key = ?"
             " AND j.status = 'running'",
             (campaign, config_key),
         ).fetchall()
-        for job_id, text, beat in rows:
-            holder = holder_from(text, beat)
+        for row in rows:
+            holder = holder_from(row["holder"], row["heartbeat"])
             if holder is not None and holder.alive():
                 continue
             who = holder.describe() if holder else "an unknown process"
             c.execute(
                 "UPDATE jobs SET status = 'interrupted', error = ? WHERE id = ?",
-                (f"its process ({who}) ended without finishing (kill -9 or power cut)", job_id),
+                (f"its process ({who}) ended without finishing (kill -9 or power cut)", row["id"]),
             )
             if holder is not None:
                 dead.append(holder)
@@ -98,13 +98,14 @@ def job_states(store: Store, campaign: str | None = None) -> dict[str, dict[str,
     """
     where, params = ("WHERE c.name = ?", (campaign,)) if campaign else ("", ())
     out: dict[str, dict[str, int]] = {}
-    for name, status, text, beat in store._conn.execute(
+    for row in store.query(
         "SELECT c.name, j.status, j.holder, j.heartbeat FROM jobs j JOIN campaigns c"
         f" ON j.campaign_id = c.id {where}",
         params,
     ):
+        name, status = row["name"], row["status"]
         if status == "running":
-            holder = holder_from(text, beat)
+            holder = holder_from(row["holder"], row["heartbeat"])
             status = "running" if holder is not None and holder.alive() else "interrupted"
         counts = out.setdefault(name, {})
         counts[status] = counts.get(status, 0) + 1

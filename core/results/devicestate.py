@@ -10,15 +10,27 @@ Android thermal status of moderate or worse, flags the configuration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from attrs import frozen
 
+from pocketbench.core.api.model import Readings, RunRecord, Workload
 from pocketbench.core.api.placement import format_list, mask
 
-if TYPE_CHECKING:
-    from pocketbench.core.api.model import Readings
-    from pocketbench.core.results.report import ConfigReport
+
+class Measured(Protocol):
+    """What the device-state notes read of a configuration.
+
+    A :class:`~pocketbench.core.results.report.ConfigReport` is one; named by
+    its shape because the report model asks this module for its frequency drop.
+    """
+
+    @property
+    def records(self) -> tuple[RunRecord, ...]: ...
+
+    @property
+    def workload(self) -> Workload: ...
+
 
 #: A frequency fall of this many percent from the first to the last run counts as throttling.
 DROP_PCT = 10.0
@@ -55,7 +67,7 @@ def _mean_mhz(readings: Readings | None, cores: tuple[int, ...]) -> float | None
     return sum(chosen) / len(chosen) / 1000.0 if chosen else None
 
 
-def freq_drop(config: ConfigReport) -> FreqDrop | None:
+def freq_drop(config: Measured) -> FreqDrop | None:
     """The frequency movement over the measured runs, or None when not recorded."""
     runs = [r for r in config.records if r.before is not None or r.after is not None]
     if not runs:
@@ -74,7 +86,7 @@ def freq_drop(config: ConfigReport) -> FreqDrop | None:
     return FreqDrop(first_mhz=first, last_mhz=last, thermal_status=max(statuses, default=None))
 
 
-def cores_text(config: ConfigReport) -> str:
+def cores_text(config: Measured) -> str:
     """How a report names the placement: ``big (cores 6-7, mask c0)`` or ``not pinned``."""
     w = config.workload
     if not w.cores:
@@ -83,7 +95,7 @@ def cores_text(config: ConfigReport) -> str:
     return f"{named}(cores {format_list(w.cores)}, mask {mask(w.cores)})".strip()
 
 
-def notes(config: ConfigReport) -> list[str]:
+def notes(config: Measured) -> list[str]:
     """Plain-text observations: frequency fall, thermal status, governors."""
     out = []
     drop = freq_drop(config)

@@ -21,14 +21,29 @@ on-device power monitors) is shown per run as the rails' counters gave it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from pocketbench.core.api.model import RunRecord
 from pocketbench.core.api.power import window_joules
 from pocketbench.core.results.stats import Summary
 
-if TYPE_CHECKING:
-    from pocketbench.core.api.model import RunRecord
-    from pocketbench.core.results.report import ConfigReport
+
+class Measured(Protocol):
+    """What the energy figures read of a configuration.
+
+    A :class:`~pocketbench.core.results.report.ConfigReport` is one; named by
+    its shape because the report model reads this module's metric names.
+    """
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def records(self) -> tuple[RunRecord, ...]: ...
+
+    @property
+    def summaries(self) -> dict[str, Summary]: ...
+
 
 MJ_PER_TOKEN = "mj_per_token"
 TOKENS_PER_JOULE = "tokens_per_joule"
@@ -130,7 +145,7 @@ def _stat(s: Summary) -> dict[str, Any]:
     return {"mean": s.mean, "stdev": s.stdev, "ci95": list(s.ci95), "n": s.n}
 
 
-def energy_json(config: ConfigReport) -> dict[str, Any] | None:
+def energy_json(config: Measured) -> dict[str, Any] | None:
     """``{mj_per_token: {mean, stdev, ci95, n}, tokens_per_joule: {...}, ...}`` or None.
 
     ``prompt_mj_per_token`` / ``generation_mj_per_token`` are null where the
@@ -149,7 +164,7 @@ def energy_json(config: ConfigReport) -> dict[str, Any] | None:
     return out
 
 
-def split_unavailable(config: ConfigReport) -> str | None:
+def split_unavailable(config: Measured) -> str | None:
     """Why no measured run of ``config`` has a prompt/generation split (None: some have)."""
     reasons = []
     for r in config.records:
@@ -162,7 +177,7 @@ def split_unavailable(config: ConfigReport) -> str | None:
     return max(set(reasons), key=reasons.count) if reasons else None
 
 
-def rail_summaries(config: ConfigReport) -> dict[str, Summary]:
+def rail_summaries(config: Measured) -> dict[str, Summary]:
     """Joules per run of each power rail, over the measured runs that have them."""
     from pocketbench.core.results.stats import summarize
 
@@ -175,11 +190,11 @@ def rail_summaries(config: ConfigReport) -> dict[str, Summary]:
     return {name: summarize(values) for name, values in sorted(per.items())}
 
 
-def energy_traces(config: ConfigReport) -> list[Any]:
+def energy_traces(config: Measured) -> list[Any]:
     return [r.trace.energy for r in config.records if r.trace is not None and r.trace.energy]
 
 
-def notes(config: ConfigReport) -> list[str]:
+def notes(config: Measured) -> list[str]:
     """What a reader must know about this configuration's energy figures."""
     traces = energy_traces(config)
     if not traces:
@@ -222,7 +237,7 @@ def notes(config: ConfigReport) -> list[str]:
     return out
 
 
-def headline(reports: list[ConfigReport]) -> str | None:
+def headline(reports: list[Measured]) -> str | None:
     """The findings document's sentence on energy: the configuration that spends least per token."""
     ranked = [(r.summaries[MJ_PER_TOKEN], r.label) for r in reports if MJ_PER_TOKEN in r.summaries]
     ranked = [(s, label) for s, label in ranked if s.n]
@@ -237,7 +252,7 @@ def headline(reports: list[ConfigReport]) -> str | None:
     )
 
 
-def findings_lines(reports: list[ConfigReport]) -> tuple[str, ...]:
+def findings_lines(reports: list[Measured]) -> tuple[str, ...]:
     """The findings document's energy sentences: the cheapest configuration, the phases, the rails."""
     line = headline(reports)
     if line is None:

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
-from pocketbench.core.api import checks
-from pocketbench.core.api.convert import dumps
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.imported import ImportedConfig, ImportedResults
 from pocketbench.core.api.model import DeviceFacts, Job, Workload
+from pocketbench.core.kit import checks
+from pocketbench.core.kit.convert import dumps
 
 if TYPE_CHECKING:
     from pocketbench.core.results.store import Store
@@ -142,7 +142,7 @@ def store_files(
     ]
     outcomes: list[Outcome] = []
     # A full disk or a failing file is one line naming the store, not a traceback.
-    with store._writing("storing the imported runs"), store.transaction() as conn:
+    with store.transaction("storing the imported runs") as conn:
         stored = _measurements(conn)
         for f, configs in planned:
             known = conn.execute(

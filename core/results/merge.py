@@ -30,7 +30,8 @@ from attrs import define, field
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.results.migrations import slot
 from pocketbench.core.results.phones import replica_key
-from pocketbench.core.results.store import APPLICATION_ID, SCHEMA_VERSION, Store
+from pocketbench.core.results.schema import APPLICATION_ID, SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 
 
 @define
@@ -160,7 +161,7 @@ def _identities(c: sqlite3.Connection, campaign_id: int) -> dict[tuple[str, int]
 
 def _all_identities(c: sqlite3.Connection) -> set[str]:
     """Every run the store holds, whatever campaign it sits in."""
-    return {run_identity(*row[:6]) for row in c.execute(_RUNS)}
+    return {run_identity(*tuple(row)[:6]) for row in c.execute(_RUNS)}
 
 
 def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]]:

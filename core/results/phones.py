@@ -43,18 +43,19 @@ class PhoneRuns:
 
 def phone_runs(store: Store, campaign: str) -> list[PhoneRuns]:
     """Every phone's successful measured runs of each configuration of ``campaign``."""
-    rows = store._conn.execute(  # a companion of the store, like its claims module
+    rows = store.query(
         "SELECT j.config_key, j.facts, r.metrics FROM runs r JOIN jobs j ON r.job_id = j.id"
         " JOIN campaigns c ON j.campaign_id = c.id"
         " WHERE c.name = ? AND r.warmup = 0 AND r.ok = 1 ORDER BY j.id, r.idx",
         (campaign,),
-    ).fetchall()
+    )
     grouped: dict[tuple[str, str], tuple[str, dict[str, list[float]]]] = {}
-    for key, facts_text, metrics_text in rows:
-        facts = _json(facts_text)
+    for row in rows:
+        key = row["config_key"]
+        facts = _json(row["facts"])
         phone = str(facts.get("name") or "?")
         model = str(facts.get("model") or "")
-        metrics = _json(metrics_text)
+        metrics = _json(row["metrics"])
         _, values = grouped.setdefault((key, phone), (model, {m: [] for m in PHONE_METRICS}))
         for m in PHONE_METRICS:
             value = metrics.get(m)

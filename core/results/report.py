@@ -1,38 +1,24 @@
 """What reporters render: stored configurations with their statistics.
 
-:func:`build_report` reads the store once and computes every statistic
-(:mod:`pocketbench.core.results.stats`), so reporter plugins only format.  The data
-here is plain attrs classes; reporters never touch the store.
+:mod:`pocketbench.core.results.build` reads the store once and computes every
+statistic (:mod:`pocketbench.core.results.stats`) into these plain attrs
+classes, so reporter plugins only format; reporters never touch the store.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from attrs import define, field, frozen
 
-from pocketbench.core.api.bandwidth import JobBandwidth
-from pocketbench.core.api.imported import ImportedSummary
-from pocketbench.core.api.model import DeviceFacts, MetricInfo, RunRecord, Workload
+from pocketbench.core.api.model import MetricInfo, RunRecord
 from pocketbench.core.results import energy as _energy
-from pocketbench.core.results.bandwidth import BandwidthSummary, summarize_bandwidth
-from pocketbench.core.results.names import short_name
-from pocketbench.core.results.quality import QualityRecord
-from pocketbench.core.results.stats import (
-    Summary,
-    Trend,
-    summarize,
-    summary_from_stats,
-    trend,
-)
-
-if TYPE_CHECKING:
-    from pocketbench.core.results.findings import PhoneBreakdown
-    from pocketbench.core.results.store import Store
+from pocketbench.core.results import latency as _latency
+from pocketbench.core.results.bandwidth import BandwidthSummary
+from pocketbench.core.results.stats import Summary, Trend, summarize
+from pocketbench.core.results.store import StoredConfig
 
 #: Said in every report, because "total tokens/s" means different things to different runners.
 TOTAL_DEFINITION = (
@@ -113,11 +99,12 @@ METRICS: dict[str, MetricSpec] = {
     )
 }
 METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _latency.SPECS})
 #: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = (
-    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS,
+    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS, *_latency.LATENCY_METRICS,
 )  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
@@ -199,44 +186,22 @@ class RunPoint:
 
 
 @frozen(kw_only=True)
-class ConfigReport:
+class ConfigReport(StoredConfig):
     """One configuration (backend x quant x model x device x workload) of one campaign.
 
-    The store returns these (:meth:`Store.configurations`) with their stored
-    records and the statistics of every metric the runs measured, so the
-    summary of ``bench run``, every reporter, the findings document and
-    ``bench compare`` read the same figures.
+    What the store returned (:class:`~pocketbench.core.results.store.StoredConfig`)
+    with the statistics of every metric the runs measured
+    (:func:`pocketbench.core.results.build.configurations`), so the summary of
+    ``bench run``, every reporter, the findings document and ``bench compare``
+    read the same figures.
     """
 
-    campaign: str
-    config_key: str
-    backend: str
-    quant: str
-    model: str
-    device: str
-    workload: Workload
-    #: The backend options the configuration ran with (part of its identity).
-    options: dict[str, str] = field(factory=dict)
-    facts: DeviceFacts | None = None
-    #: Tool versions, build commits, model hashes (from the backend's prepare).
-    describe: dict[str, str] = field(factory=dict)
-    #: Measured runs as stored (raw output included), in order, failed ones included.
-    records: tuple[RunRecord, ...] = ()
-    #: Warm-up runs as stored.
-    warmups: tuple[RunRecord, ...] = ()
-    started_at: float = 0.0
     #: Column label, unique within its report.
     label: str = ""
     #: Metric name -> statistics over the successful measured runs.
     summaries: dict[str, Summary] = field(factory=dict)
     #: Metric name -> trend against run index (speed metrics only).
     trends: dict[str, Trend] = field(factory=dict)
-    #: For results read by ``bench import``: the file's path, sha256, format and import time.
-    imported: dict[str, str] | None = None
-    #: Output quality against a reference (``--quality``), when measured.
-    quality: QualityRecord | None = None
-    #: Bytes per decode step and the device's measured bandwidth, as stored with the job.
-    stored_bandwidth: JobBandwidth | None = None
     #: Bytes per token, achieved and measured bandwidth, MBU (None: not stored).
     bandwidth: BandwidthSummary | None = None
 
@@ -328,20 +293,14 @@ class Report:
     version: str
     campaign: str | None = None
     vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
-    #: Results per phone, when several phones measured a configuration's campaign (a pool).
-    phones: PhoneBreakdown | None = None
+    #: Results per phone, when several phones measured a configuration's campaign (a pool):
+    #: a :class:`~pocketbench.core.results.findings.PhoneBreakdown` (not imported here: that
+    #: module builds on this one).
+    phones: Any = None
 
     @property
     def campaigns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.campaign for c in self.configs))
-
-    @property
-    def has_bandwidth(self) -> bool:
-        return any(c.bandwidth is not None for c in self.configs)
-
-    @property
-    def has_runner_total_rate(self) -> bool:
-        return any("runner_total_rate" in c.summaries for c in self.configs)
 
     def spec(self, metric: str) -> MetricSpec:
         """How ``metric`` is named, including the figures backends declare."""
@@ -355,7 +314,11 @@ class Report:
         energy = (_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ()
         if _energy.PROMPT_MJ_PER_TOKEN in self.metrics:
             energy += (_energy.SPLIT_NOTE,)
-        return own + energy
+        latency = (_latency.NOTE,) if "tpot_p50_ms" in self.metrics else ()
+        problems = tuple(
+            f"{c.label}: {line}" for c in self.configs for line in _latency.problems(c.records)
+        )
+        return own + energy + latency + problems
 
     @property
     def has_quality(self) -> bool:
@@ -364,58 +327,10 @@ class Report:
     @property
     def model_notes(self) -> tuple[str, ...]:
         """What every report must say about where a real preset's weights come from."""
-        from pocketbench.core.api.realmodels import REAL_MODELS
+        from pocketbench.core.kit.realmodels import REAL_MODELS
 
         models = dict.fromkeys(c.model for c in self.configs)
         return tuple(REAL_MODELS[m].provenance for m in models if m in REAL_MODELS)
-
-
-# -- building -------------------------------------------------------------------
-
-
-def build_report(
-    store: Store,
-    campaign: str | None = None,
-    *,
-    title: str | None = None,
-    vocabulary: Vocabulary | None = None,
-) -> Report:
-    """Read a campaign (default: the newest measurement of every configuration)."""
-    configs = store.configurations(campaign)
-    default = f"Benchmark results: {campaign}" if campaign else "Benchmark results"
-    return report_from_configs(
-        configs, title=title or default, campaign=campaign, vocabulary=vocabulary
-    )
-
-
-def report_from_configs(
-    configs: Sequence[ConfigReport],
-    *,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    title: str = "Benchmark results",
-    campaign: str | None = None,
-    labels: Sequence[str] | None = None,
-    vocabulary: Vocabulary | None = None,
-) -> Report:
-    """A report of the given configurations, in the given order.
-
-    Rows are ``metrics`` (the core three always, the others when measured),
-    then the figures backends declare in ``vocabulary`` when measured.
-    """
-    vocab = vocabulary or Vocabulary()
-    names = list(labels) if labels is not None else column_labels(configs, vocab)
-    reports = [attrs.evolve(c, label=n) for c, n in zip(configs, names)]
-    wanted = [*metrics, *(m for m in vocab.metrics if m not in metrics)]
-    shown = [m for m in wanted if m in CORE_METRICS or any(m in r.summaries for r in reports)]
-    return Report(
-        title=title,
-        configs=tuple(reports),
-        metrics=tuple(shown),
-        generated_at=time.time(),
-        version=_version(),
-        campaign=campaign,
-        vocabulary=vocab,
-    )
 
 
 def metric_values(record: RunRecord) -> dict[str, float]:
@@ -431,72 +346,8 @@ def metric_values(record: RunRecord) -> dict[str, float]:
         if isinstance(value, (int, float)) and math.isfinite(value):
             values[name] = float(value)
     values.update(_energy.energy_values(record))
+    values.update(_latency.latency_values(record))
     return values
-
-
-def with_statistics(config: ConfigReport, imported: Sequence[ImportedSummary] = ()) -> ConfigReport:
-    """``config`` with the summary of every measured metric and the speed trends.
-
-    ``imported``: figures an imported file held only as mean ± sd (no runs).
-    """
-    points = [RunPoint.of(r) for r in config.records]
-    names = dict.fromkeys(n for p in points if p.ok for n in p.values)
-    summaries: dict[str, Summary] = {}
-    trends: dict[str, Trend] = {}
-    for m in names:
-        pairs = [(p.index, p.values[m]) for p in points if p.ok and m in p.values]
-        summaries[m] = summarize([v for _, v in pairs])
-        if m in SPEED_METRICS:
-            trends[m] = trend([v for _, v in pairs], index=[i for i, _ in pairs])
-    for s in imported:  # an imported mean ± sd without samples: shown, never resampled
-        if s.metric not in summaries:
-            summaries[s.metric] = summary_from_stats(s.n, s.mean, s.stdev)
-    generation = summaries.get("generation_tps")
-    bandwidth = summarize_bandwidth(
-        config.stored_bandwidth, config.workload, generation.samples if generation else ()
-    )
-    return attrs.evolve(config, summaries=summaries, trends=trends, bandwidth=bandwidth)
-
-
-#: The widest a model or device name is in a column label (the JSON report has it whole).
-LABEL_PART_WIDTH = 32
-
-
-def column_labels(
-    configs: Sequence[ConfigReport], vocabulary: Vocabulary | None = None
-) -> list[str]:
-    """Short unique labels: backend and scheme, plus whatever else differs.
-
-    Model, device, workload and options are added only when they differ
-    between the configurations; a campaign name never labels a column.
-    """
-    vocab = vocabulary or Vocabulary()
-
-    def workload(c: ConfigReport) -> str:
-        w = c.workload
-        return f"p{w.prompt_tokens}/g{w.gen_tokens}/t{w.threads}"
-
-    def options(c: ConfigReport) -> str:
-        return " ".join(f"{k}={v}" for k, v in sorted(c.options.items())) or "default options"
-
-    def cores(c: ConfigReport) -> str:
-        w = c.workload
-        return f"cores {w.placement or 'unpinned'}" if w.cores or w.placement else "cores unpinned"
-
-    parts: list[Any] = [lambda c: c.backend, lambda c: vocab.scheme_label(c.backend, c.quant)]
-    # A model path or a device address is cut in the middle: its ends tell it apart.
-    model = lambda c: short_name(c.model, LABEL_PART_WIDTH)  # noqa: E731
-    device = lambda c: "@" + short_name(c.device, LABEL_PART_WIDTH)  # noqa: E731
-    for getter in (model, device, workload, cores, options):
-        if len({getter(c) for c in configs}) > 1:
-            parts.append(getter)
-    labels = [" ".join(str(p(c)) for p in parts) for c in configs]
-    seen: dict[str, int] = {}
-    for i, label in enumerate(labels):  # e.g. two prompts of the same length
-        seen[label] = seen.get(label, 0) + 1
-        if labels.count(label) > 1:
-            labels[i] = f"{label} #{seen[label]}"
-    return labels
 
 
 def gib(n: int) -> str:
@@ -524,9 +375,3 @@ def facts_lines(config: ConfigReport) -> list[tuple[str, str]]:
     for key, value in sorted(f.extra.items()):
         rows.append((key, str(value)))
     return rows
-
-
-def _version() -> str:
-    from pocketbench import __version__
-
-    return __version__

@@ -63,13 +63,6 @@ class Summary:
     def half_width(self) -> float:
         return (self.ci95[1] - self.ci95[0]) / 2
 
-    @property
-    def relative_half_width(self) -> float:
-        """CI half-width as a fraction of the mean (nan when undefined)."""
-        if self.n < 2 or not self.mean:
-            return math.nan
-        return self.half_width / abs(self.mean)
-
 
 def summarize(samples: Sequence[float], confidence: float = 0.95) -> Summary:
     """Mean, sample standard deviation, t confidence interval and Tukey outliers."""

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pocketbench.core.api.errors import ParseError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import (
     BackendInfo,
     Job,

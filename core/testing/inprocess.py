@@ -24,6 +24,7 @@ from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plan import Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.core.engine.runner import Runner
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.report import ConfigReport
 from pocketbench.core.results.store import Store
 
@@ -68,7 +69,7 @@ def measure(
         runner.run(planned.job, device)
         (config,) = (
             c
-            for c in store.configurations(runner.campaign)
+            for c in configurations(store, runner.campaign)
             if c.config_key == planned.job.config_key()
         )
     return config

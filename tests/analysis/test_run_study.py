@@ -13,6 +13,7 @@ from pocketbench.core.analysis.study import load_study
 from pocketbench.core.analysis.study_run import run_study
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plugins import BACKENDS, Registry
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.reporters.findings import render_findings
 from pocketbench.testing.backends import FakeBackend
@@ -52,7 +53,7 @@ def test_study_runs_every_configuration_and_stores_it(measured, fake_registry: R
     assert all(len(o.measured) == 8 for o in result.outcomes)
     assert len(fake(fake_registry, "fake-et").runs) == 3 * (1 + 8)
     with Store.open(db, create=False) as store:
-        configs = store.configurations("galaxy-a25-fake")
+        configs = configurations(store, "galaxy-a25-fake")
     assert len(configs) == 6 and all(len(c.ok_runs) == 8 and len(c.warmups) == 1 for c in configs)
 
 

@@ -1,8 +1,8 @@
 """The architecture a folder listing promises: layers import downwards, never in a circle.
 
 Every ``import`` of a pocketbench module is read from the source (at any
-depth, deferred ones included; ``if TYPE_CHECKING:`` blocks are annotations,
-not imports, and are skipped).
+depth, deferred ones and ``if TYPE_CHECKING:`` blocks included: an import
+made only for an annotation still says the module depends on the other).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ROOTS = {
     "reporters": "pocketbench.reporters",
 }
 #: core's layers, lowest first: a layer imports only from itself and those below it.
-LAYERS = ("api", "devices", "results", "engine", "analysis", "cli")
+LAYERS = ("api", "kit", "devices", "results", "engine", "analysis", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -43,10 +43,6 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-
-
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     """The pocketbench modules ``name`` imports, resolved to modules that exist."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -60,10 +56,6 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             out.add(target)
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("pocketbench"):

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.core.results.build import configurations
+from pocketbench.core.results.schema import SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import BIN, bench_env, wait_for_runs
 from pocketbench.testing.wait import process_gone, wait_until
 
@@ -64,7 +66,7 @@ def test_example_third_party_backend_shows_up_and_runs(
     # one configuration: its column is labelled by backend and scheme only
     assert re.search(r"\|\s+numpy-ref fp16\s+\|", r.stdout), r.stdout
     with Store.open(tmp_path / "pocketbench.db") as s:
-        (cfg,) = s.configurations()
+        (cfg,) = configurations(s)
         assert len(cfg.ok_runs) == 3 and len(cfg.warmups) == 1
         assert cfg.workload.prompt_tokens == 16
         assert all(r.metrics.gen_tokens == 8 for r in cfg.ok_runs)
@@ -149,7 +151,7 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     with Store.open(db) as s:
-        (cfg,) = s.configurations("k")
+        (cfg,) = configurations(s, "k")
         kept = len(cfg.ok_runs)
     assert 3 <= kept < 12
     again = subprocess.run(
@@ -157,7 +159,7 @@ def test_runs_survive_kill_9_and_the_campaign_resumes(example_backend, tmp_path)
     )
     assert again.returncode == 0, again.stderr
     with Store.open(db) as s:
-        (cfg,) = s.configurations("k")
+        (cfg,) = configurations(s, "k")
         indices = [r.index for r in cfg.runs]
     assert sorted(indices) == list(range(12)), "a run was lost or measured twice"
 
@@ -218,7 +220,7 @@ def test_ctrl_c_stops_the_runtime_keeps_the_runs_and_says_how_to_resume(
             "the runtime kept running after Ctrl-C"
         )
     with Store.open(db) as s:
-        (cfg,) = s.configurations(marker)
+        (cfg,) = configurations(s, marker)
         assert len(cfg.ok_runs) >= 1
 
 
@@ -259,7 +261,7 @@ def test_two_bench_processes_share_one_database(example_backend, tmp_path) -> No
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with Store.open(db) as s:
-        configs = s.configurations()
+        configs = configurations(s)
     assert sorted(c.quant for c in configs) == ["fp16", "fp32"]
     assert all(len(c.ok_runs) == 6 and len(c.warmups) == 1 for c in configs)
 
@@ -270,4 +272,4 @@ def test_setup_failure_is_one_line_exit_3_and_measures_nothing(run_bench, tmp_pa
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "no-such-preset" in errors[0] and "Traceback" not in r.stderr
     with Store.open(tmp_path / "pocketbench.db") as s:
-        assert s.campaigns() == [] and s.configurations() == []
+        assert s.campaigns() == [] and configurations(s) == []

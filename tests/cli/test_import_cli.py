@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def counts(db: Path) -> tuple[int, ...]:
 
 def stored(db: Path, campaign: str | None = None) -> list:
     with Store.open(db, create=False) as s:
-        return s.configurations(campaign)
+        return configurations(s, campaign)
 
 
 def only_line(stderr: str) -> str:

@@ -17,9 +17,9 @@ import click
 import pytest
 
 from pocketbench.core.api.presets import PRESETS
-from pocketbench.core.api.realmodels import REAL_MODELS
 from pocketbench.core.cli.main import build_cli
 from pocketbench.core.engine.plugins import Registry
+from pocketbench.core.kit.realmodels import REAL_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pocketbench.core.api import hookspecs
+from pocketbench.core.engine import hookspecs
 
 _SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "hookdoc.py"
 _spec = importlib.util.spec_from_file_location("hookdoc", _SCRIPT)

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
+from pocketbench.core.results.build import configurations
 
 
 def policy(tmp_path: Path, lines: list[str], **kw: object) -> BandwidthPolicy:
@@ -211,7 +212,7 @@ def test_a_model_whose_size_cannot_be_read_keeps_its_speed_results(tmp_path: Pat
         j = Job(backend="fake", quant="q4", model="m", runs=2, warmup=0,
                 workload=Workload(threads=1))  # fmt: skip
         runner.run(j, LocalDevice())
-        (config,) = store.configurations("c")
+        (config,) = configurations(store, "c")
     assert len(config.ok_runs) == 2, "the speed results were lost"
     (note,) = [line for line in lines if line.startswith("note:")]
     assert "no tensor table" in note and "MBU is not reported" in note

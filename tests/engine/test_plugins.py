@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pocketbench.core.api.errors import UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.engine.plugins import BACKENDS, REPORTERS, Registry
 from pocketbench.testing.backends import FakeBackend
 
 GOOD_PLUGIN = """
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import BackendInfo, QuantScheme
 
 @hookimpl

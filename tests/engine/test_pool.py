@@ -11,6 +11,7 @@ from pocketbench.core.api.model import Job, ProcessResult, Workload
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.pool import Targets, run_targets
 from pocketbench.core.engine.runner import Runner
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.backends import FakeBackend, registry_with
 
@@ -76,7 +77,7 @@ def test_shard_spreads_configurations_and_a_dead_phones_one_moves(
         result = run_targets(
             runner(store), jobs("pool:X"), targets, lambda j, e: said.append(str(e)), said.append
         )
-        configs = store.configurations("pool")
+        configs = configurations(store, "pool")
     assert not [o for o in result.outcomes if o.error]
     assert result.requeued == 1 and any("phone-b went away" in s for s in said)
     assert len(configs) == 4 and all(len(cfg.ok_runs) == 3 for cfg in configs)

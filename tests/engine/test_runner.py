@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pocketbench.core.api.errors import SetupError, UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.core.engine.runner import Runner
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.backends import GOOD, FakeBackend
 
@@ -65,7 +66,7 @@ def test_every_failure_kind_is_stored_with_its_raw_output(reg, tmp_path) -> None
     assert "SIGKILL" in errors[2]
     assert "timed out" in errors[3]
     assert "unparseable output" in errors[4]
-    (cfg,) = runner.store.configurations()
+    (cfg,) = configurations(runner.store)
     assert len(cfg.runs) == 6 and len(cfg.ok_runs) == 2 and len(cfg.warmups) == 1
     assert cfg.records[1].result.stderr == "boom\n"
     assert cfg.records[3].result.stdout == "partial\n"
@@ -80,7 +81,7 @@ def test_resume_never_remeasures_a_stored_run(reg, tmp_path) -> None:
     assert again.records == () and again.already_stored == 3
     more = runner.run(job(runs=5), LocalDevice())
     assert [r.index for r in more.measured] == [3, 4]
-    (cfg,) = runner.store.configurations()
+    (cfg,) = configurations(runner.store)
     assert [r.index for r in cfg.runs] == [0, 1, 2, 3, 4]
 
 
@@ -110,13 +111,13 @@ def test_a_plugin_raising_in_any_phase_is_one_line(reg, tmp_path, phase) -> None
         with pytest.raises(SetupError, match="bug in prepare") as exc:
             runner.run(job(runs=2), LocalDevice())
         assert "\n" not in str(exc.value)
-        assert runner.store.configurations() == []  # nothing half-written
+        assert configurations(runner.store) == []  # nothing half-written
         return
     out = runner.run(job(runs=2), LocalDevice())
     records = [*out.records]
     failing = [r for r in records if r.error and f"bug in {phase}" in r.error]
     assert failing, [r.error for r in records]
-    (cfg,) = runner.store.configurations()
+    (cfg,) = configurations(runner.store)
     assert len(cfg.runs) == 2  # the campaign went on and stored every run
 
 

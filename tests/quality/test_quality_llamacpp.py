@@ -102,9 +102,9 @@ def test_a_user_build_without_llama_perplexity(run_bench, tmp_path: Path) -> Non
         os.symlink(built / tool, mine / tool)
     # A cache of its own (quality results are cached by model, text and protocol, and this
     # build's files must not be found there); the downloads come from the shared cache.
-    from pocketbench.core.api.cache import cache_dir
-    from pocketbench.core.api.realmodels import REAL_MODELS
     from pocketbench.core.engine.evaltext import DEFAULT_TEXT
+    from pocketbench.core.kit.cache import cache_dir
+    from pocketbench.core.kit.realmodels import REAL_MODELS
 
     def archive(spec) -> str:  # noqa: ANN001
         return str(cache_dir("packaged", f"{spec.package}-{spec.version}") / spec.archive)
@@ -125,11 +125,11 @@ def test_a_user_build_without_llama_perplexity(run_bench, tmp_path: Path) -> Non
 def test_a_reference_of_another_vocabulary_is_refused(tmp_path: Path) -> None:
     from pocketbench.backends.llamacpp import quality
     from pocketbench.backends.llamacpp.prepare import prepare
-    from pocketbench.core.api import logprobs
     from pocketbench.core.api.errors import UsageError
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.api.quality import QualityProtocol, QualityRequest
     from pocketbench.core.devices.local import LocalDevice
+    from pocketbench.core.kit import logprobs
 
     ref = tmp_path / "other.kld"
     with open(ref, "wb") as f:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pocketbench.core.api import logprobs
 from pocketbench.core.api.quality import QualityProtocol, QualityResult
+from pocketbench.core.kit import logprobs
 from pocketbench.core.results.quality import (
     pareto_front,
     record_from_result,
@@ -129,14 +129,15 @@ def test_protocol_counts_positions_and_refuses_too_few() -> None:
 
 
 def test_an_old_store_gains_the_quality_table_and_keeps_its_runs(tmp_path: Path) -> None:
-    from pocketbench.core.results import store as store_module
-    from pocketbench.core.results.store import SCHEMA_VERSION, Store
+    from pocketbench.core.results import schema as schema_module
+    from pocketbench.core.results.schema import SCHEMA_VERSION
+    from pocketbench.core.results.store import Store
 
     db = tmp_path / "old.db"
     # A file as the first schema wrote it, long before quality existed.
     with sqlite3.connect(db) as c:
-        c.executescript(store_module._SCHEMA)
-        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.executescript(schema_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {schema_module.APPLICATION_ID}")
         c.execute("PRAGMA user_version = 1")
         c.execute("INSERT INTO campaigns(name, created_at) VALUES ('old', 0)")
     with Store.open(db) as store:
@@ -148,7 +149,8 @@ def test_an_old_store_gains_the_quality_table_and_keeps_its_runs(tmp_path: Path)
 
 def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN001
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
-    from pocketbench.core.results.report import ReportOptions, build_report
+    from pocketbench.core.results.build import build_report
+    from pocketbench.core.results.report import ReportOptions
     from pocketbench.core.results.store import Store
 
     rec = record_from_result(
@@ -200,7 +202,7 @@ def test_reports_carry_quality(tmp_path: Path, registry) -> None:  # noqa: ANN00
 def test_findings_word_the_trade_off_and_name_the_pareto_front(tmp_path: Path) -> None:
     from pocketbench.core.analysis.tradeoff import quality_lines
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
-    from pocketbench.core.results.report import build_report
+    from pocketbench.core.results.build import build_report
     from pocketbench.core.results.store import Store
 
     common = dict(text_name="t", text_sha256="a" * 64, protocol="kl1-c128-n3")
@@ -250,7 +252,7 @@ def test_a_study_mixing_frameworks_words_each_trade_off_and_one_pareto_front(
     """llama.cpp and ExecuTorch, each against its own baseline: one front across both."""
     from pocketbench.core.analysis.tradeoff import quality_lines
     from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
-    from pocketbench.core.results.report import build_report
+    from pocketbench.core.results.build import build_report
     from pocketbench.core.results.store import Store
 
     common = dict(text_name="t", text_sha256="a" * 64, protocol="kl1-c256-n8")

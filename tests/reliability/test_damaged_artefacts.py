@@ -94,7 +94,7 @@ def test_damaged_cross_build_for_the_phone_is_rebuilt_not_pushed(
     from pocketbench.backends.llamacpp import crossbuild
     from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
     from pocketbench.plugin import cache_dir
-    from pocketbench.testing.arm64 import CPUINFO
+    from pocketbench.testing.phone.arm64 import CPUINFO
 
     target = target_for("arm64-v8a", cpu_features(CPUINFO), device="the arm64 loopback phone")
     monkeypatch.delenv("POCKETBENCH_CACHE")

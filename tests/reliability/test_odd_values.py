@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pocketbench.core.api import checks
 from pocketbench.core.cli.main import main
+from pocketbench.core.kit import checks
 from pocketbench.testing.cli import BIN, bench_env
 
 SETTINGS = settings(

@@ -87,8 +87,8 @@ def test_damaged_cached_artefact_is_rebuilt_with_a_note(own_cache, capsys, damag
 
 
 def test_damaged_digest_memos_are_recomputed(own_cache) -> None:
-    from pocketbench.core.api.cache import cache_dir, file_digest
     from pocketbench.core.devices.adbsync import DigestMemo
+    from pocketbench.core.kit.cache import cache_dir, file_digest
 
     model = own_cache.parent / "m.bin"
     model.write_bytes(b"weights" * 1000)

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.api import children
+from pocketbench.core.kit import children
 from pocketbench.testing.wait import process_gone, wait_until
 
 #: A driver standing in for bench's main thread: signals handled as bench does,
 #: one helper whose own child (like ninja's compilers) runs in the background.
 DRIVER = """
 import sys
-from pocketbench.core.api.children import run_child
+from pocketbench.core.kit.children import run_child
 from pocketbench.core.engine import signals
 with signals.handled():
     try:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 from pocketbench.core.api.model import Job, ProcessResult, RunRecord, Workload
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 HOSTILE = "x'); DROP TABLE runs; -- \"; rm -rf / $(reboot) `id` 50% \\input{x} _&# <script>"
@@ -34,7 +35,7 @@ def test_hostile_strings_are_stored_verbatim_never_executed(tmp_path) -> None:
                 ),
             ),
         )
-        (cfg,) = s.configurations(HOSTILE)
+        (cfg,) = configurations(s, HOSTILE)
     assert cfg.model == HOSTILE and cfg.workload.prompt == HOSTILE
     assert cfg.describe["tool"] == HOSTILE and cfg.records[0].result.argv == (HOSTILE,)
     with sqlite3.connect(tmp_path / "r.db") as c:

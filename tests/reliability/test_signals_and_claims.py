@@ -138,9 +138,9 @@ def test_dead_holders_lease_and_claim_are_taken_over_saying_so(tmp_path, monkeyp
     # Locks of this test only: another bench measuring "local" on the machine
     # would otherwise hold the device this test takes over.
     monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
-    from pocketbench.core.api.identity import Holder, host
     from pocketbench.core.devices.local import LocalDevice
     from pocketbench.core.engine.lease import Leases
+    from pocketbench.core.kit.identity import Holder, host
     from pocketbench.core.results import claims
     from pocketbench.core.results.store import Store
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
-from pocketbench.testing.adbhost import attached_phone, find_adb
 from pocketbench.testing.cli import BIN, bench_env
 from pocketbench.testing.faults import job_rows
+from pocketbench.testing.phone.adbhost import attached_phone, find_adb
 from pocketbench.testing.wait import process_gone, wait_until
 
 pytestmark = pytest.mark.adb
@@ -65,7 +66,7 @@ def indices_by_device(db: Path) -> dict[str, list[int]]:
     with Store.open(db, create=False) as store:
         return {
             c.device: sorted(r.index for r in c.records if not r.warmup)
-            for c in store.configurations("multi")
+            for c in configurations(store, "multi")
         }
 
 

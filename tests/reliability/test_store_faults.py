@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.results import store as store_module
+from pocketbench.core.results import schema as schema_module
 from pocketbench.core.results.migrations import to_claims
-from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.core.results.schema import SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 from pocketbench.testing.faults import (
     fill,
     job_rows,
@@ -148,7 +149,7 @@ def _downgrade_to_before_claims(db: Path) -> None:
             ("jobs", "bandwidth"),
         ):
             c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        claims = next(v for v, step in store_module._MIGRATIONS.items() if step is to_claims)
+        claims = next(v for v, step in schema_module._MIGRATIONS.items() if step is to_claims)
         c.execute(f"PRAGMA user_version = {claims - 1}")
 
 

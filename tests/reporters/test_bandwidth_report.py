@@ -17,8 +17,10 @@ import pytest
 from pocketbench.core.api.bandwidth import DecodeBytes, DeviceBandwidth, JobBandwidth
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results import bandwidth
-from pocketbench.core.results.report import ReportOptions, build_report
-from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.core.results.build import build_report, configurations
+from pocketbench.core.results.report import ReportOptions
+from pocketbench.core.results.schema import SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 from pocketbench.testing.fabricated import add_config, compile_latex
 
 WEIGHTS, KV = 700_000_000, 32_768
@@ -161,7 +163,7 @@ def test_a_decode_faster_than_the_probe_gets_no_ceiling_that_contradicts_it() ->
 
 
 def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -> None:
-    from pocketbench.core.results.store import _MIGRATIONS
+    from pocketbench.core.results.schema import _MIGRATIONS
 
     step = next(v for v, sql in _MIGRATIONS.items() if "bandwidth" in str(sql))
     path = tmp_path / "old.db"
@@ -174,7 +176,7 @@ def test_a_results_file_from_before_bandwidth_gains_the_column(tmp_path: Path) -
         c.execute("ALTER TABLE jobs DROP COLUMN bandwidth")
         c.execute(f"PRAGMA user_version = {step - 1}")
     with Store.open(path) as s:
-        (config,) = s.configurations("c")
+        (config,) = configurations(s, "c")
         assert config.bandwidth is None and len(config.ok_runs) == len(GENS)
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.results.report import ReportOptions, build_report
+from pocketbench.core.results.build import build_report
+from pocketbench.core.results.report import ReportOptions
 from pocketbench.core.results.store import Store
 from pocketbench.plugin import CELL_WIDTH, short_name
 from pocketbench.testing.fabricated import add_config, compile_latex

@@ -12,7 +12,8 @@ import pytest
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.engine.plugins import Registry
-from pocketbench.core.results.report import ReportOptions, build_report
+from pocketbench.core.results.build import build_report
+from pocketbench.core.results.report import ReportOptions
 from pocketbench.core.results.store import Store
 from pocketbench.testing.fabricated import NASTY, compile_latex
 
@@ -264,7 +265,8 @@ def test_a_busy_host_is_reported_not_hidden(tmp_path) -> None:
         Readings,
         RunRecord,
     )
-    from pocketbench.core.results.report import ReportOptions, build_report
+    from pocketbench.core.results.build import build_report
+    from pocketbench.core.results.report import ReportOptions
     from pocketbench.core.results.store import Store
     from pocketbench.reporters import markdown
 

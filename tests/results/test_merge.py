@@ -8,7 +8,9 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.core.results.build import configurations
+from pocketbench.core.results.schema import SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import run_bench
 from pocketbench.testing.fabricated import add_config
 
@@ -46,7 +48,7 @@ def test_merging_two_machines_joins_their_campaign_and_merging_again_adds_nothin
     assert f"{b}: 8 runs added, 0 already present" in first.stdout
     with Store.open(out, create=False) as s:
         assert [c["name"] for c in s.campaigns()] == ["lab"]
-        configs = s.configurations("lab")
+        configs = configurations(s, "lab")
     assert sorted((c.device, c.quant) for c in configs) == [
         ("adb://10.0.0.1:5037/R1", "q4_0"),
         ("adb://10.0.0.1:5037/R1", "q8_0"),
@@ -80,8 +82,8 @@ def test_a_campaign_sharing_a_name_but_measuring_other_things_is_reported_not_jo
     assert "merged as 'lab@c', not joined" in done.stderr
     with Store.open(out, create=False) as s:
         assert sorted(x["name"] for x in s.campaigns()) == ["lab", "lab@c"]
-        assert {x.quant for x in s.configurations("lab")} == {"q4_0", "q8_0"}
-        assert {x.quant for x in s.configurations("lab@c")} == {"q5_0", "f32"}
+        assert {x.quant for x in configurations(s, "lab")} == {"q4_0", "q8_0"}
+        assert {x.quant for x in configurations(s, "lab@c")} == {"q5_0", "f32"}
     # the renamed campaign is found again: a second merge adds nothing
     assert run_bench("merge", str(out), str(c), cwd=tmp_path).returncode == 0
     assert runs_in(out) == 16
@@ -107,12 +109,12 @@ def test_a_store_of_a_newer_schema_is_refused_in_one_line_and_nothing_is_merged(
 def test_a_store_of_an_older_schema_is_merged_from_a_migrated_copy_and_left_as_it_was(
     tmp_path: Path,
 ) -> None:
-    from pocketbench.core.results import store as store_module
+    from pocketbench.core.results import schema as schema_module
 
     old = tmp_path / "old.db"
     with contextlib.closing(sqlite3.connect(old)) as c, c:
-        c.executescript(store_module._SCHEMA)
-        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.executescript(schema_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {schema_module.APPLICATION_ID}")
         c.execute("PRAGMA user_version = 1")
         c.execute("INSERT INTO campaigns(id, name, created_at) VALUES (1, 'before', 0)")
         c.execute(

@@ -9,7 +9,9 @@ import pytest
 
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.api.model import Job, Metrics, ProcessResult, RunRecord
-from pocketbench.core.results.store import SCHEMA_VERSION, Store
+from pocketbench.core.results.build import configurations
+from pocketbench.core.results.schema import SCHEMA_VERSION
+from pocketbench.core.results.store import Store
 
 
 def record(i: int, warmup: bool = False, ok: bool = True) -> RunRecord:
@@ -41,7 +43,7 @@ def test_runs_round_trip_with_raw_output(tmp_path) -> None:
         s.finish_job(jid, "done")
         assert s.completed_runs(camp, job.config_key()) == (2, 1)
     with Store.open(tmp_path / "r.db") as s:
-        (cfg,) = s.configurations()
+        (cfg,) = configurations(s)
         assert cfg.describe == {"tool": "v1"}
         assert len(cfg.runs) == 3 and len(cfg.warmups) == 1
         assert cfg.samples("generation_tps") == (5.0, 7.0)
@@ -56,9 +58,9 @@ def test_newest_campaign_wins_per_configuration(tmp_path) -> None:
             s.campaign(name)
             jid = s.start_job(job, None, {})
             s.add_run(jid, record(base))
-        (cfg,) = s.configurations()
+        (cfg,) = configurations(s)
         assert cfg.campaign == "new" and cfg.samples("generation_tps") == (105.0,)
-        (old,) = s.configurations("old")
+        (old,) = configurations(s, "old")
         assert old.samples("generation_tps") == (5.0,)
 
 
@@ -102,7 +104,7 @@ def test_unknown_campaign_lists_choices(tmp_path) -> None:
         s.campaign("alpha")
         s.start_job(Job(backend="b", quant="q", model="m"), None, {})
         with pytest.raises(Exception, match="Choose one of: alpha"):
-            s.configurations("beta")
+            configurations(s, "beta")
 
 
 def test_unopenable_path_is_one_clear_error() -> None:
@@ -119,12 +121,12 @@ def test_a_campaign_without_jobs_is_not_written(tmp_path) -> None:
 
 def test_a_version_1_file_is_migrated_in_place(tmp_path) -> None:  # noqa: ANN001
     """A results file written before bench import existed gains the import tables, data kept."""
-    from pocketbench.core.results import store as store_module
+    from pocketbench.core.results import schema as schema_module
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as c:
-        c.executescript(store_module._SCHEMA)
-        c.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+        c.executescript(schema_module._SCHEMA)
+        c.execute(f"PRAGMA application_id = {schema_module.APPLICATION_ID}")
         c.execute("PRAGMA user_version = 1")
         c.execute("INSERT INTO campaigns(name, created_at) VALUES ('before', 0)")
     with Store.open(path) as s:

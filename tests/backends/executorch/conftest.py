@@ -16,7 +16,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import pocketbench.core.api.hookspecs
+import pocketbench.core.engine.hookspecs
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.local import LocalDevice
 
@@ -36,7 +36,7 @@ def make_pm() -> pluggy.PluginManager:
     from pocketbench.backends.executorch import plugin
 
     pm = pluggy.PluginManager("pocketbench")
-    pm.add_hookspecs(pocketbench.core.api.hookspecs)
+    pm.add_hookspecs(pocketbench.core.engine.hookspecs)
     pm.register(plugin)
     pm.check_pending()
     return pm

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.api.cache import cache_dir
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.kit.cache import cache_dir
 
 from .conftest import job, needs_executorch
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.api.cache import cache_dir
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.kit.cache import cache_dir
 
 from .conftest import HELP_V04, HELP_V1, FakePhone, fake_llama_main, job, needs_executorch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import pocketbench.core.api.hookspecs
+import pocketbench.core.engine.hookspecs
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.local import LocalDevice
 
@@ -29,7 +29,7 @@ def pm() -> Iterator[pluggy.PluginManager]:
     from pocketbench.backends.llamacpp import plugin
 
     manager = pluggy.PluginManager("pocketbench")
-    manager.add_hookspecs(pocketbench.core.api.hookspecs)
+    manager.add_hookspecs(pocketbench.core.engine.hookspecs)
     manager.register(plugin)
     manager.check_pending()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.testing.adbhost import attached_phone, find_adb
+from pocketbench.testing.phone.adbhost import attached_phone, find_adb
 
 pytestmark = [
     pytest.mark.adb,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 pytestmark = pytest.mark.slow
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 def tools_and_model() -> tuple[Path, Path]:
     import pluggy
 
-    import pocketbench.core.api.hookspecs as hs
+    import pocketbench.core.engine.hookspecs as hs
     from pocketbench.backends.llamacpp import build, plugin
     from pocketbench.core.api.model import Job, Workload
     from pocketbench.core.devices.local import LocalDevice
@@ -50,7 +51,7 @@ def test_real_llama_bench_output_imports(
     r = run_bench("import", str(path), "--campaign", "real")
     assert r.returncode == 0, r.stderr
     with Store.open(tmp_path / "pocketbench.db", create=False) as store:
-        (config,) = store.configurations("real")
+        (config,) = configurations(store, "real")
     assert (config.workload.prompt_tokens, config.workload.gen_tokens) == (16, 8)
     assert config.quant == "q4_0"
     if fmt in ("json", "jsonl"):
@@ -82,7 +83,7 @@ def test_real_llama_completion_log_imports(tools_and_model, run_bench, tmp_path:
     r = run_bench("import", str(log))
     assert r.returncode == 0, r.stderr
     with Store.open(tmp_path / "pocketbench.db", create=False) as store:
-        (config,) = store.configurations()
+        (config,) = configurations(store)
     (run,) = config.ok_runs
     assert config.workload.gen_tokens == 8 and config.workload.threads == 2
     # The tool's own rate, from its unrounded time; ours is from the printed (0.01 ms) time.
@@ -125,7 +126,7 @@ def test_findings_and_compare_show_an_import_beside_the_measured_configuration(
     assert f"{label} is compared with the measured" in text
     assert "never pooled with them" in text  # the caveat
     with Store.open(tmp_path / "pocketbench.db", create=False) as store:
-        (theirs,) = store.configurations("theirs")
+        (theirs,) = configurations(store, "theirs")
     total = theirs.summary("total_tps").mean
     assert f"{total:.2f}" in text  # the imported figure itself, in its table
     # bench compare pairs the measured configuration with the imported one, and says so

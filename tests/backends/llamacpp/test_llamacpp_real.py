@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.core.api.cache import file_digest
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.kit.cache import file_digest
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
 from pocketbench.core.api.errors import ExitCode, SetupError
 from pocketbench.core.devices.execcheck import mount_of
 from pocketbench.plugin import check_executable_abi, read_elf
-from pocketbench.testing.arm64 import CPUINFO
+from pocketbench.testing.phone.arm64 import CPUINFO
 
 
 def test_a_galaxy_a25_class_phone_gets_dotprod_and_fp16_but_not_i8mm():

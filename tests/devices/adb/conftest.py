@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhost import (
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhost import (
     AdbServer,
     LoopbackPhone,
     adb_server,
@@ -79,7 +79,7 @@ def arm64_tools():
     Skipped, with the reason, where aarch64 executables cannot run (no
     qemu-aarch64 registered with binfmt_misc).
     """
-    from pocketbench.testing.arm64 import CPUINFO, arm64_unavailable
+    from pocketbench.testing.phone.arm64 import CPUINFO, arm64_unavailable
 
     reason = arm64_unavailable()
     if reason:

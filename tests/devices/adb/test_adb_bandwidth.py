@@ -63,8 +63,8 @@ def test_an_arm64_phone_runs_the_probe_built_like_its_llamacpp_tools_beside_them
     attach, server, tmp_path: Path, arm64_tools
 ) -> None:  # noqa: ANN001
     from pocketbench.plugin import read_elf
-    from pocketbench.testing.adbhardware import Hardware
-    from pocketbench.testing.arm64 import arm64_fixture
+    from pocketbench.testing.phone.adbhardware import Hardware
+    from pocketbench.testing.phone.arm64 import arm64_fixture
 
     # Two clusters this host can really pin: core 0 little, core 1 big.
     phone = attach(arm64_fixture(hardware=Hardware(max_freqs_khz=(1_800_000, 2_400_000))))

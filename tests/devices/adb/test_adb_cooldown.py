@@ -7,12 +7,12 @@ import sys
 import pluggy
 import pytest
 
-from pocketbench.core.api import hookspecs
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import PROJECT, hookimpl
 from pocketbench.core.api.model import Job, Prepared, RunRecord
 from pocketbench.core.devices import open_device
+from pocketbench.core.engine import hookspecs
 from pocketbench.core.engine.hygiene import Hygiene
-from pocketbench.testing.adbd import Fixture, falling
+from pocketbench.testing.phone.adbd import Fixture, falling
 
 pytestmark = pytest.mark.adb
 
@@ -32,7 +32,7 @@ def test_cooldown_waits_for_the_phone_to_cool(attach):
     device = open_device(f"adb:{phone.serial}", adb_port=phone.server_port)
     waits: list[float] = []
     notices: list[str] = []
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(Core(), name="core")
     pm.register(

@@ -10,7 +10,7 @@ import pytest
 from pocketbench.core.api.errors import DeviceError, ExitCode
 from pocketbench.core.devices import open_device
 from pocketbench.core.devices.adb import NO_DEVICE, ensure_server
-from pocketbench.testing.adbd import Fixture
+from pocketbench.testing.phone.adbd import Fixture
 
 pytestmark = pytest.mark.adb
 
@@ -93,7 +93,7 @@ def test_the_adb_server_vanishing(device, phone):
 
 
 def test_no_server_and_none_can_be_started(monkeypatch, tmp_path):
-    from pocketbench.testing.adbhost import free_port
+    from pocketbench.testing.phone.adbhost import free_port
 
     failing = tmp_path / "adb"
     failing.write_text("#!/bin/sh\nexit 1\n")
@@ -106,7 +106,7 @@ def test_no_server_and_none_can_be_started(monkeypatch, tmp_path):
 
 def test_missing_program_adb_is_named_with_how_to_install_it(monkeypatch, tmp_path):
     """Neither $ADB nor PATH has adb: one line, and adbutils' bundled adb is never started."""
-    from pocketbench.testing.adbhost import free_port
+    from pocketbench.testing.phone.adbhost import free_port
 
     monkeypatch.delenv("ADB", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -10,7 +10,7 @@ import pytest
 
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices import open_device
-from pocketbench.testing.adbd import Fixture
+from pocketbench.testing.phone.adbd import Fixture
 from pocketbench.testing.wait import wait_until
 
 pytestmark = pytest.mark.adb

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import run_bench, wait_for_runs
 
@@ -58,7 +59,7 @@ def test_bench_runs_on_the_phone_and_a_second_job_pushes_no_model_bytes(
     assert second.returncode == 0, second.stderr
     assert phone.daemon.bytes_received - sent < 4096, "the unchanged model was pushed again"
     with Store.open(tmp_path / "pocketbench.db") as s:
-        configs = s.configurations()
+        configs = configurations(s)
     assert len(configs) == 1 and configs[0].facts.kind == "adb"
     assert all(r.metrics.gen_tokens == 8 for r in configs[0].ok_runs)
     # the prompt's shell metacharacters did nothing on the "device"
@@ -112,7 +113,7 @@ def test_phone_disappearing_mid_run_is_one_line_and_keeps_the_runs(
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr
     with Store.open(db) as s:
-        (cfg,) = s.configurations("unplugged")
+        (cfg,) = configurations(s, "unplugged")
     assert len(cfg.ok_runs) >= 2
 
 
@@ -149,7 +150,7 @@ def test_two_phones_are_measured_in_parallel_and_stored_per_device(
         # two devices: the summary's columns are told apart by device
         assert f"llamacpp Q8_0 @adb:{phone.serial}" in r.stdout
     with Store.open(tmp_path / "pocketbench.db") as s:
-        configs = {c.device: c for c in s.configurations()}
+        configs = {c.device: c for c in configurations(s)}
     assert set(configs) == {f"adb:{a.serial}", f"adb:{b.serial}"}
     assert all(len(c.ok_runs) == 4 for c in configs.values())
     # in parallel: the two phones' run windows overlap

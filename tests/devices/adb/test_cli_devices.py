@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pocketbench.testing.adbd import Fixture
 from pocketbench.testing.cli import run_bench
+from pocketbench.testing.phone.adbd import Fixture
 
 
 @pytest.mark.adb

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pluggy
 import pytest
 
-from pocketbench.core.api import hookspecs
 from pocketbench.core.api.errors import DeviceError, UsageError
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import PROJECT, hookimpl
 from pocketbench.core.api.model import Job, Prepared, ProcessResult, Readings, RunRecord
 from pocketbench.core.devices.base import Device
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.core.engine import hookspecs
 from pocketbench.core.engine.hygiene import Hygiene, parse_cooldown
 
 
@@ -58,7 +58,7 @@ class Core:
 
 @pytest.fixture
 def manager() -> Iterator[pluggy.PluginManager]:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(Core(), name="core")
     yield pm

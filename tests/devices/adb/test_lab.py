@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import BIN, bench_env, run_bench
 from pocketbench.testing.latex import compile_latex
-from pocketbench.testing.netlab import LabHost, lab_host, netns_problem
+from pocketbench.testing.phone.netlab import LabHost, lab_host, netns_problem
 from pocketbench.testing.wait import wait_until
 
 pytestmark = [pytest.mark.adb, pytest.mark.slow]
@@ -136,7 +137,7 @@ def test_shard_moves_a_dead_hosts_work_to_the_other_phones_and_loses_nothing(
     after = stored(db)
     assert before <= after, "runs stored before the host died are gone"
     with Store.open(db, create=False) as s:
-        configs = s.configurations("lab-shard")
+        configs = configurations(s, "lab-shard")
     # every configuration is complete, under the pool's name, whichever phone measured it
     assert len(configs) == len(QUANTS)
     assert all(c.device == f"pool:{MODEL}" and len(c.ok_runs) == 3 for c in configs)
@@ -283,7 +284,7 @@ def test_bench_run_replicates_one_configuration_on_every_phone_of_a_pool(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     with Store.open(db, create=False) as s:
-        configs = s.configurations()
+        configs = configurations(s)
     phones = {f"adb://{h.server}/{serial}" for h in lab for serial in h.serials}
     assert {c.device for c in configs} == phones
     assert all(len(c.ok_runs) == 2 for c in configs)
@@ -311,7 +312,7 @@ def test_shard_moves_a_vanished_phones_configuration_to_the_pools_other_phones(
     after = stored(db)
     assert before <= after
     with Store.open(db, create=False) as s:
-        configs = s.configurations("lab-shard")
+        configs = configurations(s, "lab-shard")
     assert len(configs) == len(QUANTS) and all(len(c.ok_runs) == 3 for c in configs)
     # the phone is back: a study on the pool uses it again
     assert wait_until(

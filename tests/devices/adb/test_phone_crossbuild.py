@@ -14,10 +14,11 @@ import shlex
 
 import pytest
 
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.plugin import read_elf
-from pocketbench.testing.arm64 import arm64_fixture
 from pocketbench.testing.cli import run_bench
+from pocketbench.testing.phone.arm64 import arm64_fixture
 
 # The first run of the suite cross-builds llama.cpp inside this test (10-20 min on 2 cores).
 pytestmark = [pytest.mark.adb, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -42,7 +43,7 @@ def test_an_arm64_phone_runs_llamacpp_built_for_it_without_llamacpp_bin(
         r = run_bench(*phone_args(phone.serial, quant), cwd=tmp_path, timeout=1800, **env)
         assert r.returncode == 0, r.stderr[-2000:]
     with Store.open(tmp_path / "pocketbench.db") as s:
-        configs = {c.quant: c for c in s.configurations()}
+        configs = {c.quant: c for c in configurations(s)}
     assert set(configs) == {"q4_0", "q4_k_m"}
     for c in configs.values():
         assert c.facts is not None and c.facts.abi == "arm64-v8a"
@@ -66,6 +67,6 @@ def test_an_arm64_phone_runs_llamacpp_built_for_it_without_llamacpp_bin(
     assert r.returncode == 3 and len(errors) == 1 and "noexec" in errors[0], r.stderr
     with Store.open(tmp_path / "pocketbench.db") as s:
         kept = {
-            c.quant: len(c.ok_runs) for c in s.configurations() if c.device.endswith(phone.serial)
+            c.quant: len(c.ok_runs) for c in configurations(s) if c.device.endswith(phone.serial)
         }
     assert kept == {"q4_0": 2, "q4_k_m": 2}

@@ -16,9 +16,9 @@ import math
 import pytest
 
 from pocketbench.core.api.errors import ExitCode
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhardware import Battery, Hardware
 from pocketbench.testing.backends import FakeBackend
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhardware import Battery, Hardware
 
 from .test_phone_placement import TWO_CLUSTERS, bench, configs, run_args
 

@@ -24,11 +24,11 @@ import time
 
 import pytest
 
-from pocketbench.core.api.hookspecs import hookimpl
+from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.results.energy import phase_joules
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhardware import Battery, Hardware, Rail, boottime
 from pocketbench.testing.backends import FakeBackend
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhardware import Battery, Hardware, Rail, boottime
 
 from .test_phone_energy import busy
 from .test_phone_placement import TWO_CLUSTERS, bench, configs, run_args

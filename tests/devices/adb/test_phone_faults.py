@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.api.errors import ExitCode, SetupError
-from pocketbench.testing.arm64 import arm64_fixture
 from pocketbench.testing.cli import run_bench
+from pocketbench.testing.phone.arm64 import arm64_fixture
 
 pytestmark = pytest.mark.adb
 
@@ -50,7 +50,7 @@ def test_a_wrong_architecture_binary_is_refused_before_any_push(
 
 def test_a_toolchain_that_fails_to_build_names_the_log(attach, server, tmp_path):
     from pocketbench.backends.llamacpp import build
-    from pocketbench.core.api.cache import cache_dir
+    from pocketbench.core.kit.cache import cache_dir
 
     sdist = build._ensure_sdist(cache_dir("llamacpp"))  # the shared, pinned source
     zig = tmp_path / "zig"

@@ -15,10 +15,11 @@ import click
 import pytest
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
+from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhardware import Hardware
 from pocketbench.testing.backends import FakeBackend, registry_with
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhardware import Hardware
 
 pytestmark = pytest.mark.adb
 
@@ -62,7 +63,7 @@ def run_args(phone, db: Path, *extra: str) -> list[str]:
 
 def configs(db: Path):
     with Store.open(db, create=False) as store:
-        return store.configurations()
+        return configurations(store)
 
 
 def test_cores_big_pins_the_runtime_to_the_fastest_cluster(attach, tmp_path) -> None:

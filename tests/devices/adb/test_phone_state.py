@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pocketbench.testing.adbd import Fixture
-from pocketbench.testing.adbhardware import Hardware
+from pocketbench.testing.phone.adbd import Fixture
+from pocketbench.testing.phone.adbhardware import Hardware
 
 from .test_phone_placement import TWO_CLUSTERS, bench, configs, run_args
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.status import say
+from pocketbench.core.kit.status import say
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -276,9 +276,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     Only a regular file is replaced (a symlink's target, the link kept); a
     device, FIFO or descriptor link is written through and anything else
-    refused (:mod:`pocketbench.core.api.destination`).
+    refused (:mod:`pocketbench.core.kit.destination`).
     """
-    from pocketbench.core.api.destination import destination, write_through
+    from pocketbench.core.kit.destination import destination, write_through
 
     where = destination(path)
     if where.through:

@@ -1,6 +1,6 @@
 """The loopback phone's hardware: CPU clusters, core frequencies, a battery, thermal status.
 
-A :class:`Hardware` in :attr:`Fixture.hardware <pocketbench.testing.adbd.Fixture>`
+A :class:`Hardware` in :attr:`Fixture.hardware <pocketbench.testing.phone.adbd.Fixture>`
 makes the daemon serve fake sysfs files under ``/sys/devices/system/cpu``
 and ``/sys/class/power_supply/battery`` (mapped into its state folder like
 the thermal zones), ``dumpsys thermalservice``, and toybox's ``taskset``.
@@ -30,12 +30,27 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from attrs import define, field, frozen
 
-if TYPE_CHECKING:
-    from pocketbench.testing.adbd import TestAdbd
+
+class _Fixture(Protocol):
+    missing_tools: tuple[str, ...]
+
+
+class Daemon(Protocol):
+    """What the hardware needs of the daemon it is installed in.
+
+    :class:`~pocketbench.testing.phone.adbd.TestAdbd` is one; named by its
+    shape because the daemon imports this module to build its hardware.
+    """
+
+    state: Path
+    sandbox: Path
+    path_map: dict[str, Path]
+    fixture: _Fixture
+
 
 CPU_SYSFS = "/sys/devices/system/cpu"
 #: Seconds between rewrites of the battery files.
@@ -134,11 +149,11 @@ class Hardware:
     _stop: threading.Event = field(factory=threading.Event)
     _thread: threading.Thread | None = None
     _cpu: Path = Path()
-    _daemon: TestAdbd | None = None
+    _daemon: Daemon | None = None
 
     # -- wiring into the daemon ------------------------------------------------
 
-    def install(self, daemon: TestAdbd) -> None:
+    def install(self, daemon: Daemon) -> None:
         state = daemon.state
         cpu = state / "cpu"
         self._cpu = cpu

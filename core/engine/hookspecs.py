@@ -29,10 +29,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pluggy
+from pocketbench.core.api.hooks import hookspec
 
 if TYPE_CHECKING:
-    from pocketbench.core.results.findings import Findings
     from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
@@ -46,12 +45,8 @@ if TYPE_CHECKING:
     )
     from pocketbench.core.api.quality import QualityRequest, QualityResult
     from pocketbench.core.devices.base import Device
+    from pocketbench.core.results.findings import Findings
     from pocketbench.core.results.report import Report, ReportOptions
-
-PROJECT = "pocketbench"
-
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # -- backends -----------------------------------------------------------------
@@ -271,7 +266,7 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str | bytes:
     """Render stored results.
 
     :param report: the configurations with their statistics, built from the
-        store by :func:`pocketbench.core.results.report.build_report`.
+        store by :func:`pocketbench.core.results.build.build_report`.
     :param options: presentation choices (which ± to print, title).
     :return: the document as text (or bytes for binary formats).  First
         non-None result wins.

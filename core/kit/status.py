@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
+
+#: Where a component sends its lines for the user (:func:`say` by default; tests collect them).
+Echo = Callable[[str], None]
 
 
 class Status(Protocol):

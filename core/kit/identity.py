@@ -65,9 +65,6 @@ class Holder:
         now = time.time()
         return cls(host(), pid, start_of(pid) or "", command, now, now)
 
-    def is_me(self) -> bool:
-        return self.host == host() and self.pid == os.getpid() and self.start == start_of(self.pid)
-
     def alive(self, now: float | None = None) -> bool:
         """Whether the holder still runs (exactly, on this host; by heartbeat elsewhere)."""
         if self.host == host():

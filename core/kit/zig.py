@@ -25,10 +25,10 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.cache import cache_dir, file_lock
-from pocketbench.core.api.children import run_child
 from pocketbench.core.api.errors import SetupError
-from pocketbench.core.api.status import status
+from pocketbench.core.kit.cache import cache_dir, file_lock
+from pocketbench.core.kit.children import run_child
+from pocketbench.core.kit.status import status
 
 #: The ziglang release installed when this environment has none.
 ZIG_VERSION = "0.17.1"

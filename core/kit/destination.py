@@ -1,6 +1,6 @@
 """Where a file pocketbench writes really goes: replaced, written through, or refused.
 
-:func:`pocketbench.core.api.cache.write_atomic` renames a finished temporary
+:func:`pocketbench.core.kit.cache.write_atomic` renames a finished temporary
 file over its path.  That is right for a regular file and wrong for
 everything else a user can name: renaming over ``/dev/full`` as root replaces
 the device node with a file, renaming over a symlink drops the link.  So the

@@ -21,7 +21,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from pocketbench.testing.adbd import DEFAULT_PROPS, Fixture
+from pocketbench.testing.phone.adbd import DEFAULT_PROPS, Fixture
 
 #: An Exynos 1280's /proc/cpuinfo as Android 14 prints it (2x A78, 6x A55).
 _A55 = "0xd05"

@@ -3,7 +3,7 @@
 ``adb_server()`` starts Debian's ``adb`` server on a free port of 127.0.0.1
 (never 5037, so a developer's own server and phones are left alone) with a
 throw-away ``HOME`` for its keys, and kills it at the end.
-``loopback_phone()`` starts a :class:`~pocketbench.testing.adbd.TestAdbd`
+``loopback_phone()`` starts a :class:`~pocketbench.testing.phone.adbd.TestAdbd`
 and attaches it with ``adb connect``.  ``attached_phone()`` does both::
 
     with attached_phone(tmp_path) as phone:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.testing.adbd import Fixture, TestAdbd
+from pocketbench.testing.phone.adbd import Fixture, TestAdbd
 
 
 def find_adb() -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api.fetch import PackagedFile, fetch_member
+from pocketbench.core.kit.fetch import PackagedFile, fetch_member
 
 
 @frozen(kw_only=True)

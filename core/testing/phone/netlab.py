@@ -6,7 +6,7 @@ over TCP.  :func:`lab_host` makes one such host here: a network namespace
 address only inside the namespace (the root side gets a host route, no
 address), Debian's adb server listening on every address of the namespace
 (``adb -a -P PORT nodaemon server``) and loopback phones
-(:class:`~pocketbench.testing.adbd.TestAdbd`) on the namespace's own
+(:class:`~pocketbench.testing.phone.adbd.TestAdbd`) on the namespace's own
 127.0.0.1.  Everything of the host runs in one child process started with
 ``ip netns exec``; the test drives it over its stdin::
 
@@ -16,7 +16,7 @@ address), Debian's adb server listening on every address of the namespace
         host.start_server()                   # ... and is back, its phones attached
         host.pull_phone(0); host.plug_phone(0)  # one phone vanishes, and comes back
 
-Run ``python -m pocketbench.testing.netlab`` only through :func:`lab_host`.
+Run ``python -m pocketbench.testing.phone.netlab`` only through :func:`lab_host`.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def lab_host(
         _sh("ip", "-n", ns, "route", "add", "default", "dev", inner)
         _sh("ip", "link", "set", outer, "up")
         _sh("ip", "route", "add", f"{address}/32", "dev", outer)
-        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "pocketbench.testing.netlab"]
+        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "pocketbench.testing.phone.netlab"]
         argv += ["--root", str(root), "--phones", str(phones), "--model", model]
         for port in phone_ports:
             argv += ["--phone-port", str(port)]
@@ -161,8 +161,8 @@ def lab_host(
 
 
 def _serve(root: Path, phones: int, ports: Sequence[int], model: str) -> None:
-    from pocketbench.testing.adbd import Fixture, TestAdbd
-    from pocketbench.testing.adbhost import AdbServer, find_adb
+    from pocketbench.testing.phone.adbd import Fixture, TestAdbd
+    from pocketbench.testing.phone.adbhost import AdbServer, find_adb
 
     adb = find_adb()
     if adb is None:

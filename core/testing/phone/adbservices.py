@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from pocketbench.testing.adbwire import LinkClosed, Stream, StreamReader
+from pocketbench.testing.phone.adbwire import LinkClosed, Stream, StreamReader
 
 DEVICE_TMP = "/data/local/tmp"
 SYNC_DATA_MAX = 64 * 1024

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.core.api import status as ui
-from pocketbench.core.api.cache import cache_dir, file_lock, temp_beside
-from pocketbench.core.api.children import run_child
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.kit import status as ui
+from pocketbench.core.kit.cache import cache_dir, file_lock, temp_beside
+from pocketbench.core.kit.children import run_child
 
 
 @frozen(kw_only=True)
@@ -93,11 +93,11 @@ def _valid(out: Path, spec: PackagedFile) -> bool:
     """A cached file is used only when its recorded digest is the pinned one.
 
     The full hash is recomputed only when the size/mtime memo is missing:
-    :func:`pocketbench.core.api.cache.file_digest` remembers it.
+    :func:`pocketbench.core.kit.cache.file_digest` remembers it.
     """
     if not out.is_file():
         return False
-    from pocketbench.core.api.cache import file_digest
+    from pocketbench.core.kit.cache import file_digest
 
     return file_digest(out) == spec.member_sha256
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from attrs import define, field
 
-from pocketbench.testing.adbhardware import Hardware
-from pocketbench.testing.adbservices import DEVICE_TMP, shell_service, sync_service
-from pocketbench.testing.adbwire import Link, Stream
+from pocketbench.testing.phone.adbhardware import Hardware
+from pocketbench.testing.phone.adbservices import DEVICE_TMP, shell_service, sync_service
+from pocketbench.testing.phone.adbwire import Link, Stream
 
 DEFAULT_PROPS: dict[str, str] = {
     "ro.product.manufacturer": "Pocketbench",
