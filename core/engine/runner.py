@@ -235,6 +235,10 @@ class Runner:
             ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
+        if want_quality and self.quality is not None:
+            from pocketbench.core.engine.quality import check_context
+
+            check_context(job, prepared, self.quality)
         # Before the first warm-up, so the probe never runs beside a measured run.
         bandwidth = (
             self.bandwidth.for_job(pm, job, device, prepared)

@@ -298,6 +298,10 @@ class Report:
     version: str
     campaign: str | None = None
     vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
+    #: Results per phone, when several phones measured a configuration's campaign (a pool):
+    #: a :class:`~pocketbench.core.results.findings.PhoneBreakdown` (not imported here: that
+    #: module builds on this one).
+    phones: Any = None
 
     @property
     def campaigns(self) -> tuple[str, ...]:

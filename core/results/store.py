@@ -39,6 +39,7 @@ from pocketbench.core.api.model import (
 from pocketbench.core.api.power import RunTrace
 from pocketbench.core.kit.convert import dumps, loads
 from pocketbench.core.kit.identity import Holder
+from pocketbench.core.results import whereabouts
 from pocketbench.core.results.migrations import slot
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.schema import DEFAULT_DB, connect
@@ -80,8 +81,12 @@ class StoredConfig:
 
 
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, opened: whereabouts.FileId | None
+    ) -> None:
         self.conn = conn
+        self.path = path
+        self.opened = opened
 
     def __enter__(self) -> sqlite3.Connection:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -89,11 +94,25 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if not exc_type:
+            # The file moved or deleted under us: stop and say where the runs are.
+            here = whereabouts.check(self.conn, self.path, self.opened)
             self.conn.execute("COMMIT")
+            if not here:
+                assert self.opened is not None
+                raise whereabouts.moved(self.conn, self.path, self.opened)
             return
         # SQLite may have rolled back by itself (disk full): nothing to undo then.
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
+
+
+#: Campaigns in the order they were measured.  One dated in the future (a
+#: phone or host with a wrong clock) counts as older than all the others, so
+#: it cannot hide every campaign measured after it; ``bench report`` says so.
+CAMPAIGN_ORDER = (
+    "CASE WHEN c.created_at > (julianday('now') - 2440587.5) * 86400.0 + 300"
+    " THEN -1 ELSE c.created_at END"
+)
 
 
 class Store:
@@ -102,6 +121,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: bool = False) -> None:
         self._conn = conn
         self.path = path
+        #: The file opened for writing, to notice it being moved or deleted.
+        self._opened: whereabouts.FileId | None = None
         self._campaign_id: int | None = None
         self._campaign: tuple[str, str | None] | None = None
         self._design: str | None = None
@@ -110,11 +131,19 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True, write: bool = True
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        create: bool = True,
+        write: bool = True,
+        option: str = "--db",
     ) -> Store:
         """Open (or, with ``create``, make) a results file (:func:`~pocketbench.core.results.schema.connect`)."""
-        conn, read_only = connect(path, create=create, write=write)
-        return cls(conn, Path(path), read_only=read_only)
+        conn, read_only = connect(path, create=create, write=write, option=option)
+        store = cls(conn, Path(path), read_only=read_only)
+        if not read_only:
+            store._opened = whereabouts.file_id(Path(path))
+        return store
 
     def close(self) -> None:
         self._conn.close()
@@ -307,7 +336,7 @@ class Store:
         store and the cause (disk full, I/O error, a run index already stored).
         """
         try:
-            with _Transaction(self._conn) as conn:
+            with _Transaction(self._conn, self.path, self._opened) as conn:
                 yield conn
         except sqlite3.IntegrityError as exc:
             if doing is None:
@@ -377,7 +406,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT c.name, c.created_at, c.command, COUNT(DISTINCT j.config_key) AS configurations"
             " FROM campaigns c LEFT JOIN jobs j ON j.campaign_id = c.id"
-            " GROUP BY c.id ORDER BY c.created_at, c.id"
+            f" GROUP BY c.id ORDER BY {CAMPAIGN_ORDER}, c.id"
         ).fetchall()
         return [dict(row) for row in rows]
 
@@ -400,7 +429,7 @@ class Store:
             "SELECT j.id, c.name AS campaign, j.config_key, j.backend, j.quant, j.model,"
             " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id,"
             f" j.bandwidth FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
-            " ORDER BY c.created_at, c.id, j.id",
+            f" ORDER BY {CAMPAIGN_ORDER}, c.id, j.id",
             params,
         ).fetchall()
         grouped: dict[tuple[str, str], list[sqlite3.Row]] = {}
