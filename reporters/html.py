@@ -25,7 +25,13 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 
 def render(report: Report, options: ReportOptions) -> str:
-    from pocketbench.plugin import bar_chart, pareto_chart, roofline_chart, runs_chart
+    from pocketbench.plugin import (
+        bar_chart,
+        pareto_chart,
+        position_chart,
+        roofline_chart,
+        runs_chart,
+    )
 
     images = {}
     if report.configs:
@@ -37,6 +43,9 @@ def render(report: Report, options: ReportOptions) -> str:
             images["pareto"] = _data_uri(pareto_chart(report))
         if any(k.bandwidth and k.bandwidth.bytes_per_token for k in report.configs):
             images["roofline"] = _data_uri(roofline_chart(report))
+        positions = position_chart(report)
+        if positions is not None:
+            images["positions"] = _data_uri(positions)
     rows = c.bandwidth_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
     return (
         templating.environment("html")

@@ -37,18 +37,26 @@ HEADLINES = 3
 
 
 def compare(a: Column, b: Column) -> list[Conclusion]:
-    """Welch test and ratio per speed metric of ``a`` against the reference ``b``."""
+    """Test and ratio per speed metric of ``a`` against the reference ``b``.
+
+    Two configurations measured in the same interleaved rounds are compared by
+    round (:func:`~pocketbench.core.results.paired.compare_by_round`); others
+    by Welch's test and Fieller's ratio.
+    """
+    from pocketbench.core.results.paired import compare_by_round
+
     out = []
     for metric in COMPARED:
         xa = a.config.samples(metric) if a.config else ()
         xb = b.config.samples(metric) if b.config else ()
+        pair = compare_by_round(a.config, b.config, metric) if a.config and b.config else None
         out.append(
             Conclusion(
                 metric=metric,
                 a=a.label,
                 b=b.label,
-                welch=welch(xa, xb),
-                ratio=ratio(xa, xb),
+                welch=welch(xa, xb) if pair is None else pair.test,
+                ratio=ratio(xa, xb) if pair is None else pair.ratio,
                 mean_a=sum(xa) / len(xa) if xa else math.nan,
                 mean_b=sum(xb) / len(xb) if xb else math.nan,
             )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from pocketbench.core.analysis import caveats, comparisons, decision, method
+from pocketbench.core.analysis import caveats, comparisons, decision, method, order
 from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.analysis.summary import summary
 from pocketbench.core.api.errors import UsageError
@@ -91,21 +91,26 @@ def build_findings(
         if s.decision is not None:
             sections[i] = attrs.evolve(s, summary=summary(measured, s.conclusions, s.decision))
     labelled = [(_label(sc, study), reports[i]) for i, sc in enumerate(configs)]
+    design = order.stored_design(store, campaign)
+    drifts = order.drifts(store, campaign, present)
     return Findings(
         title=study.display_title,
         description=study.description,
         campaign=campaign,
         devices=method.devices(present),
-        method=method.method(study, configs, present),
+        method=method.method(study, configs, present) + (order.design_text(design),),
         statistics=method.statistics(
             study,
             plusminus,
             sum(len(s.conclusions) for s in sections),
             method.metric_notes(vocabulary, present),
-        ),
+        )
+        + tuple(order.drift_text(device, d) for device, d in drifts),
         tools=method.tools(study, configs, reports, lambda sc: _label(sc, study)),
         sections=tuple(sections),
-        caveats=caveats.caveats(study, labelled) + imp.import_caveats(imported),
+        caveats=caveats.caveats(study, labelled)
+        + tuple(order.drift_caveat(device, d, design) for device, d in drifts if d.slowing)
+        + imp.import_caveats(imported),
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
@@ -141,6 +146,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
         label += f" ({sc.job.model} on {sc.job.device})"
     if len(study.cores) > 1:  # placements compared like any other factor
         label += f", cores {sc.job.workload.placement}"
+    if len(study.workload.depths) > 1:
+        label += f", prompt {sc.job.workload.prompt_tokens}"
     return label
 
 

@@ -76,14 +76,17 @@ def method(
     thread_text = ", ".join(str(t) for t in threads) if threads else "the device's cores, at most 4"
     lines = [
         f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
-        f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
-        f"Workload, the same for every framework: a prompt of {w.prompt_tokens} tokens, then exactly"
+        f" (stored, not counted) before its first measured run, and {study.runs} measured runs"
+        " on the same device.",
+        f"Workload, the same for every framework: a prompt of {', '.join(map(str, w.depths))}"
+        " tokens, then exactly"
         f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
         f" thread{'s' if threads != [1] else ''}; a run may take at most {w.timeout_s:g} s.",
     ]
     if w.prompt is not None:
         lines.append(
-            f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
+            f"Prompt text (made exactly {', '.join(map(str, w.depths))} tokens long):"
+            f" \u201c{w.prompt}\u201d."
         )
     models = ", ".join(study.models)
     labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}
@@ -140,14 +143,16 @@ def statistics(study: Study, plusminus: str, family: int, notes: Sequence[str]) 
         f"Tables show the {PLUSMINUS_TEXT[plusminus]}.",
         TOTAL_DEFINITION,
         *notes,
-        f"Two configurations are compared with Welch's t-test (unequal variances), {correction},"
-        f" at a significance level of {study.alpha:g}. A ratio is the first configuration's mean"
-        " over the second's, with Fieller's 95% confidence interval for a ratio of means (not"
-        " adjusted for multiplicity); the verdict is the test's: faster, slower, or not"
-        " distinguishable.",
-        "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A fall in speed"
-        " across the runs (least-squares slope against run index with p < 0.01 and a fall of at least"
-        " 2% from the first to the last run) is reported as drift; it is called thermal throttling"
-        " only when the cores' clocks, Android's thermal status or the device's temperatures"
-        " show it.",
+        "Two configurations measured in the same interleaved rounds are compared by round (paired"
+        " t-test of the per-round log ratios, the ratio's 95% interval from Student's t on the log"
+        f" scale); others with Welch's t-test (unequal variances) and Fieller's 95% confidence"
+        f" interval for a ratio of means. Tests are {correction}, at a significance level of"
+        f" {study.alpha:g}; intervals are not adjusted for multiplicity. A ratio is the first"
+        " configuration's mean over the second's; the verdict is the test's: faster, slower, or"
+        " not distinguishable.",
+        "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A device's"
+        " drift is estimated across all its configurations' runs (least squares of log speed on"
+        " each run's place in time, one level per configuration); a fall with p < 0.01 and at"
+        " least 2% over the study is reported as drift, and called thermal throttling only when"
+        " the cores' clocks, Android's thermal status or the device's temperatures show it.",
     )

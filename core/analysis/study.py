@@ -15,6 +15,10 @@ workload, warm-ups and runs.  The Galaxy A25 study is::
     prompt_tokens = 64
     gen_tokens = 32
 
+``prompt_tokens`` may be a list (``[64, 512, 2048]``): each depth is one
+more factor, like llama-bench's ``-d``, and the findings plot generation
+speed against depth per configuration.
+
     [[framework]]
     backend = "executorch"
     label = "ExecuTorch"
@@ -59,12 +63,19 @@ else:  # pragma: no cover
 class StudyWorkload:
     """The workload every configuration runs (matched across frameworks)."""
 
-    prompt_tokens: int = 64
+    #: The prompt's length, or a list of depths swept like any other factor.
+    prompt_tokens: int | list[int] = 64
     gen_tokens: int = 64
     #: None: the device's cores, at most 4 (the same for every framework on a device).
     threads: int | None = None
     prompt: str | None = None
     timeout_s: float = 600.0
+
+    @property
+    def depths(self) -> list[int]:
+        """The prompt lengths measured (one unless ``prompt_tokens`` is a list)."""
+        p = self.prompt_tokens
+        return list(p) if isinstance(p, list) else [p]
 
 
 @define(kw_only=True)
@@ -137,6 +148,15 @@ class Study:
     quality_reference: dict[str, str] = field(factory=dict)
     #: Where pools' phones are and how a pool spreads the study (``[lab]``).
     lab: StudyLab = field(factory=StudyLab)
+    #: ``interleaved``: rounds of every configuration in a seeded shuffled order (a
+    #: drifting device biases no comparison); ``sequential``: each configuration's
+    #: runs back to back, as a hand-run study did.
+    order: str = "interleaved"
+    #: The rounds' seed (default: drawn once per campaign and stored with it).
+    seed: int | None = None
+    #: Interleaved: one warm-up before every measured run, not only before a
+    #: configuration's first (for devices whose page cache cannot hold every model).
+    warmup_per_round: bool = False
 
     @property
     def display_title(self) -> str:
@@ -230,10 +250,10 @@ def _check(study: Study, source: str) -> None:
         raise fail("models", "list at least one model (a preset such as tiny, or a file)")
     if not study.devices:
         raise fail("devices", "list at least one device (local, adb, adb:SERIAL)")
+    _check_depths(study.workload, fail)
     for key, value, low in (
         ("runs", study.runs, 1),
         ("warmup", study.warmup, 0),
-        ("workload.prompt_tokens", study.workload.prompt_tokens, 1),
         ("workload.gen_tokens", study.workload.gen_tokens, 1),
     ):
         if value < low:
@@ -249,9 +269,26 @@ def _check(study: Study, source: str) -> None:
             study.cores[i] = check_spec(spec).replace("--cores ", "")
         except UsageError as exc:
             raise fail(f"cores[{i}]", str(exc).removeprefix("--cores ")) from None
-    if len(set(study.cores)) != len(study.cores):
-        raise fail("cores", "lists a placement twice")
+    for key, values in (
+        ("models", study.models),
+        ("devices", study.devices),
+        ("cores", study.cores),
+        ("imports", study.imports),
+    ):
+        twice = _first_repeat(values)
+        if twice is not None:
+            # Measured once, shown as several identical columns and compared
+            # with itself in the correction: always a slip.
+            raise fail(key, f"lists {twice!r} twice; name each once")
     _check_lab(study, source, fail)
+    from pocketbench.core.engine.rounds import check_order
+
+    try:
+        check_order(study.order)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    if study.seed is not None and not 0 <= study.seed < 2**63:
+        raise fail("seed", f"must be between 0 and 2^63 - 1, got {study.seed}")
     if not 0 < study.alpha < 1:
         raise fail("alpha", f"must be between 0 and 1, got {study.alpha}")
     if study.correction not in _CORRECTIONS:
@@ -259,12 +296,14 @@ def _check(study: Study, source: str) -> None:
             "correction", f"unknown {study.correction!r}; choose one of: {', '.join(_CORRECTIONS)}"
         )
     seen: dict[str, int] = {}
+    measured: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
     for i, fw in enumerate(study.framework):
         where = f"framework[{i}]"
         if not fw.quants:
             raise fail(f"{where}.quants", "list at least one quantization scheme")
-        if len(set(fw.quants)) != len(fw.quants):
-            raise fail(f"{where}.quants", "lists a scheme twice")
+        twice = _first_repeat(fw.quants)
+        if twice is not None:
+            raise fail(f"{where}.quants", f"lists a scheme twice: {twice!r}")
         if fw.baseline is not None and fw.baseline not in fw.quants:
             raise fail(
                 f"{where}.baseline", f"{fw.baseline!r} is not in quants ({', '.join(fw.quants)})"
@@ -281,6 +320,38 @@ def _check(study: Study, source: str) -> None:
                 " give each framework its own label",
             )
         seen[fw.name] = i
+        options = tuple(sorted(fw.options.items()))
+        for quant in fw.quants:
+            other = measured.setdefault((fw.backend, quant, options), i)
+            if other != i:
+                raise fail(
+                    where,
+                    f"measures {fw.backend} {quant} like framework[{other}] (same backend, scheme"
+                    " and options); list each configuration once",
+                )
+
+
+def _first_repeat(values: list[str]) -> str | None:
+    """The first value listed twice (one pass: a grid of thousands is answered at once)."""
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            return v
+        seen.add(v)
+    return None
+
+
+def _check_depths(w: StudyWorkload, fail: Callable[[str, str], UsageError]) -> None:
+    """``prompt_tokens``: a positive number, or a non-empty list of distinct positive numbers."""
+    key = "workload.prompt_tokens"
+    if isinstance(w.prompt_tokens, list) and not w.prompt_tokens:
+        raise fail(key, "list at least one prompt length, e.g. [64, 512, 2048]")
+    for depth in w.depths:
+        if depth < 1:
+            raise fail(key, f"must be at least 1, got {depth}; give positive prompt lengths")
+    twice = sorted({d for d in w.depths if w.depths.count(d) > 1})
+    if twice:
+        raise fail(key, f"lists {', '.join(map(str, twice))} twice; give each depth once")
 
 
 def _check_lab(study: Study, source: str, fail: Callable[[str, str], UsageError]) -> None:
@@ -334,6 +405,15 @@ def _converter() -> Any:
 
     for t in (int, float, str, bool):
         c.register_structure_hook(t, scalar(t))
+
+    def depths(value: Any, _: Any) -> int | list[int]:
+        # workload.prompt_tokens: one length or a list of them.
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise _BadValue(f"expected an integer or a list of integers, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    c.register_structure_hook_func(lambda t: t == int | list[int], depths)
 
     def checked(kind: type, expected: str, make_inner: Callable[[Any, Any], Any]) -> Any:
         """A hook factory: refuse values that are not ``kind``, else structure as usual."""

@@ -48,6 +48,8 @@ from pocketbench.core.api.model import (
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
+from pocketbench.core.api.tokentimes import TokenLatency
+from pocketbench.core.api.tokentimes import measure as token_latency
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
@@ -88,9 +90,10 @@ from pocketbench.core.results.findings import (
     SummaryLine,
     Table,
 )
+from pocketbench.core.results.latency import latency_json, steps_by_position
 from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.pareto_plot import pareto_chart
-from pocketbench.core.results.plots import bar_chart, roofline_chart, runs_chart
+from pocketbench.core.results.plots import bar_chart, position_chart, roofline_chart, runs_chart
 from pocketbench.core.results.present import (
     latex_breakable,
     latex_escape,
@@ -142,6 +145,8 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "TokenLatency",
+    "token_latency",
     "DecodeBytes",
     "ProbeToolchain",
     "RunRecord",
@@ -251,6 +256,7 @@ __all__ = [
     "runs_chart",
     "roofline_chart",
     "pareto_chart",
+    "position_chart",
     "QUALITY_METRICS",
     "QUALITY_LABELS",
     "display_figure",
@@ -260,5 +266,7 @@ __all__ = [
     "BANDWIDTH_NOTE",
     "bandwidth_json",
     "bandwidth_rows",
+    "latency_json",
+    "steps_by_position",
     "unstructure",
 ]

@@ -8,9 +8,13 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from pocketbench.core.api.errors import PocketbenchError
+from pocketbench.core.kit.cache import cache_dir
+from pocketbench.core.results.latency import steps_by_position
 from pocketbench.core.results.report import CORE_METRICS, Report, metric_spec
 
 
@@ -19,7 +23,26 @@ def _text(label: str, width: int = 38) -> str:
     return textwrap.fill(label.replace("$", r"\$"), width)
 
 
+def _quiet_matplotlib() -> None:
+    """Matplotlib's notes about its own set-up are not the report's business.
+
+    Without a writable ``~/.config/matplotlib`` it warns on every import
+    and rebuilds its font cache in a temporary folder; pocketbench's cache
+    gives it a lasting one, and its remaining set-up warnings are silenced.
+    """
+    import contextlib
+    import logging
+    import os
+
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    if "MPLCONFIGDIR" not in os.environ:
+        # Without one, matplotlib makes a temporary folder (silently now).
+        with contextlib.suppress(PocketbenchError):
+            os.environ["MPLCONFIGDIR"] = str(cache_dir("matplotlib"))
+
+
 def _figure(width: float, height: float) -> Any:
+    _quiet_matplotlib()
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -32,6 +55,7 @@ def _png(fig: Any) -> bytes:
 
 
 def _colors(n: int) -> list[Any]:
+    _quiet_matplotlib()
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -151,15 +175,21 @@ def roofline_chart(report: Report) -> bytes:
     ax = fig.subplots()
     sizes = [c.bandwidth.bytes_per_token for c in configs]  # type: ignore[union-attr]
     lo, hi = min(sizes) / 2, max(sizes) * 2
-    roofs: dict[str, float] = {}
+    roofs: dict[str, tuple[float, str]] = {}
     for c in configs:
         b = c.bandwidth
         if b is not None and b.device is not None and c.device not in roofs:
-            roofs[c.device] = b.device.mean
-    for (device, gbps), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
+            # The roof is as old as its probe: the time says which minute it describes.
+            when = (
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(b.probe.measured_at))
+                if b.probe
+                else "?"
+            )
+            roofs[c.device] = (b.device.mean, when)
+    for (device, (gbps, when)), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
         xs = [lo, hi]
         ax.plot([x / 1e6 for x in xs], [gbps * 1e9 / x for x in xs], style, color="#444",
-                label=_text(f"{device}: {gbps:.1f} GB/s measured (100% MBU)"))  # fmt: skip
+                label=_text(f"{device}: {gbps:.1f} GB/s probed {when} (100% MBU)"))  # fmt: skip
     for c, color in zip(configs, colors):
         s = c.summary("generation_tps")
         if not s.n:
@@ -182,4 +212,27 @@ def roofline_chart(report: Report) -> bytes:
     ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def position_chart(report: Report) -> bytes | None:
+    """Each decode step's time against its position (median over runs) per configuration.
+
+    None when no configuration has usable per-token times.
+    """
+    series = [(c.label, steps_by_position(c.records)) for c in report.configs]
+    series = [(label, points) for label, points in series if points]
+    if not series:
+        return None
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    for (label, points), color in zip(series, _colors(len(series))):
+        ax.plot(
+            [p for p, _ in points], [ms for _, ms in points], color=color, lw=1, label=_text(label)
+        )
+    ax.set_xlabel("Decode step (position after the prompt)")
+    ax.set_ylabel("Step time (ms), median over runs")
+    ax.set_title("Decode time against position", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _png(fig)

@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.model import MetricInfo, RunRecord
 from pocketbench.core.results import energy as _energy
+from pocketbench.core.results import latency as _latency
 from pocketbench.core.results.bandwidth import BandwidthSummary
 from pocketbench.core.results.stats import Summary, Trend, summarize
 from pocketbench.core.results.store import StoredConfig
@@ -98,11 +99,12 @@ METRICS: dict[str, MetricSpec] = {
     )
 }
 METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _latency.SPECS})
 #: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = (
-    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS,
+    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS, *_latency.LATENCY_METRICS,
 )  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
@@ -163,6 +165,9 @@ class RunPoint:
     temp_after_c: float | None = None
     #: The host's 1-minute load average before the run (local devices).
     load_before: float | None = None
+    #: The interleaved round and the run's place in its shuffled order (None: run in sequence).
+    round: int | None = None
+    position: int | None = None
 
     @property
     def temperature_c(self) -> float | None:
@@ -180,6 +185,8 @@ class RunPoint:
             temp_before_c=record.before.max_temperature() if record.before else None,
             temp_after_c=record.after.max_temperature() if record.after else None,
             load_before=record.before.load_avg if record.before else None,
+            round=record.round,
+            position=record.position,
         )
 
 
@@ -291,6 +298,10 @@ class Report:
     version: str
     campaign: str | None = None
     vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
+    #: Results per phone, when several phones measured a configuration's campaign (a pool):
+    #: a :class:`~pocketbench.core.results.findings.PhoneBreakdown` (not imported here: that
+    #: module builds on this one).
+    phones: Any = None
 
     @property
     def campaigns(self) -> tuple[str, ...]:
@@ -308,7 +319,11 @@ class Report:
         energy = (_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ()
         if _energy.PROMPT_MJ_PER_TOKEN in self.metrics:
             energy += (_energy.SPLIT_NOTE,)
-        return own + energy
+        latency = (_latency.NOTE,) if "tpot_p50_ms" in self.metrics else ()
+        problems = tuple(
+            f"{c.label}: {line}" for c in self.configs for line in _latency.problems(c.records)
+        )
+        return own + energy + latency + problems
 
     @property
     def has_quality(self) -> bool:
@@ -336,6 +351,7 @@ def metric_values(record: RunRecord) -> dict[str, float]:
         if isinstance(value, (int, float)) and math.isfinite(value):
             values[name] = float(value)
     values.update(_energy.energy_values(record))
+    values.update(_latency.latency_values(record))
     return values
 
 
