@@ -78,7 +78,7 @@ def _measure(tmp_path: Path, extra: str) -> tuple[Findings, WarmingBackend, Path
 def _conclusion(findings: Findings, metric: str) -> Conclusion:
     """The comparison of ``metric``, as fast against slow."""
     c = next(c for s in findings.sections for c in s.conclusions if c.metric == metric)
-    if c.a.endswith("slow"):  # a conclusion reads candidate against reference
+    if c.a.lower().endswith("slow"):  # a conclusion reads candidate against reference
         low, high = c.ratio.ci
         ratio = attrs.evolve(c.ratio, estimate=1 / c.ratio.estimate, ci=(1 / high, 1 / low))
         c = attrs.evolve(c, a=c.b, b=c.a, ratio=ratio, mean_a=c.mean_b, mean_b=c.mean_a)
