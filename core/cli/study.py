@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 
@@ -184,6 +185,21 @@ def add_commands(group: click.Group) -> None:
             from pocketbench.core.analysis.pictures import write_pictures
 
             findings = write_pictures(findings, Path(output))
+            # Linked only under a name every format takes verbatim (no _ for LaTeX to read).
+            if (
+                picture is not None
+                and picture.parent == Path(output).parent
+                and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", picture.name)
+            ):
+                from pocketbench.core.results.findings import Picture
+
+                depth = Picture(
+                    name="depth",
+                    title="Generation speed against context depth",
+                    caption="Each configuration's generation speed at each prompt length swept.",
+                    path=picture.name,
+                )
+                findings = attrs.evolve(findings, pictures=(*findings.pictures, depth))
         options = ReportOptions(plusminus=plusminus, title=study.title)
         write_output(output, reg.render_findings(fmt, findings, options))
         if picture is not None:
