@@ -5,8 +5,8 @@ The markdown and LaTeX reporters implement ``pocketbench_render_findings`` with 
 
 from __future__ import annotations
 
-from pocketbench import plugin as c
-from pocketbench.plugin import Findings, Table, metric_spec
+from pocketbench import report as c
+from pocketbench.report import Findings, Table, metric_spec
 from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
@@ -62,7 +62,7 @@ def _quality_rows(table: Table) -> list[list[str]]:
     configs = [col.config for col in table.columns]
     if not any(cfg is not None and cfg.quality is not None for cfg in configs):
         return []
-    from pocketbench.plugin import QUALITY_LABELS, QUALITY_METRICS, display_figure
+    from pocketbench.report import QUALITY_LABELS, QUALITY_METRICS, display_figure
 
     return [
         [

@@ -6,8 +6,8 @@ import base64
 
 from markupsafe import Markup
 
-from pocketbench import plugin as c
-from pocketbench.plugin import Report, ReporterInfo, ReportOptions, hookimpl
+from pocketbench import report as c
+from pocketbench.report import Report, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.reporters import templating
 
 

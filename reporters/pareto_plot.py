@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pocketbench.plugin import Report, pareto_front
+from pocketbench.report import Report, pareto_front
 from pocketbench.reporters.plots import _colors, _figure, _png, _text
 
 

@@ -7,7 +7,7 @@ import math
 import textwrap
 from typing import Any
 
-from pocketbench.plugin import CORE_METRICS, Report, metric_spec
+from pocketbench.report import CORE_METRICS, Report, metric_spec
 
 
 def _text(label: str, width: int = 38) -> str:

@@ -35,6 +35,8 @@ class Column:
 
 @frozen(kw_only=True)
 class Table:
+    """One table of the findings document: configurations as columns, metrics as rows."""
+
     title: str
     columns: tuple[Column, ...]
     metrics: tuple[str, ...] = CORE_METRICS
@@ -71,6 +73,8 @@ class Section:
 
 @frozen(kw_only=True)
 class Findings:
+    """The findings document as data: what every findings reporter renders."""
+
     title: str
     description: str
     campaign: str
