@@ -87,6 +87,15 @@ def _field_comments(cls: type) -> dict[str, str]:
     return out
 
 
+def _annotation(cls: type, name: str) -> str:
+    """A field's annotation as written (attrs may have resolved ``field.type`` to a class)."""
+    for klass in cls.__mro__:
+        written = vars(klass).get("__annotations__", {}).get(name)
+        if written is not None:
+            return written if isinstance(written, str) else inspect.formatannotation(written)
+    return ""
+
+
 def _default(field: attrs.Attribute) -> str:
     if field.default is attrs.NOTHING:
         return ""
@@ -141,7 +150,7 @@ def _attrs_class(name: str, cls: type) -> list[str]:
     for f in attrs.fields(cls):
         if not f.init or f.name.startswith("_"):
             continue
-        kind = str(f.type).replace("|", "\\|") if f.type is not None else ""
+        kind = _annotation(cls, f.name).replace("|", "\\|")
         out.append(f"| `{f.name}` | `{kind}` | {_cell(_default(f))} | {comments.get(f.name, '')} |")
     out += _methods(cls)
     return out

@@ -52,7 +52,12 @@ def test_the_example_backends_own_tests_pass(example_backend, repo, tmp_path) ->
             "no:cacheprovider",
             str(repo / "examples" / "pocketbench-numpy-backend" / "tests"),
         ],
-        env={**os.environ, "PYTHONPATH": str(example_backend)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(example_backend), os.environ.get("PYTHONPATH")])
+            ),
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,
