@@ -1,6 +1,7 @@
 """What the llama.cpp backend costs: cached prepare time and generation speed overhead.
 
     .venv/bin/python benchmarks/llamacpp_overhead.py [--model llama-3.2-1b] [--quant q4_0]
+        [--token-times on|off]
 
 1. ``prepare`` of an already cached configuration, in this process and in a
    fresh interpreter (what a second ``bench`` invocation pays).  Target: < 1 s.
@@ -9,7 +10,9 @@
    directly with ``subprocess.run`` (its eval line's tokens/s read with a
    regex of this script, not the backend's parser), alternating which goes
    first in each pair, and the median ratio plugin/direct (1.0 = no
-   overhead).  Target: within 2 %.
+   overhead).  Target: within 2 %.  ``--token-times on`` (the default, as
+   ``bench`` runs) has the launcher read the runtime's stdout through a pipe
+   and note each piece's arrival; ``off`` leaves stdout a file.
 
 The first run of a configuration builds/quantizes (minutes for the 1B
 preset: a 2.5 GB F16 file, then llama-quantize); that is not measured.
@@ -103,10 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=6, help="plugin/direct pairs (default 6)")
+    ap.add_argument("--token-times", choices=("on", "off"), default="on")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
     pm, job, device = setup(args)
+    from pocketbench.core.devices.base import RunSetup
+
+    device.use_setup(RunSetup(token_times=args.token_times == "on"))
     t = time.perf_counter()
     prepared = pm.hook.pocketbench_prepare(job=job, device=device)  # may build/quantize
     first_prepare = time.perf_counter() - t
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "model": args.model,
         "quant": args.quant,
+        "token_times": args.token_times,
         "argv": " ".join(st.argv),
         "first_prepare_s": first_prepare,
         "cached_prepare_s": cached_prepare,
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{args.model} {args.quant}: {report['argv']}")
+    print(f"{args.model} {args.quant} (token times {args.token_times}): {report['argv']}")
     print(f"prepare: first {first_prepare:.2f} s, cached {cached_prepare:.3f} s, "
           f"fresh process {fresh_prepare:.3f} s (+ {fresh_import:.2f} s imports)")  # fmt: skip
     print(f"{'pair':>4} {'plugin tok/s':>13} {'direct tok/s':>13} {'ratio':>7}")

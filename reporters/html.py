@@ -39,6 +39,9 @@ def render(report: Report, options: ReportOptions) -> str:
             images["pareto"] = _data_uri(pareto_chart(report))
         if any(k.bandwidth and k.bandwidth.bytes_per_token for k in report.configs):
             images["roofline"] = _data_uri(plots.roofline_chart(report))
+        positions = plots.position_chart(report)
+        if positions is not None:
+            images["positions"] = _data_uri(positions)
     rows = c.bandwidth_rows([(k.label, k.bandwidth) for k in report.configs], options.plusminus)
     return (
         templating.environment("html")

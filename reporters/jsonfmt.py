@@ -10,7 +10,11 @@ runner measured) to ``{mean, stdev, ci95: [low, high], n, samples}``.
 Undefined numbers (the stdev of one run) are ``null``.  ``bandwidth`` holds
 ``bytes_per_token``, ``achieved_gbps``, ``device_gbps``, ``mbu`` (``{mean,
 ci95}``) and ``ceiling_tps`` (:mod:`pocketbench.core.results.bandwidth`),
-null when the results predate it.
+null when the results predate it.  ``latency`` holds the time per output
+token over runs: ``tpot_p50_ms``, ``tpot_p90_ms``, ``tpot_p99_ms``,
+``max_gap_ms`` and ``stalls``, each the mean of the runs' figures ``{mean,
+ci95, n}`` (null: no usable run), and ``problems`` (why runs have none);
+``latency`` is null when no run captured per-token times.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pocketbench.report import (
     ReportOptions,
     bandwidth_json,
     hookimpl,
+    latency_json,
     plusminus_text,
     unstructure,
 )
@@ -119,6 +124,7 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "started_at": c.started_at,
         "quality": quality(c),
         "bandwidth": bandwidth_json(c.bandwidth),
+        "latency": latency_json(c),
     }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import time
 from typing import Any
 
-from pocketbench.report import CORE_METRICS, Report, metric_spec
+from pocketbench.report import CORE_METRICS, Report, metric_spec, steps_by_position
 
 
 def _text(label: str, width: int = 38) -> str:
@@ -141,15 +142,21 @@ def roofline_chart(report: Report) -> bytes:
     ax = fig.subplots()
     sizes = [c.bandwidth.bytes_per_token for c in configs]  # type: ignore[union-attr]
     lo, hi = min(sizes) / 2, max(sizes) * 2
-    roofs: dict[str, float] = {}
+    roofs: dict[str, tuple[float, str]] = {}
     for c in configs:
         b = c.bandwidth
         if b is not None and b.device is not None and c.device not in roofs:
-            roofs[c.device] = b.device.mean
-    for (device, gbps), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
+            # The roof is as old as its probe: the time says which minute it describes.
+            when = (
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(b.probe.measured_at))
+                if b.probe
+                else "?"
+            )
+            roofs[c.device] = (b.device.mean, when)
+    for (device, (gbps, when)), style in zip(roofs.items(), ("-", "--", ":", "-.") * 8):
         xs = [lo, hi]
         ax.plot([x / 1e6 for x in xs], [gbps * 1e9 / x for x in xs], style, color="#444",
-                label=_text(f"{device}: {gbps:.1f} GB/s measured (100% MBU)"))  # fmt: skip
+                label=_text(f"{device}: {gbps:.1f} GB/s probed {when} (100% MBU)"))  # fmt: skip
     for c, color in zip(configs, colors):
         s = c.summary("generation_tps")
         if not s.n:
@@ -172,4 +179,27 @@ def roofline_chart(report: Report) -> bytes:
     ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def position_chart(report: Report) -> bytes | None:
+    """Each decode step's time against its position (median over runs) per configuration.
+
+    None when no configuration has usable per-token times.
+    """
+    series = [(c.label, steps_by_position(c.records)) for c in report.configs]
+    series = [(label, points) for label, points in series if points]
+    if not series:
+        return None
+    fig = _figure(9, 4)
+    ax = fig.subplots()
+    for (label, points), color in zip(series, _colors(len(series))):
+        ax.plot(
+            [p for p, _ in points], [ms for _, ms in points], color=color, lw=1, label=_text(label)
+        )
+    ax.set_xlabel("Decode step (position after the prompt)")
+    ax.set_ylabel("Step time (ms), median over runs")
+    ax.set_title("Decode time against position", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _png(fig)

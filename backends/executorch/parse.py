@@ -28,9 +28,17 @@ import json
 import math
 import re
 
+import attrs
 from attrs import frozen
 
-from pocketbench.plugin import MetricInfo, Metrics, ParseError, ProcessResult, Workload
+from pocketbench.plugin import (
+    MetricInfo,
+    Metrics,
+    ParseError,
+    ProcessResult,
+    Workload,
+    token_latency,
+)
 
 #: ExecuTorch's own "Total inference time ... Rate", kept in ``Metrics.extra``.
 RUNNER_TOTAL_RATE = "runner_total_rate"
@@ -271,12 +279,31 @@ def metrics_for(workload: Workload, result: ProcessResult) -> Metrics:
     """Metrics of one run of ``workload`` (the ``pocketbench_parse`` hook's work)."""
     report = RunnerReport.from_output(result.stdout, result.stderr)
     before = _last(_RSS_BEFORE, result.stderr)
-    return report.to_metrics(
+    metrics = report.to_metrics(
         prompt_tokens=workload.prompt_tokens,
         gen_tokens=workload.gen_tokens,
         peak_rss_bytes=result.peak_rss_bytes,
         extra={"rss_before_load_mib": _float(before[0])} if before else None,
     )
+    if result.arrivals is None:
+        return metrics
+    # The runner prints each token and flushes it, then a newline and its
+    # PyTorchObserver report: the pieces before that newline are the tokens.
+    # Offsets count back from the raw byte count (the text was decoded with
+    # replacement characters; the report itself is ASCII).
+    size = result.arrivals[-1][1] if result.arrivals else 0
+    start = result.stdout.rfind("PyTorchObserver")
+    if start > 0 and result.stdout[start - 1] == "\n":
+        start -= 1
+    tail = result.stdout[start:] if start >= 0 else ""
+    stdout_end = size - len(tail.encode())
+    latency = token_latency(
+        result.arrivals,
+        gen_tokens=metrics.gen_tokens,
+        generation_tps=metrics.generation_tps,
+        stdout_end=stdout_end,
+    )
+    return attrs.evolve(metrics, latency=latency)
 
 
 def max_rss_mib(text: str) -> float | None:

@@ -31,9 +31,11 @@ from pocketbench.plugin import (
 )
 
 #: Bumped whenever the bytes written for a given spec change.
-WRITER_VERSION = 1
+WRITER_VERSION = 2
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+#: Ids that print nothing when generated: the control tokens and the byte token <0x00>.
+SILENT_IDS = (UNK_ID, BOS_ID, EOS_ID, 3)
 #: SentencePiece marks a word start with U+2581; llama.cpp does the same.
 SPACE = "\u2581"
 #: llama.cpp token types (llama_token_type).
@@ -67,12 +69,18 @@ def vocabulary(vocab_size: int) -> tuple[list[str], list[float], list[int]]:
         raise ValueError(f"vocab_size {vocab_size} is too small for the synthetic tokenizer")
     tokens += pieces
     types += [_NORMAL] * len(pieces)
-    # Fillers reach the model's vocabulary size; no text ever produces them.
+    # Fillers reach the model's vocabulary size.  No text produces them (no
+    # prefix of "<fill" is a piece, so no merge reaches one), but each prints
+    # itself when generated: random weights mostly pick fillers, and a token
+    # that prints nothing would be invisible to per-token timing.
     fill = vocab_size - len(tokens)
     tokens += [f"<fill{i}>" for i in range(fill)]
-    types += [_UNUSED] * fill
-    # Longer pieces score higher, so merges prefer whole words.
-    scores = [0.0 if t != _NORMAL else float(len(tok)) for tok, t in zip(tokens, types)]
+    types += [_NORMAL] * fill
+    # Longer pieces score higher, so merges prefer whole words (fillers: no merges).
+    scores = [
+        float(len(tok)) if t == _NORMAL and not tok.startswith("<fill") else 0.0
+        for tok, t in zip(tokens, types)
+    ]
     return tokens, scores, types
 
 
@@ -147,7 +155,9 @@ def _tensor_data(
         # The end-of-sequence row is zero, so its logit is exactly 0 while
         # the largest random logit is positive: greedy decoding never picks
         # it, and every run generates exactly the asked number of tokens.
-        data[EOS_ID] = 0.0
+        # The other ids that print nothing (control tokens, the NUL byte)
+        # are never picked either, so every generated token prints something.
+        data[list(SILENT_IDS)] = 0.0
     return data.astype(dtype)
 
 

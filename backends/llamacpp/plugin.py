@@ -32,8 +32,10 @@ from pocketbench.plugin import (
     ProcessResult,
     QualityRequest,
     QualityResult,
+    TokenLatency,
     hookimpl,
     say,
+    token_latency,
 )
 
 
@@ -150,7 +152,24 @@ def pocketbench_parse(job: Job, prepared: Prepared, result: ProcessResult) -> Me
     st = prepared.state
     if st is not None and st.crosscheck_for is result:
         metrics = attrs.evolve(metrics, extra={**metrics.extra, **st.crosscheck_figures})
+    if result.arrivals is not None:
+        metrics = attrs.evolve(metrics, latency=_latency(result, metrics))
     return metrics
+
+
+def _latency(result: ProcessResult, metrics: Metrics) -> TokenLatency:
+    """The tokens' arrival times: llama-completion writes and flushes each token as it
+    is sampled, then ends its output with a blank line (``LOG("\\n\\n")``), no token."""
+    # Offsets from the raw byte count (the text was decoded with replacement characters).
+    arrivals = result.arrivals or ()
+    size = arrivals[-1][1] if arrivals else 0
+    end = size - 2 if result.stdout.endswith("\n\n") else size
+    return token_latency(
+        arrivals,
+        gen_tokens=metrics.gen_tokens,
+        generation_tps=metrics.generation_tps,
+        stdout_end=end,
+    )
 
 
 def _failure(result: ProcessResult) -> str | None:

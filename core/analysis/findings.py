@@ -143,6 +143,8 @@ def _label(sc: StudyConfig, study: Study) -> str:
         label += f" ({sc.job.model} on {sc.job.device})"
     if len(study.cores) > 1:  # placements compared like any other factor
         label += f", cores {sc.job.workload.placement}"
+    if len(study.workload.depths) > 1:
+        label += f", prompt {sc.job.workload.prompt_tokens}"
     return label
 
 
@@ -384,13 +386,15 @@ def _method(
     lines = [
         f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
         f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
-        f"Workload, the same for every framework: a prompt of {w.prompt_tokens} tokens, then exactly"
+        f"Workload, the same for every framework: a prompt of {', '.join(map(str, w.depths))}"
+        " tokens, then exactly"
         f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
         f" thread{'s' if threads != [1] else ''}; a run may take at most {w.timeout_s:g} s.",
     ]
     if w.prompt is not None:
         lines.append(
-            f"Prompt text (made exactly {w.prompt_tokens} tokens long): \u201c{w.prompt}\u201d."
+            f"Prompt text (made exactly {', '.join(map(str, w.depths))} tokens long):"
+            f" \u201c{w.prompt}\u201d."
         )
     models = ", ".join(study.models)
     labels = {(id(sc.framework), sc.quant): sc.quant_label for sc in configs}

@@ -15,6 +15,10 @@ workload, warm-ups and runs.  The Galaxy A25 study is::
     prompt_tokens = 64
     gen_tokens = 32
 
+``prompt_tokens`` may be a list (``[64, 512, 2048]``): each depth is one
+more factor, like llama-bench's ``-d``, and the findings plot generation
+speed against depth per configuration.
+
     [[framework]]
     backend = "executorch"
     label = "ExecuTorch"
@@ -59,12 +63,19 @@ else:  # pragma: no cover
 class StudyWorkload:
     """The workload every configuration runs (matched across frameworks)."""
 
-    prompt_tokens: int = 64
+    #: The prompt's length, or a list of depths swept like any other factor.
+    prompt_tokens: int | list[int] = 64
     gen_tokens: int = 64
     #: None: the device's cores, at most 4 (the same for every framework on a device).
     threads: int | None = None
     prompt: str | None = None
     timeout_s: float = 600.0
+
+    @property
+    def depths(self) -> list[int]:
+        """The prompt lengths measured (one unless ``prompt_tokens`` is a list)."""
+        p = self.prompt_tokens
+        return list(p) if isinstance(p, list) else [p]
 
 
 @define(kw_only=True)
@@ -230,10 +241,10 @@ def _check(study: Study, source: str) -> None:
         raise fail("models", "list at least one model (a preset such as tiny, or a file)")
     if not study.devices:
         raise fail("devices", "list at least one device (local, adb, adb:SERIAL)")
+    _check_depths(study.workload, fail)
     for key, value, low in (
         ("runs", study.runs, 1),
         ("warmup", study.warmup, 0),
-        ("workload.prompt_tokens", study.workload.prompt_tokens, 1),
         ("workload.gen_tokens", study.workload.gen_tokens, 1),
     ):
         if value < low:
@@ -281,6 +292,19 @@ def _check(study: Study, source: str) -> None:
                 " give each framework its own label",
             )
         seen[fw.name] = i
+
+
+def _check_depths(w: StudyWorkload, fail: Callable[[str, str], UsageError]) -> None:
+    """``prompt_tokens``: a positive number, or a non-empty list of distinct positive numbers."""
+    key = "workload.prompt_tokens"
+    if isinstance(w.prompt_tokens, list) and not w.prompt_tokens:
+        raise fail(key, "list at least one prompt length, e.g. [64, 512, 2048]")
+    for depth in w.depths:
+        if depth < 1:
+            raise fail(key, f"must be at least 1, got {depth}; give positive prompt lengths")
+    twice = sorted({d for d in w.depths if w.depths.count(d) > 1})
+    if twice:
+        raise fail(key, f"lists {', '.join(map(str, twice))} twice; give each depth once")
 
 
 def _check_lab(study: Study, source: str, fail: Callable[[str, str], UsageError]) -> None:
@@ -334,6 +358,15 @@ def _converter() -> Any:
 
     for t in (int, float, str, bool):
         c.register_structure_hook(t, scalar(t))
+
+    def depths(value: Any, _: Any) -> int | list[int]:
+        # workload.prompt_tokens: one length or a list of them.
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise _BadValue(f"expected an integer or a list of integers, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    c.register_structure_hook_func(lambda t: t == int | list[int], depths)
 
     def checked(kind: type, expected: str, make_inner: Callable[[Any, Any], Any]) -> Any:
         """A hook factory: refuse values that are not ``kind``, else structure as usual."""

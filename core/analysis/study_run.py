@@ -43,29 +43,33 @@ class StudyConfig:
 
 
 def check_study(study: Study, registry: Registry) -> list[CheckedRequest]:
-    """Every framework's schemes, options and models checked, before any device opens."""
+    """Every framework's schemes, options and models checked, before any device opens.
+
+    One request per framework, at the first depth; every other depth of
+    ``workload.prompt_tokens`` is checked too (a model's context length).
+    """
     w = study.workload
-    return [
-        check_request(
-            registry,
-            Request(
-                backend=fw.backend,
-                quants=list(fw.quants),
-                models=list(study.models),
-                options=dict(fw.options),
-                prompt_tokens=w.prompt_tokens,
-                gen_tokens=w.gen_tokens,
-                threads=w.threads,
-                prompt=w.prompt,
-                timeout_s=w.timeout_s,
-                runs=study.runs,
-                warmup=study.warmup,
-                where=f"framework[{i}]",
-                energy=study.energy,
-            ),
+    out = []
+    for i, fw in enumerate(study.framework):
+        request = Request(
+            backend=fw.backend,
+            quants=list(fw.quants),
+            models=list(study.models),
+            options=dict(fw.options),
+            prompt_tokens=w.depths[0],
+            gen_tokens=w.gen_tokens,
+            threads=w.threads,
+            prompt=w.prompt,
+            timeout_s=w.timeout_s,
+            runs=study.runs,
+            warmup=study.warmup,
+            where=f"framework[{i}]",
+            energy=study.energy,
         )
-        for i, fw in enumerate(study.framework)
-    ]
+        for depth in w.depths[1:]:
+            check_request(registry, attrs.evolve(request, prompt_tokens=depth))
+        out.append(check_request(registry, request))
+    return out
 
 
 def study_configs(
@@ -77,9 +81,13 @@ def study_configs(
     for fw, request in zip(study.framework, checked):
         for planned in (
             p
+            for depth in study.workload.depths
             for cores in placements
             for p in plan_jobs(
-                attrs.evolve(request, request=attrs.evolve(request.request, cores=cores)),
+                attrs.evolve(
+                    request,
+                    request=attrs.evolve(request.request, cores=cores, prompt_tokens=depth),
+                ),
                 devices,
             )
         ):
@@ -203,6 +211,10 @@ def run_study(
         say(f"error: {line}")
 
     pool = run_targets(runner, [c.job for c in configs], targets, on_error, say)
+    try:
+        runner.probe_at_end()  # the start's figure is each job's own; this is the end's
+    except PocketbenchError as exc:
+        say(f"note: the bandwidth probe at the study's end failed: {exc}")
     outcomes = pool.outcomes
     for o in outcomes:
         if o.already_stored and not o.records:

@@ -77,6 +77,21 @@ class DeviceBandwidth:
     run_s: float = 0.0
     #: True when this figure came from the cache instead of a new run.
     cached: bool = False
+    #: Per trial of each kernel: False when a thread was descheduled during it.
+    clean: dict[str, tuple[bool, ...]] = field(factory=dict)
+    #: The read kernel's vector loads, e.g. "avx512 512" (name, bits); "" before format 2.
+    vector: str = ""
+    #: The device's last-level cache, bytes (0: it does not say).
+    llc_bytes: int = 0
+    #: The device's load average just before the probe (None: unknown).
+    load_avg: float | None = None
+    #: CPU (in cores) other processes, and the hypervisor, used while the probe ran.
+    others_cores: float | None = None
+    steal_cores: float | None = None
+    #: Why the device was busy while the probe ran ("" when it was quiet).
+    busy: str = ""
+    #: Why this figure was taken: "" (the job's first), "a run read faster", "study end".
+    reason: str = ""
 
     @property
     def where(self) -> str:
@@ -87,6 +102,20 @@ class DeviceBandwidth:
     def read(self) -> tuple[float, ...]:
         """Decode streams weights: the read kernel is the one MBU is measured against."""
         return self.samples_gbps.get("read", ())
+
+    @property
+    def figure_samples(self) -> tuple[float, ...]:
+        """The read trials the device's figure is made of: the best half of the clean ones.
+
+        A neighbour or a descheduled thread only ever slows a trial, so the slow
+        tail says how busy the device was, not what its memory gives: the
+        figure is the best sustained trials (each lasts >= 50 ms), and their
+        spread is its interval.  Without clean trials, the best half of all.
+        """
+        flags = self.clean.get("read", ())
+        values = [v for v, ok in zip(self.read, flags, strict=False) if ok] if flags else []
+        values = sorted(values or self.read, reverse=True)
+        return tuple(values[: max(1, (len(values) + 1) // 2)])
 
 
 @frozen(kw_only=True)
@@ -133,3 +162,10 @@ class JobBandwidth:
     decode: DecodeBytes | None = None
     device: DeviceBandwidth | None = None
     notes: tuple[str, ...] = ()
+    #: Probes of the same placement taken after the job started: when a run read
+    #: faster than ``device``, and at the study's end.
+    later: tuple[DeviceBandwidth, ...] = ()
+
+    @property
+    def probes(self) -> tuple[DeviceBandwidth, ...]:
+        return ((self.device,) if self.device is not None else ()) + self.later

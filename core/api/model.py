@@ -15,6 +15,7 @@ import attrs
 from attrs import define, field, frozen
 
 from pocketbench.core.api.power import RunTrace
+from pocketbench.core.api.tokentimes import TokenLatency
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
@@ -247,6 +248,10 @@ class ProcessResult:
     peak_rss_bytes: int | None = None
     #: CPU time (user + system) of the process, when the device knows it.
     cpu_s: float | None = None
+    #: When each piece of stdout reached the run's launcher: (milliseconds
+    #: since the start, stdout bytes up to the end of that piece).  None: not
+    #: captured (the device cannot, or capture was switched off).
+    arrivals: tuple[tuple[float, int], ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -290,6 +295,9 @@ class Metrics:
     #: generation (ExecuTorch's PyTorchObserver line).  They split a run's energy
     #: into prompt and generation; None: the runtime printed durations only.
     phases_epoch_ms: tuple[float, float, float] | None = None
+    #: Every token's time (TPOT percentiles, stalls), or why it was declined;
+    #: None: the device did not capture stdout arrival times.
+    latency: TokenLatency | None = None
 
     @staticmethod
     def total_rate(prompt_tokens: int, gen_tokens: int, prompt_s: float, gen_s: float) -> float:

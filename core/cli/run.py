@@ -384,10 +384,12 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
         return
     # The three speeds of the Galaxy A25 study's tables, columns named as the backends name them.
     names = Vocabulary(scheme_labels=registry.vocabulary().scheme_labels)
-    # With --energy, its two rows follow (shown only when measured).
+    # Time per output token beside the rates, and with --energy its rows
+    # (each shown only when measured).
     from pocketbench.core.results.energy import ENERGY_METRICS
+    from pocketbench.core.results.latency import problems
 
-    shown = (*CORE_METRICS, *ENERGY_METRICS)
+    shown = (*CORE_METRICS, "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms", *ENERGY_METRICS)
     report = report_from_configs(configs, metrics=shown, vocabulary=names)
     options = ReportOptions()
     click.echo(md_table(*summary_rows(report, options, pm_text), escape=str))
@@ -397,6 +399,9 @@ def print_summary(registry: Any, store: Any, campaign: str, jobs: Sequence[Any])
     )
     for note in quality_notes(report):
         click.echo(note)
+    for c in report.configs:
+        for line in problems(c.records):
+            click.echo(f"note: {c.label}: {line}")
     for c in report.configs:
         line = bandwidth_sentence(c.label, c.bandwidth, c.facts.kind if c.facts else "")
         if line:

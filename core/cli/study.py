@@ -139,8 +139,13 @@ def add_commands(group: click.Group) -> None:
                 plusminus=plusminus,
                 vocabulary=reg.vocabulary(),
             )
+            from pocketbench.core.analysis.depth import study_depth_picture
+
+            picture = study_depth_picture(result.study, result.configs, store, output)
         options = ReportOptions(plusminus=plusminus, title=study.title)
         write_output(output, reg.render_findings(fmt, findings, options))
+        if picture is not None:
+            echo_err(f"generation speed against depth: {picture}")
         code = ExitCode.OK
         if failed_jobs:
             code = ExitCode(failed_jobs[0].exit_code or ExitCode.SETUP)

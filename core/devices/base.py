@@ -37,6 +37,8 @@ class RunSetup:
     cores: tuple[int, ...] = ()
     #: Sample energy during every run.
     energy: bool = False
+    #: Note when each piece of the runtime's stdout arrives (per-token times).
+    token_times: bool = True
 
     @property
     def active(self) -> bool:

@@ -1,26 +1,42 @@
-/* bwprobe: the memory bandwidth of a device, as its cores see it.
+/* bwprobe: the memory bandwidth of a device, as fast as its cores can read it.
  *
- * pocketbench builds this file with the device's C compiler (the host's cc,
- * or the cross toolchain of a phone), pushes it and runs it with the job's
- * thread count and core placement.  Each thread owns a slice of three arrays
- * far larger than the last-level cache, first-touched by that thread, and
- * runs three kernels in lock step with the others:
+ * pocketbench builds this file with the device's C compiler (the host's cc
+ * with -march=native, or the cross toolchain of a phone with the runtime's
+ * -mcpu), pushes it and runs it with the job's thread count and core
+ * placement.  Each thread owns a slice of three arrays far larger than the
+ * last-level cache, first-touched by that thread, and runs three kernels in
+ * lock step with the others:
  *
  *   read   sum of a[]                 bytes counted: 1 x slice
  *   copy   b[] = a[]                  bytes counted: 2 x slice (STREAM's rule)
  *   triad  c[] = a[] + s * b[]        bytes counted: 3 x slice (STREAM's rule)
  *
- * A trial starts when every thread has passed a barrier.  Each thread reads
- * the clock itself just before and after its kernel, and the time of a trial
- * is from the earliest start to the latest end: on a busy machine the thread
- * that released the barrier may be descheduled for longer than the trial
- * lasts, so its own clock readings would say nothing.  Output is one line per fact, so a parser needs no guessing:
+ * The read kernel is the one a decode step resembles (it streams weights), so
+ * it is written to run as fast as the hardware allows, like likwid-bench's
+ * load kernels: the widest vector loads the compiler was allowed (AVX-512,
+ * AVX2, NEON: chosen at build time from the target's features), eight
+ * independent accumulators so that no addition waits on another, and
+ * several streams per thread (one per part of its slice) so that the
+ * prefetchers keep several pages in flight.
  *
- *   bwprobe 1                       format version
- *   threads N / cpus LIST / bytes B  what ran (B = bytes of one array, all threads)
- *   placed T CPU                    where thread T ran (sched_getcpu, -1 unknown)
- *   KERNEL TRIAL BYTES NANOSECONDS  one trial
- *   checksum X                      keeps the compiler from deleting the loads
+ * A trial is as many passes over the slice as last MIN_TRIAL_NS (a short
+ * trial says more about a lucky moment than about the memory): it starts
+ * when every thread has passed a barrier, and its time runs from the
+ * earliest start to the latest end.  Each thread also reads its own CPU
+ * clock: a trial in which a thread was descheduled (its CPU time well below
+ * the trial's wall time) is marked "stretched", so a neighbour that took a
+ * core makes the trial a non-figure instead of a low one.  Output is one
+ * line per fact, so a parser needs no guessing:
+ *
+ *   bwprobe 2                         format version
+ *   threads N / cpus LIST / bytes B   what ran (B = bytes of one array, all threads)
+ *   vector NAME BITS                  the read kernel's vector loads
+ *   llc BYTES                         the largest cache's size (0: the device does not say)
+ *   KERNEL TRIAL BYTES NS CLEAN       one trial; CLEAN 0 = a thread was descheduled
+ *   placed T CPU                      where thread T ran (sched_getcpu, -1 unknown)
+ *   others CORES                      CPU other processes used during the trials
+ *   steal CORES                       CPU the hypervisor took (-1: unknown for both)
+ *   checksum X                        keeps the compiler from deleting the loads
  *
  * Usage: bwprobe [-t THREADS] [-c CPU,CPU,...] [-m MIB] [-r TRIALS]
  * Exit 2 on a bad argument, 1 when memory or threads cannot be had.
@@ -33,11 +49,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
 #define MAX_TRIALS 1000
+#define MIN_TRIAL_NS 50000000ull
+/* Streams per thread: each reads its own part of the slice. */
+#define STREAMS 4
+/* A thread that ran for less than this share of the trial was descheduled. */
+#define CLEAN_SHARE 0.9
+
+#if defined(__AVX512F__)
+#define VBYTES 64
+#define VNAME "avx512"
+#elif defined(__AVX__)
+#define VBYTES 32
+#define VNAME "avx2"
+#elif defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(__SSE2__)
+#define VBYTES 16
+#if defined(__SSE2__)
+#define VNAME "sse2"
+#else
+#define VNAME "neon"
+#endif
+#else
+#define VBYTES 8
+#define VNAME "scalar"
+#endif
+typedef double vec_t __attribute__((vector_size(VBYTES), aligned(VBYTES)));
+#define VLEN (VBYTES / 8)
+/* Doubles one stream reads per step: eight vectors. */
+#define STEP (8 * VLEN)
 
 enum { K_READ, K_COPY, K_TRIAD, N_KERNELS };
 static const char *KERNEL_NAMES[N_KERNELS] = {"read", "copy", "triad"};
@@ -45,13 +89,14 @@ static const int KERNEL_ARRAYS[N_KERNELS] = {1, 2, 3};
 
 typedef struct {
     int index;
-    int cpu;      /* -1: let the scheduler choose */
-    size_t n;     /* doubles per array in this thread's slice */
+    int cpu;  /* -1: let the scheduler choose */
+    size_t n; /* doubles per array in this thread's slice */
     double *a, *b, *c;
-    double sum;   /* read kernel result, kept so the loads stay */
+    double sum; /* read kernel result, kept so the loads stay */
     int placed;
     int failed;
-    uint64_t start, end; /* this thread's own clock readings of the current trial */
+    int passes;                  /* passes over the slice in one trial */
+    uint64_t start, end, cpu_ns; /* this thread's own clock readings of the current trial */
 } worker_t;
 
 static pthread_barrier_t start_barrier, end_barrier;
@@ -59,28 +104,36 @@ static int n_threads = 1, n_trials = 10;
 static volatile int current_kernel = -1; /* -2: stop */
 static worker_t workers[MAX_THREADS];
 
-static uint64_t now_ns(void) {
+static uint64_t clock_ns(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Eight independent accumulators: the loads, not the additions, set the pace. */
+static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+/* STREAMS parts read side by side, eight independent vector accumulators. */
 static double kernel_read(const double *restrict a, size_t n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 += a[i];
-        s1 += a[i + 1];
-        s2 += a[i + 2];
-        s3 += a[i + 3];
-        s4 += a[i + 4];
-        s5 += a[i + 5];
-        s6 += a[i + 6];
-        s7 += a[i + 7];
+    vec_t s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
+    size_t part = n / STREAMS / STEP * STEP;
+    for (size_t i = 0; i < part; i += STEP) {
+        for (int s = 0; s < STREAMS; s++) {
+            const vec_t *p = (const vec_t *)(a + (size_t)s * part + i);
+            s0 += p[0];
+            s1 += p[1];
+            s2 += p[2];
+            s3 += p[3];
+            s4 += p[4];
+            s5 += p[5];
+            s6 += p[6];
+            s7 += p[7];
+        }
     }
-    for (; i < n; i++) s0 += a[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    vec_t t = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    double sum = 0;
+    for (int k = 0; k < VLEN; k++) sum += t[k];
+    for (size_t i = part * STREAMS; i < n; i++) sum += a[i];
+    return sum;
 }
 
 static void kernel_copy(double *restrict b, const double *restrict a, size_t n) {
@@ -90,6 +143,12 @@ static void kernel_copy(double *restrict b, const double *restrict a, size_t n) 
 static void kernel_triad(double *restrict c, const double *restrict a, const double *restrict b,
                          double s, size_t n) {
     for (size_t i = 0; i < n; i++) c[i] = a[i] + s * b[i];
+}
+
+static void run_kernel(worker_t *w, int k) {
+    if (k == K_READ) w->sum += kernel_read(w->a, w->n);
+    else if (k == K_COPY) kernel_copy(w->b, w->a, w->n);
+    else kernel_triad(w->c, w->a, w->b, 3.0, w->n);
 }
 
 static void *worker_main(void *arg) {
@@ -111,11 +170,11 @@ static void *worker_main(void *arg) {
         pthread_barrier_wait(&start_barrier);
         int k = current_kernel;
         if (k == -2) break;
+        uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         w->start = now_ns();
-        if (k == K_READ) w->sum += kernel_read(w->a, w->n);
-        else if (k == K_COPY) kernel_copy(w->b, w->a, w->n);
-        else kernel_triad(w->c, w->a, w->b, 3.0, w->n);
+        for (int p = 0; p < w->passes; p++) run_kernel(w, k);
         w->end = now_ns();
+        w->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
         pthread_barrier_wait(&end_barrier);
     }
     return NULL;
@@ -139,6 +198,77 @@ static int parse_cpus(const char *text, int *cpus, int max) {
 static int usage(const char *why) {
     fprintf(stderr, "bwprobe: %s\nusage: bwprobe [-t THREADS] [-c CPU,CPU,...] [-m MIB] [-r TRIALS]\n", why);
     return 2;
+}
+
+/* The largest cache the kernel describes for CPU 0 (the last level), bytes; 0 unknown. */
+static long long last_level_cache(void) {
+    long long best = 0;
+    int best_level = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96], text[64];
+        int level = 0;
+        long long size = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fscanf(f, "%d", &level) != 1) level = 0;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(text, sizeof text, f)) {
+            char unit = 0;
+            if (sscanf(text, "%lld%c", &size, &unit) >= 1) {
+                if (unit == 'K') size <<= 10;
+                else if (unit == 'M') size <<= 20;
+                else if (unit == 'G') size <<= 30;
+            }
+        }
+        fclose(f);
+        if (level > best_level || (level == best_level && size > best)) {
+            best_level = level;
+            best = size;
+        }
+    }
+    return best;
+}
+
+/* Busy and steal time of all CPUs from /proc/stat, seconds; -1 when unreadable. */
+static int cpu_times(double *busy, double *steal) {
+    unsigned long long v[10] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                     &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 8) return -1;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    /* user nice system idle iowait irq softirq steal */
+    *busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+    *steal = (double)v[7] / hz;
+    return 0;
+}
+
+static double self_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void one_trial(int k, uint64_t *t0, uint64_t *t1, int *clean) {
+    current_kernel = k;
+    pthread_barrier_wait(&start_barrier);
+    pthread_barrier_wait(&end_barrier);
+    *t0 = workers[0].start;
+    *t1 = workers[0].end;
+    for (int t = 1; t < n_threads; t++) {
+        if (workers[t].start < *t0) *t0 = workers[t].start;
+        if (workers[t].end > *t1) *t1 = workers[t].end;
+    }
+    *clean = 1;
+    for (int t = 0; t < n_threads; t++)
+        if ((double)workers[t].cpu_ns < CLEAN_SHARE * (double)(*t1 - *t0)) *clean = 0;
 }
 
 int main(int argc, char **argv) {
@@ -175,18 +305,19 @@ int main(int argc, char **argv) {
         }
     }
     size_t total = (size_t)mib << 20;
-    size_t per_thread = total / (size_t)n_threads / sizeof(double) / 8 * 8;
-    if (per_thread < 8) return usage("-m is too small for that many threads");
+    size_t per_thread = total / (size_t)n_threads / sizeof(double) / (STREAMS * STEP) * (STREAMS * STEP);
+    if (per_thread < STREAMS * STEP) return usage("-m is too small for that many threads");
 
     for (int t = 0; t < n_threads; t++) {
         worker_t *w = &workers[t];
         w->index = t;
         w->cpu = n_cpus ? cpus[t % n_cpus] : -1;
         w->n = per_thread;
-        /* 64-byte alignment: whole cache lines, as the runtimes' weights are. */
-        if (posix_memalign((void **)&w->a, 64, per_thread * sizeof(double)) ||
-            posix_memalign((void **)&w->b, 64, per_thread * sizeof(double)) ||
-            posix_memalign((void **)&w->c, 64, per_thread * sizeof(double))) {
+        w->passes = 1;
+        /* Page alignment: whole cache lines and whole vectors, as the runtimes' weights are. */
+        if (posix_memalign((void **)&w->a, 4096, per_thread * sizeof(double)) ||
+            posix_memalign((void **)&w->b, 4096, per_thread * sizeof(double)) ||
+            posix_memalign((void **)&w->c, 4096, per_thread * sizeof(double))) {
             fprintf(stderr, "bwprobe: cannot allocate 3 x %ld MiB\n", mib);
             return 1;
         }
@@ -201,23 +332,41 @@ int main(int argc, char **argv) {
         }
     }
     size_t bytes = per_thread * sizeof(double) * (size_t)n_threads;
-    printf("bwprobe 1\nthreads %d\ncpus %s\nbytes %zu\n", n_threads, cpu_text, bytes);
-    /* One untimed pass of every kernel: page faults and first-touch stay out of the trials. */
-    for (int trial = -1; trial < n_trials; trial++) {
+    printf("bwprobe 2\nthreads %d\ncpus %s\nbytes %zu\nvector %s %d\nllc %lld\n", n_threads,
+           cpu_text, bytes, VNAME, VBYTES * 8, last_level_cache());
+    fflush(stdout); /* a reader through a pipe knows at once that the arrays are there */
+    /* One untimed pass of every kernel (page faults and first touch stay out of the
+     * trials); its time sets the passes of a trial. */
+    int passes[N_KERNELS];
+    for (int k = 0; k < N_KERNELS; k++) {
+        uint64_t t0, t1;
+        int clean;
+        one_trial(k, &t0, &t1, &clean);
+        uint64_t once = t1 > t0 ? t1 - t0 : 1;
+        passes[k] = (int)((MIN_TRIAL_NS + once - 1) / once);
+        if (passes[k] < 1) passes[k] = 1;
+        if (passes[k] > 1000) passes[k] = 1000;
+    }
+    double busy0 = 0, steal0 = 0, busy1 = 0, steal1 = 0;
+    int have_stat = cpu_times(&busy0, &steal0) == 0;
+    double self0 = self_cpu();
+    uint64_t wall0 = now_ns();
+    for (int trial = 0; trial < n_trials; trial++) {
         for (int k = 0; k < N_KERNELS; k++) {
-            current_kernel = k;
-            pthread_barrier_wait(&start_barrier);
-            pthread_barrier_wait(&end_barrier);
-            uint64_t t0 = workers[0].start, t1 = workers[0].end;
-            for (int t = 1; t < n_threads; t++) {
-                if (workers[t].start < t0) t0 = workers[t].start;
-                if (workers[t].end > t1) t1 = workers[t].end;
-            }
-            if (trial >= 0)
-                printf("%s %d %zu %llu\n", KERNEL_NAMES[k], trial, bytes * (size_t)KERNEL_ARRAYS[k],
-                       (unsigned long long)(t1 - t0));
+            for (int t = 0; t < n_threads; t++) workers[t].passes = passes[k];
+            uint64_t t0, t1;
+            int clean;
+            one_trial(k, &t0, &t1, &clean);
+            printf("%s %d %zu %llu %d\n", KERNEL_NAMES[k], trial,
+                   bytes * (size_t)KERNEL_ARRAYS[k] * (size_t)passes[k],
+                   (unsigned long long)(t1 - t0), clean);
         }
     }
+    double wall = (double)(now_ns() - wall0) / 1e9;
+    have_stat = have_stat && cpu_times(&busy1, &steal1) == 0 && wall > 0;
+    double others = have_stat ? (busy1 - busy0 - (self_cpu() - self0)) / wall : -1;
+    printf("others %.3f\nsteal %.3f\n", have_stat && others < 0 ? 0.0 : others,
+           have_stat ? (steal1 - steal0) / wall : -1);
     current_kernel = -2;
     pthread_barrier_wait(&start_barrier);
     double checksum = 0;

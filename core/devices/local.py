@@ -169,23 +169,31 @@ class LocalDevice(Device):
             full_env.update(env)
         # Output goes to files, not pipes: a chatty runtime can never block on
         # a full pipe, and nothing in this process competes with it for CPU.
+        # (With token times, the launcher beside the runtime reads its stdout
+        # from a pipe and passes it on to the file as it comes.)
         cores = set(self._setup.cores)
         zones = getattr(self, "_zones", []) if self._setup.energy else []
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        with (
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+            tempfile.TemporaryFile() as arrivals,
+        ):
             start = time.perf_counter()
             first = rapl.read(zones) if zones else None
             report_r, report_w = os.pipe()
+            arrivals_fd = arrivals.fileno() if self._setup.token_times else -1
             try:
-                # The launcher reports the command's own peak RSS (see spawn.py).
+                # The launcher reports the command's own peak RSS and, asked,
+                # when each piece of its stdout arrived (see spawn.py).
                 proc = subprocess.Popen(
-                    spawn.launcher_argv(argv, report_w),
+                    spawn.launcher_argv(argv, report_w, arrivals_fd),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     env=full_env,
                     cwd=cwd,
                     start_new_session=True,
-                    pass_fds=(report_w,),
+                    pass_fds=(report_w,) if arrivals_fd < 0 else (report_w, arrivals_fd),
                     # Before exec: the launcher, the runtime it starts and all their threads are pinned.
                     preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
                 )
@@ -236,6 +244,8 @@ class LocalDevice(Device):
             err.seek(0)
             stdout = out.read().decode("utf-8", errors="replace")
             stderr = err.read().decode("utf-8", errors="replace")
+            arrivals.seek(0)
+            pieces = spawn.read_arrivals(arrivals.read()) if arrivals_fd >= 0 else None
         if stderr.startswith(spawn.EXEC_ERROR):
             reason = stderr[len(spawn.EXEC_ERROR) :].strip().partition(" ")[2]
             stderr = f"cannot start {argv[0]}: {reason}"
@@ -249,6 +259,7 @@ class LocalDevice(Device):
             timed_out=timed_out,
             peak_rss_bytes=measured.peak_rss_bytes if measured else None,
             cpu_s=measured.cpu_s if measured else None,
+            arrivals=pieces if measured else None,
         )
 
 

@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from pocketbench.core.api.bandwidth import ProbeToolchain
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices.base import Device
 from pocketbench.core.kit.cache import cache_dir, file_lock, temp_beside
 
-#: The probe's output format (first line ``bwprobe 1``); parsers refuse others.
-FORMAT = 1
+#: The probe's output format (first line ``bwprobe 2``); parsers refuse others.
+FORMAT = 2
 KERNELS = ("read", "copy", "triad")
 #: Device-side folder of the probe (beside the runtimes' own folders).
 DEVICE_DIR = "pocketbench-probe"
@@ -66,6 +66,15 @@ class ProbeOutput:
     samples_gbps: dict[str, tuple[float, ...]]
     #: The CPU each thread ran on at the start (-1: unknown).
     placed: tuple[int, ...] = ()
+    #: Per trial: False when a thread was descheduled during it.
+    clean: dict[str, tuple[bool, ...]] = field(factory=dict)
+    #: The read kernel's vector loads ("avx512 512").
+    vector: str = ""
+    #: The last-level cache, bytes (0: unknown).
+    llc_bytes: int = 0
+    #: CPU (cores) other processes and the hypervisor used during the trials (None: unknown).
+    others_cores: float | None = None
+    steal_cores: float | None = None
 
 
 def host_arch() -> str:
@@ -91,7 +100,8 @@ def toolchain_for(abi: str, *, local: bool) -> ProbeToolchain:
         )
     arch = ARCH_OF_ABI.get(abi.lower(), abi.lower()) if abi else host_arch()
     if local:
-        return _host_cc("host", ())
+        # This host's own vector loads (AVX2, AVX-512): the runtimes are built for it too.
+        return _host_cc("host", ("-march=native",))
     zig_problem = ""
     if arch in ZIG_TARGETS:
         from pocketbench.core.kit.zig import find_zig
@@ -150,7 +160,7 @@ def build(toolchain: ProbeToolchain) -> Path:
             return out
         with temp_beside(folder / f"bwprobe-{key}.c") as src, temp_beside(out) as binary:
             src.write_bytes(text)
-            argv = [*toolchain.command, "-O2", "-pthread", "-x", "c", str(src), "-o", str(binary)]
+            argv = [*toolchain.command, "-O3", "-pthread", "-x", "c", str(src), "-o", str(binary)]
             argv += list(toolchain.flags)
             try:
                 proc = subprocess.run(
@@ -215,9 +225,13 @@ def parse(text: str) -> ProbeOutput:
     """Read the probe's output (format in ``bwprobe.c``)."""
     lines = [line.split() for line in text.splitlines() if line.strip()]
     if not lines or lines[0] != ["bwprobe", str(FORMAT)]:
-        raise SetupError("the bandwidth probe printed no bwprobe 1 header; it is not this probe")
-    threads, cpus, buffer_bytes = 0, (), 0
+        raise SetupError(
+            f"the bandwidth probe printed no bwprobe {FORMAT} header; it is not this probe"
+        )
+    threads, cpus, buffer_bytes, llc, vector = 0, (), 0, 0, ""
     samples: dict[str, list[float]] = {k: [] for k in KERNELS}
+    clean: dict[str, list[bool]] = {k: [] for k in KERNELS}
+    cpu_use: dict[str, float | None] = {"others": None, "steal": None}
     placed: list[int] = []
     try:
         for words in lines[1:]:
@@ -230,10 +244,18 @@ def parse(text: str) -> ProbeOutput:
                 buffer_bytes = int(words[1])
             elif head == "placed":
                 placed.append(int(words[2]))
+            elif head == "vector":
+                vector = " ".join(words[1:3])
+            elif head == "llc":
+                llc = max(0, int(words[1]))
+            elif head in cpu_use:
+                value = float(words[1])
+                cpu_use[head] = value if value >= 0 else None
             elif head in samples:
                 nbytes, ns = int(words[2]), int(words[3])
                 # bytes per nanosecond is GB/s; a trial below the clock's resolution is no figure.
                 samples[head].append(nbytes / ns if ns > 0 else float("inf"))
+                clean[head].append(words[4] == "1")
     except (IndexError, ValueError):
         raise SetupError(
             f"the bandwidth probe printed a line it should not: {' '.join(words)[:120]}"
@@ -246,4 +268,9 @@ def parse(text: str) -> ProbeOutput:
         buffer_bytes=buffer_bytes,
         samples_gbps={k: tuple(v) for k, v in samples.items()},
         placed=tuple(placed),
+        clean={k: tuple(v) for k, v in clean.items()},
+        vector=vector,
+        llc_bytes=llc,
+        others_cores=cpu_use["others"],
+        steal_cores=cpu_use["steal"],
     )

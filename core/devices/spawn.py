@@ -8,6 +8,12 @@ waits for it with ``wait4`` and writes the command's own exit status, peak
 RSS and CPU time to a pipe.  The command stays in the launcher's process
 group, so stopping the group stops it; and when ``bench`` itself dies
 (kill -9), the launcher stops the group (PR_SET_PDEATHSIG).
+
+With token capture on, the command's stdout is a pipe the launcher reads:
+each piece of output is passed on unchanged and its arrival time noted
+(``time.monotonic_ns`` since the fork), so a runtime that writes each token
+as it makes it gives one timestamp per token, taken beside the runtime and
+not by ``bench`` (see :mod:`pocketbench.core.api.tokentimes`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-#: The launcher: fd to report on, then the command's argv.
+#: The launcher: fd to report on, fd for stdout arrival times (-1: none), then the command's argv.
 _LAUNCHER = r"""
-import os, sys
-fd, argv = int(sys.argv[1]), sys.argv[2:]
+import os, sys, time
+fd, tfd, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 parent = os.getppid()
+if tfd >= 0:
+    pipe_r, pipe_w = os.pipe()
+start = time.monotonic_ns()
 try:
     pid = os.fork()
 except OSError as e:
@@ -30,6 +39,11 @@ except OSError as e:
     os._exit(127)
 if pid == 0:
     os.close(fd)
+    if tfd >= 0:
+        os.dup2(pipe_w, 1)
+        os.close(pipe_w)
+        os.close(pipe_r)
+        os.close(tfd)
     try:
         os.execvp(argv[0], argv)
     except OSError as e:
@@ -47,12 +61,35 @@ try:
 except (ImportError, AttributeError, OSError):
     pass  # not Linux: no guard
 
+if tfd >= 0:
+    # Kept in memory and written after the command ends: no extra system
+    # call competes with the runtime while it generates.
+    os.close(pipe_w)
+    arrivals = []
+    done = 0
+    while True:
+        try:
+            piece = os.read(pipe_r, 65536)
+        except InterruptedError:
+            continue
+        if not piece:
+            break
+        now = time.monotonic_ns()
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(1, view):]
+        done += len(piece)
+        arrivals.append(b"%d %d\n" % (now - start, done))
+    os.close(pipe_r)
+
 while True:
     try:
         _, status, usage = os.wait4(pid, 0)
         break
     except InterruptedError:
         continue
+if tfd >= 0:
+    os.write(tfd, b"".join(arrivals))
 os.write(fd, b"%d %d %.6f" % (status, usage.ru_maxrss, usage.ru_utime + usage.ru_stime))
 os._exit(0)
 """
@@ -68,9 +105,24 @@ class Report:
     cpu_s: float
 
 
-def launcher_argv(argv: Sequence[str], fd: int) -> list[str]:
-    """The argv that runs ``argv`` under the launcher, reporting on ``fd``."""
-    return [sys.executable, "-S", "-c", _LAUNCHER, str(fd), *argv]
+def launcher_argv(argv: Sequence[str], fd: int, arrivals_fd: int = -1) -> list[str]:
+    """The argv that runs ``argv`` under the launcher, reporting on ``fd``.
+
+    ``arrivals_fd`` >= 0: the command's stdout goes through the launcher,
+    which writes one line ``NS END`` per piece read to that fd when the
+    command has ended (nanoseconds since the start, stdout bytes so far).
+    """
+    return [sys.executable, "-S", "-c", _LAUNCHER, str(fd), str(arrivals_fd), *argv]
+
+
+def read_arrivals(data: bytes) -> tuple[tuple[float, int], ...]:
+    """The launcher's arrival lines as (milliseconds since the start, stdout bytes so far)."""
+    out = []
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            out.append((int(parts[0]) / 1e6, int(parts[1])))
+    return tuple(out)
 
 
 def read_report(fd: int) -> Report | None:

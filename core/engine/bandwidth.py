@@ -6,9 +6,16 @@ the device's bandwidth comes from the probe (:mod:`pocketbench.core.devices.prob
 run with the job's threads on the job's cores (``--cores``), built by the
 backend's toolchain when it names one (hook ``pocketbench_probe_toolchain``),
 and is cached per device and placement (threads and cores) in
-``<cache>/bandwidth`` so that a campaign measures a device once.  Nothing
-here can stop a job: every problem is one note (echoed, and stored with the
-job), and the speed results are measured and reported as usual.
+``<cache>/bandwidth`` so that a campaign measures a device once.
+
+A figure judges runs only when it is fit to: the probe runs under the same
+busy-device check as the runs (load average above the cores) and also says
+how much CPU other processes took while it ran; a cached figure is not used
+(the probe runs again) when it was taken on a busy device, before this
+campaign or study began, or when a run read faster than it
+(:meth:`BandwidthPolicy.after_runs`).  Nothing here can stop a job: every
+problem is one note (echoed, and stored with the job), and the speed results
+are measured and reported as usual.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +58,10 @@ DEFAULT_MIB = 128
 MIB_ENV = "POCKETBENCH_PROBE_MIB"
 TRIALS = 10
 #: Version of the cache files; older ones are measured again.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+#: Other processes using more CPU than this (cores) while the probe ran made it busy:
+#: a memory-streaming neighbour uses a whole core; the system's own daemons a few percent.
+BUSY_OTHERS_CORES = 0.25
 #: Below this a figure is no memory bandwidth (a broken timer, a stalled device).
 MIN_GBPS = 0.05
 #: The most bytes one core loads per cycle on any CPU a phone or laptop has
@@ -121,6 +131,13 @@ class BandwidthPolicy:
     trials: int = TRIALS
     cache: Path | None = None
     echo: Echo = say
+    #: Cached figures taken before this moment are measured again (default: when the
+    #: campaign or study began, i.e. when this policy was made).
+    not_before: float = field(factory=time.time)
+    #: A probe during which other processes used more cores than this was busy.
+    busy_others_cores: float = BUSY_OTHERS_CORES
+    #: ... and so was one that began with a load average above this many per core.
+    busy_load_per_core: float = 1.0
     _fresh: set[str] = field(factory=set, init=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False)
 
@@ -156,6 +173,8 @@ class BandwidthPolicy:
         cores: tuple[int, ...] = (),
         placement: str = "",
         toolchain: Callable[[], ProbeToolchain | None] | None = None,
+        force: bool = False,
+        reason: str = "",
     ) -> DeviceBandwidth | None:
         """The cached figure of this device and placement, else a new measurement.
 
@@ -165,6 +184,8 @@ class BandwidthPolicy:
         :param placement: how the cores were asked for, kept with the figure.
         :param toolchain: the backend's compiler for the probe (asked only
             when the probe is built); None or a None answer: the core's own.
+        :param force: measure again whatever the cache holds.
+        :param reason: why it is measured again, kept with the figure.
         """
         facts = device.facts()
         key = self._key(device, facts, threads, cores)
@@ -175,8 +196,12 @@ class BandwidthPolicy:
         with file_lock(folder / f".{key}.lock"):
             with self._lock:
                 fresh = key in self._fresh
-            if not self.remeasure or fresh:
+            if (not self.remeasure or fresh) and not force:
                 cached, problem = _read_cache(path, limit, how)
+                if cached is not None and cached.busy:
+                    cached, problem = None, f"was taken on a busy device ({cached.busy})"
+                if cached is not None and cached.measured_at < self.not_before:
+                    cached, problem = None, "was taken before this campaign or study began"
                 if cached is not None:
                     # The same cores, perhaps asked for another way ("big" or "6-7").
                     return attrs.evolve(cached, placement=placement) if cores else cached
@@ -199,6 +224,8 @@ class BandwidthPolicy:
                     " reported (run again with --remeasure-bandwidth on a quiet device)"
                 )
                 return None
+            if reason:
+                measured = attrs.evolve(measured, reason=reason)
             data = {
                 "format": CACHE_FORMAT,
                 "device": device.name,
@@ -207,6 +234,11 @@ class BandwidthPolicy:
             write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
             with self._lock:
                 self._fresh.add(key)
+            if measured.busy:
+                notes.append(
+                    f"the bandwidth of {device.name} ({threads_text(threads)}) was probed on a busy"
+                    f" device ({measured.busy}): it may be low; it serves this job only"
+                )
             return measured
 
     def _key(self, device: Device, facts: DeviceFacts, threads: int, cores: tuple[int, ...]) -> str:
@@ -249,6 +281,8 @@ class BandwidthPolicy:
             f"measuring the memory bandwidth of {device.name} ({threads_text(threads)}{where},"
             f" {self.buffer_mib} MiB arrays; cached afterwards)"
         )
+        # The runs' own busy check: the load average just before.
+        load = device.readings().load_avg
         start = time.perf_counter()
         out = probe.run(
             device, binary, threads=threads, cpus=tuple(sorted(set(cores))),
@@ -264,7 +298,80 @@ class BandwidthPolicy:
             toolchain=_toolchain_text(toolchain),
             measured_at=time.time(),
             run_s=time.perf_counter() - start,
-        )
+            clean=out.clean,
+            vector=out.vector,
+            llc_bytes=out.llc_bytes,
+            load_avg=load,
+            others_cores=out.others_cores,
+            steal_cores=out.steal_cores,
+            busy=busy_reason(
+                load, facts.cores, out.others_cores, out.steal_cores, out.clean.get("read", ()),
+                max_others=self.busy_others_cores, max_load_per_core=self.busy_load_per_core,
+            ),
+        )  # fmt: skip
+
+    def after_runs(
+        self,
+        pm: pluggy.PluginManager,
+        job: Job,
+        device: Device,
+        stored: JobBandwidth,
+        generation_tps: Sequence[float],
+    ) -> DeviceBandwidth | None:
+        """A new probe when a run of ``job`` read faster than every figure it has, else None.
+
+        A run cannot read memory faster than the memory gives, so a figure
+        below a run's own was taken in a worse minute (or was busy): the probe
+        runs again at once, in the minute the runs found, and the new figure
+        is kept with the job (and cached) beside the first.
+        """
+        decode, probes = stored.decode, stored.probes
+        if decode is None or not probes or not generation_tps:
+            return None
+        from pocketbench.core.results.bandwidth import CACHE_FACTOR, GB, mean_context
+
+        per_token = decode.per_token(mean_context(job.workload))
+        if per_token <= CACHE_FACTOR * probes[0].llc_bytes:
+            return None  # served by the cache: no probe of memory says anything about it
+        achieved = per_token * max(generation_tps) / GB
+        best = max(statistics.fmean(p.figure_samples) for p in probes)
+        if achieved <= best:
+            return None
+        first = probes[0]
+        notes: list[str] = []
+        w = job.workload
+        newer = self.device_bandwidth(
+            device, w.threads, notes, cores=tuple(w.cores), placement=w.placement,
+            toolchain=lambda: pm.hook.pocketbench_probe_toolchain(job=job, device=device),
+            force=True,
+            reason=f"a run read {achieved:.1f} GB/s, more than the figure of {best:.1f} GB/s",
+        )  # fmt: skip
+        for note in notes:
+            self.echo(f"note: {note}")
+        return newer if newer is not None and newer is not first else None
+
+
+def busy_reason(
+    load: float | None,
+    cores: int,
+    others: float | None,
+    steal: float | None,
+    clean_read: Sequence[bool],
+    *,
+    max_others: float = BUSY_OTHERS_CORES,
+    max_load_per_core: float = 1.0,
+) -> str:
+    """Why a probe's device was busy, as a reader says it; "" when it was quiet."""
+    why = []
+    if load is not None and cores > 0 and load > cores * max_load_per_core:
+        why.append(f"load average {load:.1f} on {cores} cores")
+    if others is not None and others > max_others:
+        why.append(f"other processes used {others:.2f} cores while it ran")
+    if steal is not None and steal > max_others:
+        why.append(f"the hypervisor took {steal:.2f} cores")
+    if clean_read and not any(clean_read) and math.isfinite(max_others):
+        why.append("a thread was descheduled in every read trial")
+    return "; ".join(why)
 
 
 def _toolchain_text(t: ProbeToolchain) -> str:

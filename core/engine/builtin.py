@@ -97,4 +97,17 @@ class CorePlugin:
             import attrs
 
             metrics = attrs.evolve(metrics, peak_rss_bytes=result.peak_rss_bytes)
+        if metrics is not None and metrics.latency is None and result.arrivals is not None:
+            # A backend that did not place the tokens in its output itself:
+            # the last pieces are its tokens, and the consistency check says if not.
+            import attrs
+
+            from pocketbench.core.api import tokentimes
+
+            latency = tokentimes.measure(
+                result.arrivals,
+                gen_tokens=metrics.gen_tokens,
+                generation_tps=metrics.generation_tps,
+            )
+            metrics = attrs.evolve(metrics, latency=latency)
         return RunRecord(index=index, warmup=warmup, result=result, metrics=metrics, error=error)

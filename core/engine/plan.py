@@ -85,6 +85,7 @@ def check_request(registry: Registry, request: Request) -> CheckedRequest:
     options = check_options(info, request)
     for model in request.models:
         check_model(model)
+        check_context(model, request)
     return CheckedRequest(request=request, schemes=schemes, options=options)
 
 
@@ -180,6 +181,18 @@ def check_model(model: str) -> None:
         raise UsageError(
             f"model file {model} does not exist; give an existing file or a preset ({presets})"
         )
+
+
+def check_context(model: str, request: Request) -> None:
+    """A prompt (a depth) beyond a preset's context length is refused before anything runs."""
+    spec = PRESETS.get(model)
+    if spec is None or request.prompt_tokens <= spec.max_seq_len:
+        return
+    key = f"{request.where}.prompt_tokens" if request.where else "--prompt-tokens"
+    raise UsageError(
+        f"{key}: {request.prompt_tokens} tokens is beyond {model}'s context length"
+        f" ({spec.max_seq_len} tokens); choose depths up to {spec.max_seq_len}"
+    )
 
 
 def make_workload(request: Request, threads: int) -> Workload:

@@ -28,6 +28,9 @@ from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 
 if TYPE_CHECKING:
+    import pluggy
+
+    from pocketbench.core.api.bandwidth import JobBandwidth
     from pocketbench.core.engine.quality import QualityPlan
 
 
@@ -95,6 +98,10 @@ class Runner:
     #: Bytes per token and the device's bandwidth, stored with each job; None: neither.
     bandwidth: BandwidthPolicy | None = None
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
+    #: Each probed placement (device, threads, cores): a job of it and the jobs it judged.
+    _probed: dict[tuple[str, int, tuple[int, ...]], tuple[Device, Job, list[int]]] = attrs.field(
+        factory=dict
+    )
 
     def run(self, job: Job, device: Device) -> JobOutcome:
         """Prepare, warm up and measure ``job`` (planned: its scheme name is canonical).
@@ -110,6 +117,50 @@ class Runner:
         label = f"{job.backend} {job.quant} {job.model} on {job.device}"
         with leases.device(device), leases.configuration(self.campaign, job.config_key(), label):
             return self._run_claimed(job, device)
+
+    def _recheck_bandwidth(
+        self,
+        pm: pluggy.PluginManager,
+        job: Job,
+        device: Device,
+        job_id: int,
+        bandwidth: JobBandwidth | None,
+        records: list[RunRecord],
+    ) -> None:
+        """Probe again, and keep the figure with the job, when a run read faster than it."""
+        if self.bandwidth is None or bandwidth is None:
+            return
+        rates = [r.metrics.generation_tps for r in records if r.ok and not r.warmup and r.metrics]
+        newer = self.bandwidth.after_runs(pm, job, device, bandwidth, rates)
+        if newer is not None:
+            with signals.critical(), self._store_lock:
+                self.store.add_probes([job_id], newer)
+
+    def probe_at_end(self) -> None:
+        """Probe every placement this runner's jobs were judged against once more.
+
+        A study's runs may span an hour in which the device's bandwidth moved:
+        the figure from its end is kept with every job beside the one from its
+        start, and reports show both.
+        """
+        if self.bandwidth is None:
+            return
+        for (_, threads, cores), (device, job, job_ids) in list(self._probed.items()):
+            pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
+            notes: list[str] = []
+            with self._leases().device(device):
+                newer = self.bandwidth.device_bandwidth(
+                    device, threads, notes, cores=cores, placement=job.workload.placement,
+                    toolchain=lambda pm=pm, job=job, device=device: (
+                        pm.hook.pocketbench_probe_toolchain(job=job, device=device)
+                    ),
+                    force=True, reason="the study's end",
+                )  # fmt: skip
+            for note in notes:
+                self.bandwidth.echo(f"note: {note}")
+            if newer is not None:
+                with self._store_lock:
+                    self.store.add_probes(job_ids, newer)
 
     def _leases(self) -> Leases:
         if self.leases is None:
@@ -161,6 +212,10 @@ class Runner:
             job_id = self.store.start_job(
                 job, facts, prepared.describe, self._leases().holder, bandwidth=bandwidth
             )
+        if bandwidth is not None and bandwidth.device is not None:
+            place = (device.name, job.workload.threads, tuple(sorted(set(job.workload.cores))))
+            with self._store_lock:
+                self._probed.setdefault(place, (device, job, []))[2].append(job_id)
         records: list[RunRecord] = []
         # Adaptive stopping judges every successful run of the configuration:
         # those stored before a resume, read once, and the ones measured here.
@@ -193,6 +248,7 @@ class Runner:
                     and self.stop_rule(ok_runs)
                 ):
                     break
+            self._recheck_bandwidth(pm, job, device, job_id, bandwidth, records)
             if want_quality and self.quality is not None:
                 # After the runs: a quality failure loses no measured run.
                 from pocketbench.core.engine.quality import measure

@@ -48,6 +48,8 @@ from pocketbench.core.api.model import (
 )
 from pocketbench.core.api.presets import PRESETS, ModelSpec, get_preset
 from pocketbench.core.api.quality import QualityProtocol, QualityRequest, QualityResult
+from pocketbench.core.api.tokentimes import TokenLatency
+from pocketbench.core.api.tokentimes import measure as token_latency
 from pocketbench.core.devices.base import Device, ProgressFn
 from pocketbench.core.devices.execcheck import explain_refusal
 from pocketbench.core.devices.local import LocalDevice
@@ -85,6 +87,8 @@ __all__ = [
     "Prepared",
     "ProcessResult",
     "Metrics",
+    "TokenLatency",
+    "token_latency",
     "DecodeBytes",
     "ProbeToolchain",
     "RunRecord",

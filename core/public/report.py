@@ -19,6 +19,7 @@ from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
 from pocketbench.core.results.devicestate import cores_text
 from pocketbench.core.results.energy import energy_json
 from pocketbench.core.results.findings import Findings, Table
+from pocketbench.core.results.latency import latency_json, steps_by_position
 from pocketbench.core.results.names import CELL_WIDTH, short_name
 from pocketbench.core.results.present import (
     latex_breakable,
@@ -102,8 +103,10 @@ __all__ = [
     "pareto_front",
     "quality_notes",
     "quality_rows",
-    # energy and memory bandwidth
+    # energy, per-token latency and memory bandwidth
     "energy_json",
+    "latency_json",
+    "steps_by_position",
     "BANDWIDTH_NOTE",
     "bandwidth_json",
     "bandwidth_rows",

@@ -7,12 +7,22 @@ Definitions, the same in every report:
   (gen_tokens + 1) / 2`` positions (the cache grows by one per token).
 - **Achieved bandwidth** of a run: bytes per token x its generation rate.
 - **Device bandwidth**: the probe's read kernel with the job's threads
-  (decode streams weights; copy and triad are kept for reference).
+  (decode streams weights; copy and triad are kept for reference): the best
+  half of its clean trials (:attr:`DeviceBandwidth.figure_samples`), from the
+  best of the job's probes (its start, a re-probe after a faster run, the
+  study's end).
 - **MBU**: mean achieved / mean device bandwidth, with Fieller's 95%
   interval for a ratio of two independent means (the runs' spread and the
   probe's spread both count); :func:`pocketbench.core.results.stats.ratio`.
 - **Ceiling**: the generation rate at 100% MBU, device bandwidth / bytes per
   token; its interval is the device bandwidth's.
+
+Not every configuration gets a percentage (:func:`verdict`): a decode step
+whose bytes fit within :data:`CACHE_FACTOR` times the last-level cache is
+served partly by the cache ("cache-resident: MBU not meaningful"), and an
+achieved bandwidth above the device figure beyond their joint interval is a
+measurement inconsistency, said in one line with its likely cause, never as
+a percentage above 100%.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from pocketbench.core.api.bandwidth import DeviceBandwidth, JobBandwidth, threads_text
@@ -29,6 +40,10 @@ from pocketbench.core.api.model import Workload
 from pocketbench.core.results.stats import Ratio, Summary, ratio, summarize
 
 GB = 1e9
+#: A decode step reading at most this many times the last-level cache is served
+#: partly from it: the cache's replacement keeps a share of a cyclic stream
+#: resident, so the achieved figure is no measure of memory traffic.
+CACHE_FACTOR = 4
 
 
 @frozen(kw_only=True)
@@ -49,6 +64,8 @@ class BandwidthSummary:
     ceiling_tps: float | None
     ceiling_ci95: tuple[float, float] | None
     notes: tuple[str, ...] = ()
+    #: Every probe of the placement (start, re-probes, the study's end), oldest first.
+    probes: tuple[DeviceBandwidth, ...] = ()
 
     @property
     def device_median(self) -> float | None:
@@ -72,22 +89,19 @@ def summarize_bandwidth(
     achieved = None
     if per_token is not None and generation_tps:
         achieved = summarize([per_token * t / GB for t in generation_tps])
-    device = summarize(probe.read) if probe is not None and probe.read else None
+    probes = stored.probes
+    if probes:
+        # The best sustained figure of them: a busier minute only ever reads less.
+        probe = max(probes, key=lambda p: statistics.fmean(p.figure_samples or (0.0,)))
+    device = summarize(probe.figure_samples) if probe is not None and probe.read else None
     mbu = None
     if achieved is not None and device is not None:
         mbu = ratio(achieved.samples, device.samples)
-        if mbu.estimate > 1:
-            notes.append(
-                f"MBU above 100%: this decode read its {per_token / 1e6:.1f} MB per token faster"
-                " than the probe read memory, so the probe's figure is no ceiling for it: the"
-                " weights fit (partly) in the CPU's caches, or the probe reads below this"
-                " device's peak"
-            )
     ceiling = ceiling_ci = None
     if per_token and device is not None:
         ceiling = device.mean * GB / per_token
         ceiling_ci = (device.ci95[0] * GB / per_token, device.ci95[1] * GB / per_token)
-    return BandwidthSummary(
+    summary = BandwidthSummary(
         bytes_per_token=per_token,
         weights_bytes=decode.weights_bytes if decode is not None else None,
         kv_bytes_per_position=decode.kv_bytes_per_position if decode is not None else None,
@@ -100,7 +114,12 @@ def summarize_bandwidth(
         ceiling_tps=ceiling,
         ceiling_ci95=ceiling_ci,
         notes=tuple(notes),
+        probes=probes,
     )
+    v = verdict(summary)
+    if v.reason:
+        summary = attrs.evolve(summary, notes=(*summary.notes, v.reason))
+    return summary
 
 
 def as_json(b: BandwidthSummary | None) -> dict[str, Any] | None:
@@ -119,6 +138,8 @@ def as_json(b: BandwidthSummary | None) -> dict[str, Any] | None:
         "device_gbps_ci95": list(b.device.ci95) if b.device is not None else None,
         "device_gbps_median": b.device_median,
         "mbu": None if b.mbu is None else {"mean": b.mbu.estimate, "ci95": list(b.mbu.ci)},
+        # "mbu", "inconsistent", "cache-resident" or "missing" (what a report may say of it).
+        "verdict": verdict(b).kind,
         "ceiling_tps": b.ceiling_tps,
         "ceiling_tps_ci95": list(b.ceiling_ci95) if b.ceiling_ci95 is not None else None,
         "source": b.source,
@@ -136,7 +157,22 @@ def as_json(b: BandwidthSummary | None) -> dict[str, Any] | None:
             "measured_at": probe.measured_at,
             "run_s": probe.run_s,
             "cached": probe.cached,
+            "vector": probe.vector,
+            "llc_bytes": probe.llc_bytes,
+            "load_avg": probe.load_avg,
+            "others_cores": probe.others_cores,
+            "busy": probe.busy or None,
         },
+        "probes": [
+            {
+                "measured_at": p.measured_at,
+                "gbps": list(p.figure_samples),
+                "load_avg": p.load_avg,
+                "busy": p.busy or None,
+                "reason": p.reason or None,
+            }
+            for p in b.probes
+        ],  # fmt: skip
         "notes": list(b.notes),
     }
 
@@ -145,16 +181,87 @@ def pct(value: float) -> str:
     return f"{value * 100:.0f}%" if math.isfinite(value) else "unbounded"
 
 
+@frozen(kw_only=True)
+class Verdict:
+    """What may be said of a configuration's MBU (:func:`verdict`).
+
+    ``kind`` is "mbu" (``mbu`` holds it with its interval), "inconsistent"
+    (the run read faster than the device figure beyond their joint interval;
+    ``reason`` names the likely cause), "cache-resident" (``reason`` says
+    how the bytes compare with the cache) or "missing" (a half is unknown).
+    """
+
+    kind: str
+    mbu: Ratio | None = None
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        """The table cell: ``61% (55 to 67%)``, never a percentage above 100%."""
+        if self.kind == "cache-resident":
+            return "cache-resident: MBU not meaningful"
+        if self.kind == "inconsistent":
+            return "inconsistent (see note)"
+        if self.kind != "mbu" or self.mbu is None:
+            return "n/a"
+        low, high = self.mbu.ci
+        est = self.mbu.estimate
+        if est > 1:
+            # Within the joint interval of the device figure: the run is at the limit.
+            return f"100% (at the device figure; 95% CI from {low * 100:.0f}%)"
+        if math.isnan(low) or math.isnan(high):  # one run or one probe trial: no interval
+            return pct(est)
+        if math.isinf(low) or math.isinf(high):
+            return f"{pct(est)} (CI unbounded)"
+        return f"{pct(est)} ({low * 100:.0f} to {min(high, 1.0) * 100:.0f}%)"
+
+
+def verdict(b: BandwidthSummary | None, label: str = "") -> Verdict:
+    """Per configuration: its MBU with interval, "inconsistent" with its reason, or "cache-resident".
+
+    The findings' decision table calls this; its ``text`` is the cell and,
+    for an inconsistency, ``reason`` is the one line to print under it.
+    """
+    if b is None or b.mbu is None or not math.isfinite(b.mbu.estimate):
+        return Verdict(kind="missing")
+    probe = b.probe
+    llc = probe.llc_bytes if probe is not None else 0
+    if llc and b.bytes_per_token and b.bytes_per_token <= CACHE_FACTOR * llc:
+        return Verdict(
+            kind="cache-resident",
+            mbu=b.mbu,
+            reason=(
+                f"{label + ': ' if label else ''}a decode step reads"
+                f" {b.bytes_per_token / 1e6:.1f} MB, within {CACHE_FACTOR}x of the"
+                f" {llc / 2**20:.0f} MiB last-level cache: MBU not meaningful"
+            ),
+        )
+    low = b.mbu.ci[0]
+    beyond = low > 1 if math.isfinite(low) else b.mbu.estimate > 1 and math.isnan(low)
+    if beyond and b.achieved is not None and b.device is not None:
+        if probe is not None and probe.busy:
+            cause = f"the probe ran on a busy device ({probe.busy}), so its figure is low"
+        else:
+            cause = (
+                "either the probe read below what this device gives (another minute, another"
+                " placement) or the bytes per token count more than a decode step reads from"
+                " memory"
+            )
+        return Verdict(
+            kind="inconsistent",
+            mbu=b.mbu,
+            reason=(
+                f"measurement inconsistency: {label + ' ' if label else ''}read"
+                f" {b.achieved.mean:.1f} GB/s, above the device figure of {b.device.mean:.1f}"
+                f" GB/s beyond their joint 95% interval; likely cause: {cause}"
+            ),
+        )
+    return Verdict(kind="mbu", mbu=b.mbu)
+
+
 def mbu_text(b: BandwidthSummary) -> str:
     """``61% (55 to 67%)`` with the 95% interval; "n/a" when either half is missing."""
-    if b.mbu is None or not math.isfinite(b.mbu.estimate):
-        return "n/a"
-    low, high = b.mbu.ci
-    if math.isnan(low) or math.isnan(high):  # one run or one probe trial: no interval
-        return pct(b.mbu.estimate)
-    if math.isinf(low) or math.isinf(high):
-        return f"{pct(b.mbu.estimate)} (CI unbounded)"
-    return f"{pct(b.mbu.estimate)} ({low * 100:.0f} to {high * 100:.0f}%)"
+    return verdict(b).text
 
 
 def _num(value: float | None, decimals: int = 2) -> str:
@@ -174,6 +281,20 @@ def _pm(s: Summary | None, plusminus: str, latex: bool) -> Any:
     return f"{s.mean:.2f} ± {spread:.2f}"
 
 
+def probe_text(p: DeviceBandwidth) -> str:
+    """One probe as the table says it: ``41.2 ± 0.8 GB/s at 04:12 UTC, load 1.3 (busy: ...)``."""
+    import time
+
+    values = p.figure_samples
+    mean = statistics.fmean(values) if values else math.nan
+    spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(p.measured_at))
+    load = f", load {p.load_avg:.1f}" if p.load_avg is not None else ""
+    why = f" ({p.reason})" if p.reason else ""
+    busy = f", busy: {p.busy}" if p.busy else ""
+    return f"{mean:.1f}{spread} GB/s at {when}{load}{why}{busy}"
+
+
 def table_rows(
     items: Sequence[tuple[str, BandwidthSummary | None]], plusminus: str, *, latex: bool = False
 ) -> tuple[list[Any], list[list[Any]]] | None:
@@ -188,6 +309,7 @@ def table_rows(
         ["MBU (achieved / measured, 95% CI)"],
         ["Decode ceiling at 100% MBU (tokens/s)"],
         ["Probe placement (threads, cores)"],
+        ["Probes (figure, time, load)"],
     ]
     for _, b in items:
         if b is None:
@@ -197,25 +319,41 @@ def table_rows(
         rows[0].append(_num(b.bytes_per_token / 1e6 if b.bytes_per_token else None))
         rows[1].append(_pm(b.achieved, plusminus, latex))
         rows[2].append(_pm(b.device, plusminus, latex))
-        rows[3].append(mbu_text(b))
+        rows[3].append(verdict(b).text)
         rows[4].append(_num(b.ceiling_tps, 1))
         probe = b.probe
         rows[5].append(f"{threads_text(probe.threads)}, {probe.where}" if probe else "n/a")
+        rows[6].append("; ".join(probe_text(p) for p in b.probes) or "n/a")
     return header, rows
+
+
+def table_notes(items: Sequence[tuple[str, BandwidthSummary | None]]) -> list[str]:
+    """One line under the table per configuration whose MBU is not a percentage."""
+    lines = []
+    for label, b in items:
+        v = verdict(b, label)
+        if v.kind == "inconsistent" or v.kind == "cache-resident":
+            lines.append(v.reason)
+    return lines
 
 
 TABLE_NOTE = (
     "Bytes per token: the weights a decode step reads plus the KV cache at the mean context"
-    " length during generation. Device bandwidth: pocketbench's read probe on the device with"
-    " the job's threads on the job's cores. MBU: mean achieved / mean measured bandwidth,"
-    " Fieller's 95% interval."
+    " length during generation. Device bandwidth: pocketbench's read probe (vector loads) on"
+    " the device with the job's threads on the job's cores, the best half of its trials"
+    " in which no thread was descheduled, from the best of the job's probes. MBU: mean"
+    " achieved / mean measured bandwidth, Fieller's 95% interval; a decode step within"
+    f" {CACHE_FACTOR}x of the last-level cache is cache-resident and gets no MBU."
 )
 
 
 def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | None:
     """The findings' line, e.g. "Q4_0 decodes at 61% (95% CI 55 to 67%) of this phone's
     measured memory bandwidth (ceiling ≈ 19 tok/s)."; None without both halves."""
-    if b is None or b.mbu is None or b.ceiling_tps is None or not math.isfinite(b.mbu.estimate):
+    v = verdict(b, label)
+    if v.kind in ("inconsistent", "cache-resident"):
+        return f"{v.reason[0].upper()}{v.reason[1:]}."
+    if b is None or v.mbu is None or b.ceiling_tps is None:
         return None
     where = "this phone's" if device_kind == "adb" else "this host's"
     cores = ""
@@ -225,21 +363,13 @@ def sentence(label: str, b: BandwidthSummary | None, device_kind: str) -> str | 
         named = b.probe.placement if b.probe.placement[:1].isalpha() else ""
         which = "core" if len(b.probe.cpus) == 1 else "cores"
         cores = f" on {which} {format_list(b.probe.cpus)}" + (f" ({named})" if named else "")
-    low, high = b.mbu.ci
-    ci = (
-        f" (95% CI {low * 100:.0f} to {high * 100:.0f}%)"
-        if all(map(math.isfinite, (low, high)))
-        else ""
-    )
-    if b.mbu.estimate > 1:
-        # Faster than the probe: stating its "ceiling" would contradict the measured speed.
-        return (
-            f"{label} decodes at {pct(b.mbu.estimate)}{ci} of {where} measured memory"
-            f" bandwidth{cores}: faster than the probe read memory, so that figure is no"
-            " ceiling for it (caches served part of the weights, or the probe reads below"
-            " the device's peak)."
-        )
+    low, high = v.mbu.ci
+    if v.mbu.estimate > 1:  # within the joint interval: at the limit, not above it
+        at = f"100% (95% CI from {low * 100:.0f}%)" if math.isfinite(low) else "100%"
+    else:
+        ci = f" (95% CI {low * 100:.0f} to {high * 100:.0f}%)" if all(map(math.isfinite, (low, high))) else ""  # fmt: skip
+        at = f"{pct(v.mbu.estimate)}{ci}"
     return (
-        f"{label} decodes at {pct(b.mbu.estimate)}{ci} of {where} measured memory bandwidth"
+        f"{label} decodes at {at} of {where} measured memory bandwidth"
         f"{cores} (ceiling ≈ {b.ceiling_tps:.0f} tok/s)."
     )

@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 from pocketbench.core.api.model import MetricInfo, RunRecord
 from pocketbench.core.results import energy as _energy
+from pocketbench.core.results import latency as _latency
 from pocketbench.core.results.bandwidth import BandwidthSummary
 from pocketbench.core.results.stats import Summary, Trend, summarize
 from pocketbench.core.results.store import StoredConfig
@@ -98,11 +99,12 @@ METRICS: dict[str, MetricSpec] = {
     )
 }
 METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _energy.SPECS})
+METRICS.update({spec["name"]: MetricSpec(**spec) for spec in _latency.SPECS})
 #: The Galaxy A25 study's three rows, always shown.
 CORE_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 #: Shown when at least one configuration has them.
 OPTIONAL_METRICS: tuple[str, ...] = (
-    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS,
+    "ttft_ms", "load_ms", "peak_rss_bytes", *_energy.ENERGY_METRICS, *_latency.LATENCY_METRICS,
 )  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = CORE_METRICS + OPTIONAL_METRICS
 #: Metrics whose trend across runs can reveal throttling.
@@ -309,7 +311,11 @@ class Report:
         energy = (_energy.ENERGY_NOTE,) if _energy.MJ_PER_TOKEN in self.metrics else ()
         if _energy.PROMPT_MJ_PER_TOKEN in self.metrics:
             energy += (_energy.SPLIT_NOTE,)
-        return own + energy
+        latency = (_latency.NOTE,) if "tpot_p50_ms" in self.metrics else ()
+        problems = tuple(
+            f"{c.label}: {line}" for c in self.configs for line in _latency.problems(c.records)
+        )
+        return own + energy + latency + problems
 
     @property
     def has_quality(self) -> bool:
@@ -337,6 +343,7 @@ def metric_values(record: RunRecord) -> dict[str, float]:
         if isinstance(value, (int, float)) and math.isfinite(value):
             values[name] = float(value)
     values.update(_energy.energy_values(record))
+    values.update(_latency.latency_values(record))
     return values
 
 

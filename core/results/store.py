@@ -21,9 +21,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
-from pocketbench.core.api.bandwidth import JobBandwidth
+from pocketbench.core.api.bandwidth import DeviceBandwidth, JobBandwidth
 from pocketbench.core.api.errors import StoreError, unknown_choice
 from pocketbench.core.api.imported import ImportedSummary
 from pocketbench.core.api.model import (
@@ -251,6 +252,17 @@ class Store:
             job_ids,
         ).fetchone()
         return loads(row["record"], QualityRecord) if row else None
+
+    def add_probes(self, job_ids: list[int], probe: DeviceBandwidth) -> None:
+        """Keep a later probe of these jobs' placement with each of them (see JobBandwidth.later)."""
+        with self.transaction("storing a bandwidth probe") as c:
+            for job_id in job_ids:
+                row = c.execute("SELECT bandwidth FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                stored = loads(row["bandwidth"], JobBandwidth) if row and row["bandwidth"] else None
+                if stored is None:
+                    continue
+                stored = attrs.evolve(stored, later=(*stored.later, probe))
+                c.execute("UPDATE jobs SET bandwidth = ? WHERE id = ?", (dumps(stored), job_id))
 
     def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
         with self.transaction("finishing a job") as c:

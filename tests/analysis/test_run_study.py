@@ -55,6 +55,13 @@ def test_study_runs_every_configuration_and_stores_it(measured, fake_registry: R
     with Store.open(db, create=False) as store:
         configs = configurations(store, "galaxy-a25-fake")
     assert len(configs) == 6 and all(len(c.ok_runs) == 8 and len(c.warmups) == 1 for c in configs)
+    # The bandwidth was probed at the study's start (each job's own figure) and again at
+    # its end, once for the one placement all six share, and kept with every job.
+    ends = {p.measured_at for c in configs for p in c.stored_bandwidth.later}  # type: ignore[union-attr]
+    assert len(ends) == 1
+    for c in configs:
+        start, end = c.stored_bandwidth.probes  # type: ignore[union-attr]
+        assert end.reason == "the study's end" and end.measured_at > start.measured_at
 
 
 def test_findings_markdown_has_the_seeds_tables_and_worded_conclusions(measured) -> None:  # type: ignore[no-untyped-def]

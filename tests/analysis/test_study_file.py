@@ -82,6 +82,20 @@ def test_quick_example_parses() -> None:
         ),
         ({"framework": []}, "framework: list at least one [[framework]]"),
         (
+            {"workload": {"prompt_tokens": [64, 512, 64]}},
+            "workload.prompt_tokens: lists 64 twice; give each depth once",
+        ),
+        (
+            {"workload": {"prompt_tokens": [64, 0]}},
+            "workload.prompt_tokens: must be at least 1, got 0; give positive prompt lengths",
+        ),
+        ({"workload": {"prompt_tokens": -5}}, "workload.prompt_tokens: must be at least 1, got -5"),
+        ({"workload": {"prompt_tokens": []}}, "workload.prompt_tokens: list at least one"),
+        (
+            {"workload": {"prompt_tokens": [64, "512"]}},
+            "workload.prompt_tokens: expected an integer or a list of integers, got [64, '512']",
+        ),
+        (
             {"correction": "bh"},
             "correction: unknown 'bh'; choose one of: holm, bonferroni, fdr_bh, none",
         ),
@@ -154,3 +168,47 @@ def test_configurations_are_the_per_framework_cross_product(fake_registry) -> No
         ("fake-cpp", "q4_0", "stories110m"),
     ]
     assert {c.job.workload.threads for c in configs} == {2}
+
+
+def test_a_prompt_token_list_is_one_configuration_per_depth(fake_registry) -> None:  # type: ignore[no-untyped-def]
+    study = parse_study(
+        {
+            "models": ["stories110m"],
+            "workload": {"prompt_tokens": [64, 256, 1024], "threads": 2},
+            "framework": [{"backend": "fake-cpp", "quants": ["q4_0"]}],
+        }
+    )
+    configs = configs_of(study, fake_registry)
+    assert [c.job.workload.prompt_tokens for c in configs] == [64, 256, 1024]
+    assert len({c.job.config_key() for c in configs}) == 3
+
+
+def test_a_depth_beyond_the_context_is_refused_before_anything_runs(fake_registry) -> None:  # type: ignore[no-untyped-def]
+    study = parse_study(
+        {
+            "models": ["stories110m"],
+            "workload": {"prompt_tokens": [64, 2048]},
+            "framework": [{"backend": "fake-cpp", "quants": ["q4_0"]}],
+        }
+    )
+    with pytest.raises(UsageError) as info:
+        check_study(study, fake_registry)
+    assert str(info.value) == (
+        "framework[0].prompt_tokens: 2048 tokens is beyond stories110m's context length"
+        " (1024 tokens); choose depths up to 1024"
+    )
+
+
+def test_duplicate_depths_exit_2_with_one_line(tmp_path: Path) -> None:
+    from pocketbench.core.testing.cli import run_bench
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'models = ["tiny"]\n[workload]\nprompt_tokens = [64, 64]\n'
+        '[[framework]]\nbackend = "llamacpp"\nquants = ["q4_0"]\n',
+        encoding="utf-8",
+    )
+    done = run_bench("study", str(path), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "workload.prompt_tokens: lists 64 twice" in lines[0]

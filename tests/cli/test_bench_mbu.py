@@ -42,10 +42,16 @@ def test_llamacpp_on_this_host_reports_mbu(run_bench) -> None:  # noqa: ANN001
     r = run_bench("run", "--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
                   *SMALL, "--cooldown", "off")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "note:" not in r.stderr
-    check_complete(bandwidth(run_bench))
+    # The only note the shared host may cause: the probe ran while it was busy.
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    assert all("on a busy device" in line for line in notes), notes
+    b = bandwidth(run_bench)
+    check_complete(b)
+    # The tiny model's decode step is a few MB: it sits in this host's last-level cache.
+    assert b["verdict"] == "cache-resident" and b["probe"]["llc_bytes"] > 0
     md = run_bench("report", "--format", "markdown").stdout
     assert "# Memory bandwidth" in md and "| MBU (achieved / measured, 95% CI)" in md
+    assert "cache-resident: MBU not meaningful" in md
 
 
 @pytest.mark.executorch

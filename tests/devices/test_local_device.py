@@ -76,3 +76,24 @@ def test_facts_and_readings_describe_this_host() -> None:
     assert f.kind == "local" and f.cores == os.cpu_count() and f.ram_bytes > 0 and f.soc
     r = d.readings()
     assert r.free_mem_bytes and r.load_avg is not None
+
+
+def test_stdout_passes_through_the_launcher_unchanged_and_each_piece_is_timed() -> None:
+    from pocketbench.core.devices.base import RunSetup
+
+    # Bytes that are not UTF-8 and a piece larger than one read of the pipe.
+    script = (
+        "import os; os.write(1, b'\\xff\\xfe tok'); os.write(1, b'x' * 200000);"
+        " os.write(1, b'end\\n')"
+    )
+    device = LocalDevice()
+    timed = device.run([sys.executable, "-c", script], timeout=60)
+    assert timed.ok and timed.stdout == "\ufffd\ufffd tok" + "x" * 200000 + "end\n"
+    assert timed.arrivals is not None and len(timed.arrivals) >= 3
+    times = [t for t, _ in timed.arrivals]
+    ends = [end for _, end in timed.arrivals]
+    assert times == sorted(times) and ends == sorted(ends)
+    assert ends[-1] == 6 + 200000 + 4  # raw bytes, counted before decoding
+    device.use_setup(RunSetup(token_times=False))
+    plain = device.run([sys.executable, "-c", script], timeout=60)
+    assert plain.stdout == timed.stdout and plain.arrivals is None

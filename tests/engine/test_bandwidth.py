@@ -8,6 +8,8 @@ re-measure asks again, and every bad figure or failure is one line.
 from __future__ import annotations
 
 import json
+import math
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,7 +25,58 @@ from pocketbench.core.results.build import configurations
 
 
 def policy(tmp_path: Path, lines: list[str], **kw: object) -> BandwidthPolicy:
-    return BandwidthPolicy(cache=tmp_path / "bw", echo=lines.append, buffer_mib=8, trials=3, **kw)  # type: ignore[arg-type]
+    # The machine is shared: these tests judge the cache, not how busy the host is,
+    # so no load counts as busy here (the busy rule has its own test below); and
+    # every policy belongs to one campaign that began before them all.
+    quiet = {"busy_others_cores": math.inf, "busy_load_per_core": math.inf, "not_before": 0.0}
+    return BandwidthPolicy(
+        cache=tmp_path / "bw",
+        echo=lines.append,
+        buffer_mib=8,
+        trials=3,
+        **{**quiet, **kw},  # type: ignore[arg-type]
+    )
+
+
+def test_a_figure_probed_beside_a_streaming_neighbour_is_not_reused_for_a_quiet_run(
+    tmp_path: Path,
+) -> None:
+    # The neighbour streams memory on one core (the probe itself, one thread, many trials).
+    binary = probe.build(probe.toolchain_for("", local=True))
+    neighbour = subprocess.Popen(
+        [str(binary), "-t", "1", "-m", "256", "-r", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert neighbour.stdout is not None
+        assert neighbour.stdout.readline().strip() == "bwprobe 2"  # its arrays are allocated
+        lines: list[str] = []
+        notes: list[str] = []
+        p = BandwidthPolicy(cache=tmp_path / "bw", echo=lines.append, buffer_mib=64, trials=4)
+        busy = p.device_bandwidth(LocalDevice(), 1, notes)
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    assert busy is not None and "other processes used" in busy.busy
+    assert busy.others_cores is not None and busy.others_cores > 0.25
+    (note,) = notes
+    assert "probed on a busy device" in note and "serves this job only" in note
+    # The campaign's next job, in a quiet minute, measures again.
+    again_notes: list[str] = []
+    again = p.device_bandwidth(LocalDevice(), 1, again_notes)
+    assert again is not None and not again.cached and again.measured_at > busy.measured_at
+    assert "was taken on a busy device" in again_notes[0]
+    assert sum("measuring the memory bandwidth" in line for line in lines) == 2
+
+
+def test_a_figure_from_before_the_campaign_is_measured_again(tmp_path: Path) -> None:
+    first = policy(tmp_path, []).device_bandwidth(LocalDevice(), 1, [])
+    assert first is not None
+    notes: list[str] = []
+    later = policy(tmp_path, [], not_before=first.measured_at + 1)
+    again = later.device_bandwidth(LocalDevice(), 1, notes)
+    assert again is not None and not again.cached
+    assert "before this campaign or study began" in notes[0]
 
 
 def test_measured_once_per_device_and_placement_then_cached(tmp_path: Path) -> None:
@@ -90,8 +143,8 @@ FAKE_CC = r"""
 import sys
 out = sys.argv[sys.argv.index("-o") + 1]
 with open(out, "w") as f:
-    f.write("#!/bin/sh\necho 'bwprobe 1'; echo 'threads 1'; echo 'cpus'; echo 'bytes 8'\n"
-            "for k in read copy triad; do echo \"$k 0 1000000000000000 1\"; done\n")
+    f.write("#!/bin/sh\necho 'bwprobe 2'; echo 'threads 1'; echo 'cpus'; echo 'bytes 8'\n"
+            "for k in read copy triad; do echo \"$k 0 1000000000000000 1 1\"; done\n")
 """
 
 
@@ -230,3 +283,29 @@ def test_a_backend_whose_probe_toolchain_fails_costs_mbu_only(tmp_path: Path) ->
     assert policy(tmp_path, []).device_bandwidth(LocalDevice(), 1, notes, toolchain=broken) is None
     (note,) = notes
     assert "zig exploded" in note and "MBU is not reported" in note and "\n" not in note
+
+
+def test_a_run_faster_than_the_figure_probes_again_and_keeps_both(tmp_path: Path) -> None:
+    import attrs
+
+    from pocketbench.core.api.bandwidth import DecodeBytes, JobBandwidth
+    from pocketbench.core.api.model import Job, Workload
+    from pocketbench.testing.backends import FakeBackend, registry_with
+
+    lines: list[str] = []
+    p = policy(tmp_path, lines)
+    first = p.device_bandwidth(LocalDevice(), 1, [])
+    assert first is not None
+    # As if the first probe had read 1 GB/s (a busy minute): a run at 10 GB/s beats it.
+    slow = attrs.evolve(first, samples_gbps={k: (1.0, 1.0, 1.0) for k in probe.KERNELS})
+    stored = JobBandwidth(
+        decode=DecodeBytes(weights_bytes=1_000_000_000, kv_bytes_per_position=0, source="t"),
+        device=slow,
+    )
+    job = Job(backend="fake", quant="q", model="m", workload=Workload(threads=1))
+    pm = registry_with(FakeBackend("fake", {"q": (10.0, 10.0)})).backend_manager("fake")
+    newer = p.after_runs(pm, job, LocalDevice(), stored, [10.0, 9.0])
+    assert newer is not None and not newer.cached and newer.measured_at > first.measured_at
+    assert newer.reason == "a run read 10.0 GB/s, more than the figure of 1.0 GB/s"
+    # A run below the figure probes nothing.
+    assert p.after_runs(pm, job, LocalDevice(), stored, [0.5]) is None
