@@ -25,7 +25,7 @@ from pocketbench.report import (
 COLUMNS = (
     "campaign", "config_key", "backend", "quant", "model", "device",
     "prompt_tokens", "gen_tokens", "threads",
-    "run_index", "warmup", "ok", *DEFAULT_METRICS,
+    "run_index", "round", "position", "warmup", "ok", *DEFAULT_METRICS,
     "wall_s", "temp_before_c", "temp_after_c", "error",
     *QUALITY_METRICS, "quality_reference",
 )  # fmt: skip
@@ -63,6 +63,8 @@ def row(config: ConfigReport, run: RunPoint) -> dict[str, Any]:
         "gen_tokens": w.gen_tokens,
         "threads": w.threads,
         "run_index": run.index,
+        "round": "" if run.round is None else run.round,
+        "position": "" if run.position is None else run.position,
         "warmup": int(run.warmup),
         "ok": int(run.ok),
         "wall_s": _num(run.wall_s),

@@ -37,7 +37,7 @@ from pocketbench.report import (
 )
 
 #: Bumped when a key changes meaning or disappears (adding keys does not bump it).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @hookimpl
@@ -112,7 +112,18 @@ def configuration(c: ConfigReport) -> dict[str, Any]:
         "options": c.options,
         "workload": unstructure(c.workload),
         "warmups": len(c.warmups),
-        "runs": len(c.runs),
+        "n_runs": len(c.runs),
+        "runs": [
+            {
+                "index": r.index,
+                "round": r.round,
+                "position": r.position,
+                "ok": r.ok,
+                "wall_s": r.wall_s,
+                "values": r.values,
+            }
+            for r in c.runs
+        ],
         "failed_runs": c.n_failed,
         "throttling": list(c.throttling),
         **_device_state(c),

@@ -8,7 +8,14 @@ import textwrap
 import time
 from typing import Any
 
-from pocketbench.report import CORE_METRICS, Report, metric_spec, steps_by_position
+from pocketbench.report import (
+    CORE_METRICS,
+    PocketbenchError,
+    Report,
+    cache_dir,
+    metric_spec,
+    steps_by_position,
+)
 
 
 def _text(label: str, width: int = 38) -> str:
@@ -16,7 +23,26 @@ def _text(label: str, width: int = 38) -> str:
     return textwrap.fill(label.replace("$", r"\$"), width)
 
 
+def _quiet_matplotlib() -> None:
+    """Matplotlib's notes about its own set-up are not the report's business.
+
+    Without a writable ``~/.config/matplotlib`` it warns on every import
+    and rebuilds its font cache in a temporary folder; pocketbench's cache
+    gives it a lasting one, and its remaining set-up warnings are silenced.
+    """
+    import contextlib
+    import logging
+    import os
+
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    if "MPLCONFIGDIR" not in os.environ:
+        # Without one, matplotlib makes a temporary folder (silently now).
+        with contextlib.suppress(PocketbenchError):
+            os.environ["MPLCONFIGDIR"] = str(cache_dir("matplotlib"))
+
+
 def _figure(width: float, height: float) -> Any:
+    _quiet_matplotlib()
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -29,6 +55,7 @@ def _png(fig: Any) -> bytes:
 
 
 def _colors(n: int) -> list[Any]:
+    _quiet_matplotlib()
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]

@@ -22,7 +22,9 @@ from pocketbench.report import (
     facts_lines,
     latex_breakable,
     latex_escape,
+    latex_table,
     md_escape,
+    md_table,
     metric_spec,
     notes,
     num,
@@ -110,7 +112,12 @@ def render_report(
     """Render a report template of ``kind`` ("markdown", "latex") around its summary table.
 
     ``bandwidth_table``: the memory-bandwidth table (MBU), empty when nothing has figures.
+    The per-phone table of a pool is drawn here, in the template's own table style.
     """
+    phones_table = ""
+    if report.phones is not None:
+        header, rows = list(report.phones.header), [list(r) for r in report.phones.rows]
+        phones_table = latex_table(header, rows) if kind == "latex" else md_table(header, rows)
     return (
         environment(kind)
         .get_template(template)
@@ -120,6 +127,7 @@ def render_report(
             title=options.title or report.title,
             table=table,
             bandwidth_table=bandwidth_table,
+            phones_table=phones_table,
             BANDWIDTH_NOTE=BANDWIDTH_NOTE,
             plusminus_text=plusminus_text(options),
         )

@@ -121,6 +121,10 @@ FAULT_FILES = {
     "tests/reliability/test_prepare_signals.py",
     "tests/reliability/test_damaged_artefacts.py",
     "tests/reliability/test_signals_several_devices.py",
+    "tests/reliability/test_destinations.py",
+    "tests/reliability/test_hostile_imports.py",
+    "tests/reliability/test_hostile_runs.py",
+    "tests/reliability/test_hostile_studies.py",
 }
 FAULT_NAMES = (
     "bad_input",

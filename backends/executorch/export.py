@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from pocketbench.plugin import (
     Job,
@@ -110,9 +111,73 @@ def say(message: str) -> None:
     plugin_say(f"executorch: {message}")
 
 
-def heavy_lock(what: str) -> contextlib.AbstractContextManager[None]:
-    """The cache-wide lock of heavy steps (a 1B fp32 export alone needs ~16 GiB)."""
-    return file_lock(root() / "heavy.lock", waiting=f"another export, before {what}")
+#: A heavy step expected to peak at most this much memory is small: two run at once.
+SMALL_STEP_GIB = 4.0
+#: The two slots of heavy steps; a small step takes one, any other both.
+_SLOTS = ("heavy.lock", "heavy-2.lock")
+
+
+@contextlib.contextmanager
+def heavy_lock(what: str, estimate_gib: float | None = None) -> Iterator[None]:
+    """The cache-wide lock of heavy steps (a 1B fp32 export alone needs ~16 GiB).
+
+    ``export_llama`` traces the model with ``torch.export`` in Python, on one
+    core, for most of its time (docs/performance.md), so two small exports
+    (``estimate_gib`` at most :data:`SMALL_STEP_GIB`: smollm2-135m, the test
+    presets) run at once, one a core.  A step of unknown or larger size holds
+    both slots and so runs alone.  Large steps wait on slot 1 then 2, small
+    ones for slot 1 only when both are busy, so no two steps wait on each other.
+    """
+    waiting = f"another export, before {what}"
+    if estimate_gib is None or estimate_gib > SMALL_STEP_GIB:
+        with (
+            file_lock(root() / _SLOTS[0], waiting=waiting),
+            file_lock(root() / _SLOTS[1], waiting=waiting),
+        ):
+            yield
+        return
+    for name in _SLOTS:
+        held = _try_lock(root() / name)
+        if held is not None:
+            try:
+                yield
+            finally:
+                held.close()  # closing the file releases its lock
+            return
+    with file_lock(root() / _SLOTS[0], waiting=waiting):
+        yield
+
+
+@contextlib.contextmanager
+def making(
+    final: Path, ready: Callable[[], bool], what: str, estimate_gib: float | None = None
+) -> Iterator[bool]:
+    """The locks of making ``final``; yields False when another process made it meanwhile.
+
+    The artefact's own lock comes first: a process that wants the same one
+    waits for its maker and then finds it, without taking a heavy-step slot
+    that another, different step could use.  Then a slot (:func:`heavy_lock`).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(final.with_name(final.name + ".lock"), waiting=what):
+        if ready():
+            yield False
+            return
+        with heavy_lock(what, estimate_gib):
+            yield True
+
+
+def _try_lock(path: Path) -> IO[str] | None:
+    """``path`` locked exclusively without waiting (the open file holds it), or None."""
+    import fcntl
+
+    f = open(path, "a+")  # noqa: SIM115 - the caller closes it, which releases the lock
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
 
 
 def _fresh_tmp(final: Path) -> Path:
@@ -202,10 +267,11 @@ def ensure_checkpoint(final: Path, params: dict, kind: str, *, label: str) -> Pa
     required = ("consolidated.00.pth", "params.json")
     if cached_dir(final, required):
         return final
-    with heavy_lock(f"writing the {label} checkpoint"):
-        if cached_dir(final, required):
+    with making(
+        final, lambda: cached_dir(final, required), f"writing the {label} checkpoint"
+    ) as make:
+        if not make:
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
             (tmp / "params.json").write_text(json.dumps(params, indent=1) + "\n")
             say(f"writing a random {label} checkpoint (one time; cached in {final})")
@@ -337,10 +403,11 @@ def export_pte(
     ]
     if _cached_export(final):
         return pte
-    with heavy_lock(f"exporting {label}"):
-        if _cached_export(final):
+    # One process exports a given program; two different small ones may overlap.
+    ready = lambda: _cached_export(final)  # noqa: E731
+    with making(final, ready, f"exporting {label}", estimate_gib) as make:
+        if not make:
             return pte
-        final.parent.mkdir(parents=True, exist_ok=True)
         with _building(final) as tmp:
             write_atomic(tmp / "params.json", (json.dumps(params, indent=1) + "\n").encode())
             link = tmp / link_name

@@ -76,9 +76,13 @@ def _reports(text: str) -> list[tuple[int, str, RunnerReport | str]]:
     """(line, source, report or why it is unusable) for every generation in the log."""
     out: list[tuple[int, str, RunnerReport | str]] = []
     observers = list(_OBSERVER.finditer(text))
+    blocks = _stats_blocks(text)
     if observers:
         rss = None
-        for m in observers:
+        # stats.h prints both for every generation: when the counts match they
+        # are two reports of one run and must agree.
+        twins = [b[2] for b in blocks] if len(blocks) == len(observers) else []
+        for k, m in enumerate(observers):
             line = _line(text, m.start())
             try:
                 data, _ = json.JSONDecoder().raw_decode(m[1])
@@ -89,10 +93,34 @@ def _reports(text: str) -> list[tuple[int, str, RunnerReport | str]]:
             if not isinstance(data, dict):
                 raise ImportFormatError("the PyTorchObserver line holds no JSON object", line=line)
             try:
-                out.append((line, m[0], RunnerReport.from_observer_json(data, rss_mib=rss)))
+                report = RunnerReport.from_observer_json(data, rss_mib=rss)
             except (ParseError, ValueError, TypeError) as exc:
                 out.append((line, m[0], str(exc)))
+                continue
+            twin = twins[k] if twins else None
+            why = _disagree(report, twin) if isinstance(twin, RunnerReport) else None
+            out.append((line, m[0], why or report))
         return out
+    return blocks
+
+
+#: Two reports of one run agree within the stats block's rounding (ms, 3 decimals of s).
+AGREE_S = 0.05
+
+
+def _disagree(observer: RunnerReport, stats: RunnerReport) -> str | None:
+    """Why the observer line and the stats block cannot both be this run (None: they agree)."""
+    a, b = observer.inference_ms / 1000, stats.inference_ms / 1000
+    if abs(a - b) <= AGREE_S + 0.01 * max(a, b):
+        return None
+    return (
+        f"the PyTorchObserver line says {a:.4g} s of inference, its stats block {b:.4g} s:"
+        " the log contradicts itself; not imported"
+    )
+
+
+def _stats_blocks(text: str) -> list[tuple[int, str, RunnerReport | str]]:
+    out: list[tuple[int, str, RunnerReport | str]] = []
     starts = [m.start() for m in _STATS_START.finditer(text)]
     for i, start in enumerate(starts):
         begin = text.rfind("\n", 0, start) + 1

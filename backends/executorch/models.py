@@ -40,6 +40,13 @@ UNREACHABLE_EOS = 2147483647
 _EXPORT_BYTES_PER_PARAM = {"fp32": 14.3, "bf16": 14.3, "8da4w": 7.6, "preq": 6.0}
 
 
+def export_gib(n_params: float, scheme: Scheme) -> float:
+    """The export's expected peak memory, GiB (it decides whether exports may overlap)."""
+    kind = "preq" if scheme.checkpoint != "float" else scheme.name
+    factor = _EXPORT_BYTES_PER_PARAM.get(kind, _EXPORT_BYTES_PER_PARAM["fp32"])
+    return n_params * factor / 2**30 + 0.5
+
+
 @frozen(kw_only=True)
 class ModelFiles:
     """A model ready to run: the .pte, its tokenizer, and how they were made."""
@@ -118,9 +125,6 @@ def preset_files(spec: ModelSpec, scheme: Scheme, job: Job, vers: dict[str, str]
     params = _params_for(spec.params_json(), kind)
     ckdir = export.ensure_checkpoint(pdir / kind, params, kind, label=f"{spec.name} {kind}")
     seq = export.max_seq_len(job, spec.max_seq_len)
-    factor = _EXPORT_BYTES_PER_PARAM.get(
-        "preq" if kind != "base" else scheme.name if scheme.name in ("bf16", "8da4w") else "fp32"
-    )
     pte = export.exported(
         name=spec.name,
         scheme=scheme.name,
@@ -133,7 +137,7 @@ def preset_files(spec: ModelSpec, scheme: Scheme, job: Job, vers: dict[str, str]
         metadata=_metadata(bos),
         vers=vers,
         label=f"{spec.name} as {scheme.name}",
-        estimate_gib=spec.n_params() * factor / 2**30 + 0.5,
+        estimate_gib=export_gib(spec.n_params(), scheme),
     )
     return ModelFiles(
         pte=pte,

@@ -114,6 +114,12 @@ class RunnerReport:
         if missing:
             raise ParseError(f"the PyTorchObserver line lacks {', '.join(missing)}")
         unit = float(data.get("SCALING_FACTOR_UNITS_PER_SECOND", 1000)) / 1000.0
+        if not (math.isfinite(unit) and unit > 0):
+            raise ParseError(
+                "the PyTorchObserver line's SCALING_FACTOR_UNITS_PER_SECOND ="
+                f" {data.get('SCALING_FACTOR_UNITS_PER_SECOND')!r} is impossible (it is 1000"
+                " for milliseconds)"
+            )
         start = float(data["inference_start_ms"])
         p_end = float(data["prompt_eval_end_ms"])
         end = float(data["inference_end_ms"])

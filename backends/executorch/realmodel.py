@@ -26,7 +26,7 @@ from pocketbench.plugin import (
 )
 
 from . import export
-from .models import UNREACHABLE_EOS, ModelFiles
+from .models import UNREACHABLE_EOS, ModelFiles, export_gib
 from .schemes import Scheme
 
 #: Bumped when the conversion's output changes.
@@ -64,10 +64,9 @@ def converted(gguf: Path, label: str) -> Path:
     final = export.root() / "converted" / f"{digest[:20]}-v{CONVERT_VERSION}"
     if _cached_conversion(final):
         return final
-    with export.heavy_lock(f"converting {label}"):
-        if _cached_conversion(final):
+    with export.making(final, lambda: _cached_conversion(final), f"converting {label}") as make:
+        if not make:
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
         with export._building(final) as tmp:
             export.say(f"converting {label} for ExecuTorch (one time; cached in {final})")
             export.run_logged(
@@ -125,6 +124,8 @@ def gguf_files(
         metadata={"get_bos_id": bos if bos is not None else 0, "get_eos_ids": [UNREACHABLE_EOS]},
         vers=vers,
         label=f"{name} as {scheme.name}",
+        # The converted checkpoint holds float32 tensors: 4 bytes a parameter.
+        estimate_gib=export_gib((d / "consolidated.00.pth").stat().st_size / 4, scheme),
     )
     source = (
         f"real preset {real.name}: {real.source.member} from {real.source.package} "

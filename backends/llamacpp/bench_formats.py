@@ -9,7 +9,8 @@ What each printer wrote, from ``llama-bench.cpp``'s history:
 - ``jsonl``: the same objects, one per line (since mid 2024).
 - ``csv``: a header of field names, then one quoted row per test; no samples.
 - ``sql``: ``CREATE TABLE llama_bench (...)`` then one ``INSERT INTO
-  llama_bench (fields) VALUES ('...', ...);`` per test; no samples.
+  llama_bench (fields) VALUES ('...', ...);`` per test; no samples.  Before
+  2025 the table was called ``test``.
 - ``md``: a table of the fields that vary (model, size, params, backend,
   threads, ..., test, t/s = "avg ± stddev"), then ``build: COMMIT (NUMBER)``.
   The test is ``pp 512``/``tg 128`` (2023 - early 2024), ``pp512``,
@@ -75,9 +76,17 @@ class BenchRow:
             ) from None
 
 
+#: The table is ``llama_bench`` since 2025 and ``test`` before; a ``test`` table
+#: is llama-bench's only with its fields (a build commit) beside it.
+_SQL_TABLE = re.compile(
+    r"^\s*INSERT INTO (?:llama_bench\b|test\s*\([^)]*\bbuild_commit\b)", re.MULTILINE
+)
+_SQL_START = re.compile(r"\s*INSERT INTO (?:llama_bench|test)\b")
+
+
 def detect(text: str) -> str | None:
     """Which llama-bench format ``text`` is, or None."""
-    if re.search(r"^\s*INSERT INTO llama_bench\b", text, re.MULTILINE):
+    if _SQL_TABLE.search(text):
         return "sql"
     if re.search(r'^"?build_commit"?,', text, re.MULTILINE):
         return "csv"
@@ -166,7 +175,7 @@ def _csv(text: str) -> list[BenchRow]:
 
 
 _SQL_INSERT = re.compile(
-    r"INSERT INTO llama_bench\s*\((?P<names>[^)]*)\)\s*VALUES\s*\((?P<values>.*)\)\s*;"
+    r"INSERT INTO (?:llama_bench|test)\s*\((?P<names>[^)]*)\)\s*VALUES\s*\((?P<values>.*)\)\s*;"
 )
 _SQL_VALUE = re.compile(r"\s*(?:'((?:[^']|'')*)'|([-+0-9.eE]+|NULL))\s*(,|$)")
 
@@ -174,7 +183,7 @@ _SQL_VALUE = re.compile(r"\s*(?:'((?:[^']|'')*)'|([-+0-9.eE]+|NULL))\s*(,|$)")
 def _sql(text: str) -> list[BenchRow]:
     rows: list[BenchRow] = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.lstrip().startswith("INSERT INTO llama_bench"):
+        if not _SQL_START.match(line):
             continue
         m = _SQL_INSERT.search(line)
         if m is None:

@@ -1,13 +1,14 @@
-"""Build the llama.cpp command-line tools once, from the pinned PyPI source package.
+"""Build the llama.cpp command-line tools, from the pinned PyPI source package.
 
 No registry ships ready-built llama.cpp tools, but the source package of
 llama-cpp-python carries the whole llama.cpp tree (tools included) under
 ``vendor/llama.cpp``.  It is built with cmake + ninja into the user's cache
-directory, once per (version, flags) pair; later jobs find the binaries there.
+directory, one entry per (version, flags) pair, each tool when a job first
+needs it (:mod:`.worktree`); later jobs find the binaries there.
 
 The build is guarded by a file lock (two ``bench`` processes never build at
-once), happens in a temporary directory and is published with one atomic
-rename, so a crash or Ctrl-C never leaves a half-built cache entry behind.
+once) and each tool is published with one atomic rename and a record of its
+size and sha256, so a crash or Ctrl-C never leaves a half-built tool behind.
 """
 
 from __future__ import annotations
@@ -17,26 +18,21 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
+from pocketbench.backends.llamacpp import worktree
 from pocketbench.plugin import (
     SetupError,
-    Status,
     cache_dir,
-    cached_dir,
-    child,
     file_lock,
-    publish_dir,
     run_child,
     say,
-    status,
+    write_atomic,
 )
 
 #: llama-cpp-python release whose source package carries the llama.cpp tree.
@@ -51,7 +47,7 @@ SDIST_NAME = f"llama_cpp_python-{LCP_VERSION}.tar.gz"
 #: Where the tree sits inside the archive.
 SDIST_TREE = f"llama_cpp_python-{LCP_VERSION}/vendor/llama.cpp/"
 
-#: The tools the backend uses; nothing else is built (each target costs minutes).
+#: The tools the backend uses; each is built when a job first needs it.
 #: llama-perplexity measures quality (``--quality``): its KL-divergence mode
 #: compares a configuration's next-token distributions with a reference's.
 TARGETS: tuple[str, ...] = (
@@ -61,9 +57,11 @@ TARGETS: tuple[str, ...] = (
     "llama-tokenize",
     "llama-perplexity",
 )
+#: What a plain run needs (llama-bench is the cross-check's, llama-perplexity quality's).
+RUN_TARGETS: tuple[str, ...] = ("llama-completion", "llama-tokenize", "llama-quantize")
 
 #: Bumped when the build recipe changes in a way the flags do not show.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 #: One source fix applied before building.  At this commit the common logger
 #: is an intentionally leaked singleton whose worker thread prints queued
@@ -109,8 +107,6 @@ _X86_FEATURES: tuple[tuple[str, str], ...] = (
     ("bmi2", "GGML_BMI2"),
 )
 
-_NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]")
-
 
 def cpu_flags() -> tuple[str, ...]:
     """The cmake instruction-set flags for this host (non-native, AMX-free)."""
@@ -132,53 +128,55 @@ def build_flags() -> tuple[str, ...]:
 
 
 def build_key(flags: tuple[str, ...] | None = None) -> str:
-    """``<version>-<hash of flags, targets and recipe>``: the cache entry's name."""
+    """``<version>-<hash of flags and recipe>``: the cache entry's name."""
     flags = build_flags() if flags is None else flags
-    blob = json.dumps([RECIPE_VERSION, list(flags), list(TARGETS), _PATCH_TEXT]).encode()
+    # Not the targets: one entry holds every tool, each built when first needed.
+    blob = json.dumps([RECIPE_VERSION, list(flags), _PATCH_TEXT]).encode()
     return f"{LCP_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
-def built_bin_dir() -> Path | None:
-    """The cached binaries' directory when a complete build exists, else None."""
+def built_bin_dir(names: Iterable[str] = TARGETS) -> Path | None:
+    """The cached binaries' directory when every tool of ``names`` is built, else None."""
     dest = cache_dir("llamacpp") / build_key()
-    # Every tool's size and digest, recorded when the build was published:
-    # a truncated or overwritten binary is rebuilt, never run.
-    if cached_dir(dest, ("build.json", *(f"bin/{t}" for t in TARGETS))):
-        return dest / "bin"
-    return None
+    # Each tool's size and digest, recorded when it was published: a truncated
+    # or overwritten binary is rebuilt, never run.
+    return None if worktree.missing(dest, _known(names)) else dest / "bin"
 
 
-def ensure_built() -> Path:
-    """Return the directory of the built tools, building them first if needed."""
-    found = built_bin_dir()
+def ensure_built(names: Iterable[str] = TARGETS) -> Path:
+    """The directory of the built tools, building first those of ``names`` it lacks.
+
+    Only the tools asked for are built (a run needs llama-completion,
+    llama-tokenize and llama-quantize: :data:`RUN_TARGETS`); a later job that
+    asks for another builds just that one in the tree kept for it.
+    """
+    wanted = _known(names)
+    found = built_bin_dir(wanted)
     if found is not None:
         return found
     root = cache_dir("llamacpp")
     key = build_key()
-    with file_lock(root / f"{key}.lock"):
+    dest = root / key
+    log = root / f"{key}.build.log"
+    with file_lock(root / f"{key}.lock", waiting="another bench builds the llama.cpp tools"):
         # Another process may have finished the build while we waited.
-        found = built_bin_dir()
-        if found is not None:
-            return found
-        _check_toolchain()
-        sdist = _ensure_sdist(root)
-        log = root / f"{key}.build.log"
-        dest = root / key
-        if dest.exists():  # a leftover without build.json: never published
-            shutil.rmtree(dest)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
-        try:
-            _build(sdist, tmp, log)
-            tmp.chmod(0o755)  # mkdtemp made it private
-            publish_dir(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    found = built_bin_dir()
-    if found is None:  # pragma: no cover - the rename above publishes it
+        if built_bin_dir(wanted) is None:
+            _check_toolchain()
+            sdist = _ensure_sdist(root)
+            _build(sdist, dest, root / f"{key}.tree", log, wanted)
+    found = built_bin_dir(wanted)
+    if found is None:  # pragma: no cover - _build publishes every tool or raises
         raise SetupError(f"llama.cpp build finished but {dest} is incomplete; see {log}")
-    say(f"llama.cpp tools built in {found}")
+    say(f"llama.cpp tools ({', '.join(wanted)}) ready in {found}")
     return found
+
+
+def _known(names: Iterable[str]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(names))
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:  # a programming error, not a user's: the backend names its tools
+        raise ValueError(f"not a llama.cpp tool pocketbench builds: {', '.join(unknown)}")
+    return names
 
 
 def _check_toolchain() -> None:
@@ -282,84 +280,24 @@ def _patch(tree: Path) -> None:
     path.write_text(text.replace(_PATCH_ANCHOR, _PATCH_TEXT), encoding="utf-8")
 
 
-def _build(sdist: Path, tmp: Path, log: Path) -> None:
-    """Configure and build into ``tmp``; leaves ``tmp/bin`` and ``tmp/build.json``."""
+def _build(sdist: Path, dest: Path, tree: Path, log: Path, names: tuple[str, ...]) -> None:
+    """Build the tools of ``names`` that ``dest`` lacks, in the kept ``tree``; see :mod:`.worktree`."""
     flags = build_flags()
-    with status("building llama.cpp tools (one time, ~4 min)...") as live:
-        live.update("building llama.cpp tools (one time, ~4 min): unpacking source...")
-        src = _extract_tree(sdist, tmp / "src")
-        build = tmp / "build"
-        jobs = str(os.cpu_count() or 2)
-        with open(log, "w", encoding="utf-8") as logf:
-            steps = (
-                ("configuring", ["cmake", "-S", str(src), "-B", str(build), "-G", "Ninja", *flags]),
-                (
-                    "compiling",
-                    ["cmake", "--build", str(build), "-j", jobs, "--target", *TARGETS],
-                ),
-            )
-            for what, cmd in steps:
-                logf.write("$ " + " ".join(cmd) + "\n")
-                logf.flush()
-                _stream(cmd, logf, live, what, log)
-    keep_binaries(build, tmp, TARGETS, log, "llama.cpp build")
     info = {
         "llama_cpp_python": LCP_VERSION,
         "commit": LLAMACPP_COMMIT,
         "flags": list(flags),
-        "targets": list(TARGETS),
         "log": str(log),
     }
-    (tmp / "build.json").write_text(json.dumps(info, indent=1) + "\n")
-    # Sources and objects are hundreds of MB; the static binaries are all we keep.
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.rmtree(build, ignore_errors=True)
-
-
-def keep_binaries(build: Path, dest: Path, targets: tuple[str, ...], log: Path, what: str) -> None:
-    """Copy the built tools ``targets`` from cmake's ``build/bin`` into ``dest/bin``.
-
-    Shared by the host build and the cross-build: a tool missing from the
-    build is one line naming ``what`` and its log.
-    """
-    bin_dir = dest / "bin"
-    bin_dir.mkdir()
-    for name in targets:
-        built = build / "bin" / name
-        if not built.is_file():
-            raise SetupError(f"{what} produced no {name}; see {log}")
-        shutil.copy2(built, bin_dir / name)
-
-
-def _stream(
-    cmd: list[str],
-    logf: IO[str],
-    status: Status,
-    what: str,
-    log: Path,
-    label: str = "building llama.cpp tools (one time, ~4 min)",
-    env: dict[str, str] | None = None,
-) -> None:
-    """Run ``cmd`` with its output into the log, showing ninja's [n/m] progress."""
-    # Its own process group, stopped whole with bench: ninja and the compilers too.
-    started = False
-    try:
-        with child(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            env=env,
-        ) as proc:  # fmt: skip
-            started = True
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                logf.write(line)
-                m = _NINJA_PROGRESS.match(line)
-                if m:
-                    status.update(f"{label}: {what} {m[1]}/{m[2]}...")
-            logf.flush()
-            proc.wait()
-    except OSError as exc:
-        if started:  # writing the log failed, not starting the tool
-            raise
-        raise SetupError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from exc
-    if proc.returncode != 0:
-        raise SetupError(f"llama.cpp build failed while {what} (exit {proc.returncode}); see {log}")
+    worktree.build_targets(
+        entry=dest,
+        tree=tree,
+        log=log,
+        names=names,
+        every=TARGETS,
+        unpack=lambda into: _extract_tree(sdist, into),
+        configure=lambda src, out: ["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja", *flags],
+        label="building llama.cpp tools (one time)",
+    )
+    # Written after the build: a failed first build leaves no entry behind.
+    write_atomic(dest / "build.json", (json.dumps(info, indent=1) + "\n").encode())

@@ -11,23 +11,22 @@ core builds its memory-bandwidth probe with for this phone
 (:func:`probe_compiler`).
 
 Each build is cached per (source, ABI, features, flags, toolchain version),
-guarded by a file lock, built in a temporary directory and published with one
-rename; what is read back is checked (record, files, ELF machine) before use.
+guarded by a file lock; each tool is built when a job first needs it and
+published on its own (:mod:`.worktree`); what is read back is checked
+(record, file, ELF machine) before use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
-import shutil
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.backends.llamacpp import build
+from pocketbench.backends.llamacpp import build, worktree
 from pocketbench.backends.llamacpp.crosstarget import Target, cpu_features, target_for
 from pocketbench.plugin import (
     Device,
@@ -35,12 +34,10 @@ from pocketbench.plugin import (
     SetupError,
     ZigToolchain,
     cache_dir,
-    cached_dir,
     file_lock,
     find_zig,
-    publish_dir,
     read_elf,
-    status,
+    write_atomic,
 )
 
 #: The zig toolchain (core's, so the bandwidth probe is built with the same one).
@@ -49,8 +46,8 @@ Toolchain = ZigToolchain
 #: file everywhere).  llama-perplexity is here for quality runs on the phone.
 TARGETS: tuple[str, ...] = ("llama-completion", "llama-bench", "llama-tokenize", "llama-perplexity")
 #: Bumped when the recipe changes in a way the flags do not show.
-RECIPE_VERSION = 1
-_LABEL = "building llama.cpp for the phone (one time, 10+ min)"
+RECIPE_VERSION = 2
+_LABEL = "building llama.cpp for the phone (one time)"
 
 
 @frozen(kw_only=True)
@@ -77,10 +74,10 @@ def device_target(device: Device) -> Target:
     return target_for(facts.abi, features, device=device.name)
 
 
-def ensure_for_device(device: Device) -> CrossBuild:
-    """The tools for ``device``, cross-built first when no cached build exists."""
+def ensure_for_device(device: Device, names: Iterable[str] = TARGETS) -> CrossBuild:
+    """The tools of ``names`` for ``device``, cross-built first when not cached."""
     target = device_target(device)  # an unsupported ABI is told before any install
-    return ensure_built(target, find_toolchain())
+    return ensure_built(target, find_toolchain(), names)
 
 
 def probe_toolchain(device: Device) -> tuple[ProbeToolchain, Path | None]:
@@ -92,7 +89,7 @@ def probe_toolchain(device: Device) -> tuple[ProbeToolchain, Path | None]:
     """
     target = device_target(device)
     zig = find_toolchain()
-    built = cached(target, zig)
+    built = cached(target, zig, names=())
     toolchain = ProbeToolchain(
         command=zig.cc(target.triple, target.mcpu),
         target=f"{target.triple} -mcpu={target.mcpu}",
@@ -126,92 +123,69 @@ def build_key(target: Target, zig: Toolchain) -> str:
             target.triple,
             target.mcpu,
             list(flags_for(target)),
-            list(TARGETS),
             zig.version,
         ]  # fmt: skip
     ).encode()
     return f"{build.LCP_VERSION}-{target.abi}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
-def cached(target: Target, zig: Toolchain) -> CrossBuild | None:
-    """The cached build for ``target``, when one is complete and sound."""
+def cached(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> CrossBuild | None:
+    """The cached build for ``target`` when its tools of ``names`` are built and sound."""
     dest = cache_dir("llamacpp-cross") / build_key(target, zig)
-    if not cached_dir(dest, ("build.json", *(f"bin/{t}" for t in TARGETS))):
-        return None  # missing, or damaged since it was built (then removed, saying why)
     try:
         info = json.loads((dest / "build.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict) or info.get("target_abi") != target.abi:
         return None
-    for name in TARGETS:
-        path = dest / "bin" / name
-        if not path.is_file():
-            return None
-        elf = read_elf(path)
+    names = _known(names)
+    # Each tool's size and digest are checked (a damaged one is removed, saying why).
+    if worktree.missing(dest, names):
+        return None
+    for name in names:
+        elf = read_elf(dest / "bin" / name)
         if elf is None or not elf.runs_on(target.abi):
+            # Not a program for this phone: removed, so ensure_built makes it again.
+            (dest / "bin" / name).unlink(missing_ok=True)
             return None
     return CrossBuild(bin_dir=dest / "bin", info={str(k): str(v) for k, v in info.items()})
 
 
-def ensure_built(target: Target, zig: Toolchain) -> CrossBuild:
-    """Return the cross-built tools for ``target``, building them first if needed."""
-    found = cached(target, zig)
+def ensure_built(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> CrossBuild:
+    """The cross-built tools for ``target``, building first those of ``names`` it lacks."""
+    names = _known(names)
+    found = cached(target, zig, names)
     if found is not None:
         return found
     root = cache_dir("llamacpp-cross")
     key = build_key(target, zig)
     log = root / f"{key}.build.log"
-    with file_lock(root / f"{key}.lock"):
-        found = cached(target, zig)  # another process may have built it meanwhile
-        if found is not None:
-            return found
-        build._check_toolchain()  # cmake and ninja run on the host
-        sdist = build._ensure_sdist(cache_dir("llamacpp"))
-        dest = root / key
-        if dest.exists():  # unsound or never published
-            shutil.rmtree(dest)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
-        try:
-            _build(sdist, target, zig, tmp, log)
-            tmp.chmod(0o755)
-            publish_dir(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    found = cached(target, zig)
+    dest = root / key
+    with file_lock(root / f"{key}.lock", waiting="another bench cross-builds llama.cpp"):
+        if cached(target, zig, names) is None:  # another process may have built it meanwhile
+            build._check_toolchain()  # cmake and ninja run on the host
+            sdist = build._ensure_sdist(cache_dir("llamacpp"))
+            _build(sdist, target, zig, dest, root / f"{key}.tree", log, names)
+    found = cached(target, zig, names)
     if found is None:
         raise SetupError(f"the llama.cpp cross-build in {dest} is incomplete; see {log}")
     return found
 
 
-def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) -> None:
+def _known(names: Iterable[str]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(names))
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:  # a programming error, not a user's: the backend names its tools
+        raise ValueError(f"not a llama.cpp tool of the phone build: {', '.join(unknown)}")
+    return names
+
+
+def _build(
+    sdist: Path, target: Target, zig: Toolchain, dest: Path, tree: Path, log: Path,
+    names: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Build the tools of ``names`` that ``dest`` lacks, in the kept ``tree`` (:mod:`.worktree`)."""
     flags = flags_for(target)
-    wrappers = _wrappers(tmp / "toolchain", target, zig)
-    cmake_tools = (
-        f"-DCMAKE_C_COMPILER={wrappers['cc']}",
-        f"-DCMAKE_CXX_COMPILER={wrappers['c++']}",
-        f"-DCMAKE_AR={wrappers['ar']}",
-        f"-DCMAKE_RANLIB={wrappers['ranlib']}",
-    )
-    with status(f"{_LABEL}...") as live:
-        live.update(f"{_LABEL}: unpacking source...")
-        src = build._extract_tree(sdist, tmp / "src")
-        out = tmp / "build"
-        jobs = str(os.cpu_count() or 2)
-        steps = (
-            ("configuring", ["cmake", "-S", str(src), "-B", str(out), "-G", "Ninja", *flags, *cmake_tools]),
-            ("compiling", ["cmake", "--build", str(out), "-j", jobs, "--target", *TARGETS]),
-        )  # fmt: skip
-        with open(log, "w", encoding="utf-8") as logf:
-            logf.write(
-                f"# {zig.description} at {zig.path}; target {target.triple} -mcpu={target.mcpu}\n"
-            )
-            for what, cmd in steps:
-                logf.write("$ " + shlex.join(cmd) + "\n")
-                logf.flush()
-                build._stream(cmd, logf, live, what, log, label=_LABEL)
-    build.keep_binaries(out, tmp, TARGETS, log, "the llama.cpp cross-build")
     info = {
         "toolchain": zig.description,
         "target_abi": target.abi,
@@ -223,10 +197,34 @@ def _build(sdist: Path, target: Target, zig: Toolchain, tmp: Path, log: Path) ->
         "source_commit": build.LLAMACPP_COMMIT,
         "source": f"llama-cpp-python {build.LCP_VERSION} sdist",
     }
-    (tmp / "build.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(tmp / "toolchain", ignore_errors=True)
+
+    def configure(src: Path, out: Path) -> list[str]:
+        # The compiler wrappers live in the tree: cmake's cache names them.
+        wrappers = _wrappers(tree / "toolchain", target, zig)
+        return [
+            "cmake", "-S", str(src), "-B", str(out), "-G", "Ninja", *flags,
+            f"-DCMAKE_C_COMPILER={wrappers['cc']}",
+            f"-DCMAKE_CXX_COMPILER={wrappers['c++']}",
+            f"-DCMAKE_AR={wrappers['ar']}",
+            f"-DCMAKE_RANLIB={wrappers['ranlib']}",
+        ]  # fmt: skip
+
+    with open(log, "a", encoding="utf-8") as logf:
+        logf.write(
+            f"# {zig.description} at {zig.path}; target {target.triple} -mcpu={target.mcpu}\n"
+        )
+    worktree.build_targets(
+        entry=dest,
+        tree=tree,
+        log=log,
+        names=names,
+        every=TARGETS,
+        unpack=lambda into: build._extract_tree(sdist, into),
+        configure=configure,
+        label=_LABEL,
+    )
+    # Written after the build: a failed first build leaves no entry behind.
+    write_atomic(dest / "build.json", (json.dumps(info, indent=1) + "\n").encode())
 
 
 def _wrappers(folder: Path, target: Target, zig: Toolchain) -> dict[str, Path]:
@@ -235,7 +233,7 @@ def _wrappers(folder: Path, target: Target, zig: Toolchain) -> dict[str, Path]:
     cmake wants a single executable per tool; the target and CPU ride along in
     every call (compiler checks included), and zig's cache goes under ours.
     """
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     zig_cache = cache_dir("zig")
     env = f"ZIG_GLOBAL_CACHE_DIR={shlex.quote(str(zig_cache))} ZIG_LOCAL_CACHE_DIR={shlex.quote(str(zig_cache))}"
     compile_args = f"-target {target.triple} -mcpu={shlex.quote(target.mcpu)}"

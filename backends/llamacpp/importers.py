@@ -208,6 +208,25 @@ def _rates(row: BenchRow) -> tuple[float, ...] | None:
     return tuple(1e9 * tokens / v if v > 0 else -1.0 for v in ns)
 
 
+#: llama-bench writes samples_ts as 1e9 * tokens / samples_ns; JSON rounding is far below this.
+RATE_TOLERANCE = 0.01
+
+
+def _contradiction(row: BenchRow, i: int) -> str | None:
+    """Why repetition ``i``'s rate disagrees with its own duration (None: it agrees)."""
+    ts, ns = row.samples("samples_ts"), row.samples("samples_ns")
+    if ts is None or ns is None or len(ts) != len(ns) or not (ns[i] > 0 and math.isfinite(ns[i])):
+        return None
+    tokens = row.integer("n_prompt") + row.integer("n_gen")
+    expected = 1e9 * tokens / ns[i]
+    if math.isfinite(ts[i]) and abs(ts[i] - expected) <= RATE_TOLERANCE * expected:
+        return None
+    return (
+        f"samples_ts[{i}] of {_test_name(row)} = {ts[i]:g} contradicts its samples_ns"
+        f" ({expected:.4g} tok/s)"
+    )
+
+
 def _figures(
     pp: BenchRow | None, tg: BenchRow | None
 ) -> tuple[tuple[ImportedRun, ...], tuple[ImportedSummary, ...]]:
@@ -256,12 +275,13 @@ def _runs(
     for i in range(counts.pop()):
         values = {_metric(r): v[i] for r, v in zip(rows, rates) if v is not None}
         bad = [
-            f"samples_ts[{i}] of {_test_name(r)} = {v[i]:g}"
+            f"samples_ts[{i}] of {_test_name(r)} = {v[i]:g} is impossible"
             for r, v in zip(rows, rates) if v is not None and not (math.isfinite(v[i]) and v[i] > 0)
         ]  # fmt: skip
+        bad = bad or [c for r in rows if (c := _contradiction(r, i)) is not None]
         if bad:
             out.append(ImportedRun(metrics=None, source=source, line=first.line,
-                                   error=f"{'; '.join(bad)} is impossible; dropped"))  # fmt: skip
+                                   error=f"{'; '.join(bad)}; dropped"))  # fmt: skip
             continue
         nan = math.nan
         prompt, gen = values.get("prompt_tps", nan), values.get("generation_tps", nan)

@@ -95,17 +95,19 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
     """Find, push and probe the tools that run on ``device``."""
     user = user_bin_dir(job)
     build_info: dict[str, str] = {}
+    # Only what this job runs is built: the cross-check's llama-bench when asked.
+    needed = ("llama-completion", "llama-tokenize", *(("llama-bench",) if want_bench else ()))
     if user is not None:
         host_dir, source = user, f"user build {user}"
     elif device.is_local:
         from pocketbench.backends.llamacpp import build
 
-        host_dir = build.ensure_built()
+        host_dir = build.ensure_built(needed)
         source = f"built from llama-cpp-python {build.LCP_VERSION} source ({', '.join(build.build_flags())})"
     else:
         from pocketbench.backends.llamacpp import crossbuild
 
-        cross = crossbuild.ensure_for_device(device)
+        cross = crossbuild.ensure_for_device(device, needed)
         host_dir, source, build_info = cross.bin_dir, cross.source, cross.info
     runner_name = next((r for r in RUNNERS if (host_dir / r).is_file()), None)
     if runner_name is None:
@@ -168,7 +170,7 @@ def host_tool(job: Job, device: Device, name: str) -> Path:
     from pocketbench.backends.llamacpp import build
 
     try:
-        return build.ensure_built() / name
+        return build.ensure_built((name,)) / name
     except SetupError as exc:
         if device.is_local:
             raise
@@ -187,6 +189,12 @@ def tool_commit(tool: Path) -> str:
     """
     import subprocess
 
+    from pocketbench.backends.llamacpp import build
+
+    if tool.parent == cache_dir("llamacpp") / build.build_key() / "bin":
+        # Our own build says its commit (what its --version prints): the key must not
+        # change when llama-completion, built later, could answer for it.
+        return build.LLAMACPP_COMMIT
     for candidate in (tool, *(tool.parent / r for r in RUNNERS)):
         if not candidate.is_file():
             continue

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from pocketbench.core.analysis import order
 from pocketbench.core.analysis.phone_findings import phone_breakdown
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import hash_text
@@ -25,7 +26,7 @@ from pocketbench.core.api.presets import PRESETS
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results.build import configurations
 from pocketbench.core.results.findings import Column, Conclusion, Findings, Section, Table
-from pocketbench.core.results.present import busy_host_text, pvalue, throttling_text
+from pocketbench.core.results.present import busy_host_text, pvalue
 from pocketbench.core.results.report import (
     CORE_METRICS,
     TOTAL_DEFINITION,
@@ -93,21 +94,26 @@ def build_findings(
     sections = _correct(study, sections)
 
     present = [r for r in reports.values() if r is not None]
+    design = order.stored_design(store, campaign)
+    drifts = order.drifts(store, campaign, present)
     return Findings(
         title=study.display_title,
         description=study.description,
         campaign=campaign,
         devices=_devices(present),
-        method=_method(study, configs, present),
+        method=_method(study, configs, present) + (order.design_text(design),),
         statistics=_statistics(
             study,
             plusminus,
             sum(len(s.conclusions) for s in sections),
             _metric_notes(vocabulary, present),
-        ),
+        )
+        + tuple(order.drift_text(device, d) for device, d in drifts),
         tools=_tools(study, configs, reports),
         sections=tuple(sections),
-        caveats=_caveats(study, configs, reports) + imp.import_caveats(imported),
+        caveats=_caveats(study, configs, reports)
+        + tuple(order.drift_caveat(device, d, design) for device, d in drifts if d.slowing)
+        + imp.import_caveats(imported),
         plusminus=plusminus,
         generated_at=time.time(),
         version=_version(),
@@ -270,7 +276,14 @@ def _quality(
 
 
 def _compare(a: Column, b: Column) -> list[Conclusion]:
-    """Welch test and speed-up per speed metric; ``a`` of a conclusion is the faster one."""
+    """Test and speed-up per speed metric; ``a`` of a conclusion is the faster one.
+
+    Two configurations measured in the same interleaved rounds are compared by
+    round (:func:`~pocketbench.core.results.paired.compare_by_round`); others
+    by Welch's test and Fieller's ratio.
+    """
+    from pocketbench.core.results.paired import compare_by_round
+
     out = []
     for metric in ("generation_tps", "prompt_tps", "total_tps"):
         xa = a.config.samples(metric) if a.config else ()
@@ -280,13 +293,18 @@ def _compare(a: Column, b: Column) -> list[Conclusion]:
         first, second = (a, b)
         if mb > ma:
             first, second, xa, xb, ma, mb = b, a, xb, xa, mb, ma
+        pair = (
+            compare_by_round(first.config, second.config, metric)
+            if first.config and second.config
+            else None
+        )
         out.append(
             Conclusion(
                 metric=metric,
                 a=first.label,
                 b=second.label,
-                welch=welch(xa, xb),
-                ratio=ratio(xa, xb),
+                welch=welch(xa, xb) if pair is None else pair.test,
+                ratio=ratio(xa, xb) if pair is None else pair.ratio,
                 mean_a=ma,
                 mean_b=mb,
             )
@@ -385,7 +403,8 @@ def _method(
     thread_text = ", ".join(str(t) for t in threads) if threads else "the device's cores, at most 4"
     lines = [
         f"Every configuration ran {study.warmup} warm-up run{'s' if study.warmup != 1 else ''}"
-        f" (stored, not counted) and then {study.runs} measured runs, one after another on the same device.",
+        f" (stored, not counted) before its first measured run, and {study.runs} measured runs"
+        " on the same device.",
         f"Workload, the same for every framework: a prompt of {', '.join(map(str, w.depths))}"
         " tokens, then exactly"
         f" {w.gen_tokens} generated tokens (end of sequence ignored), with {thread_text}"
@@ -451,12 +470,15 @@ def _statistics(study: Study, plusminus: str, family: int, notes: Sequence[str])
         f"Tables show the {PLUSMINUS_TEXT[plusminus]}.",
         TOTAL_DEFINITION,
         *notes,
-        f"Two configurations are compared with Welch's t-test (unequal variances), {correction},"
-        f" at a significance level of {study.alpha:g}. Percentages are speed-ups of the mean with"
-        " Fieller's 95% confidence interval for a ratio of means (not adjusted for multiplicity).",
-        "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A fall in speed"
-        " across the runs (least-squares slope against run index with p < 0.01 and a fall of at least"
-        " 2% from the first to the last run) is flagged as likely thermal throttling.",
+        "Two configurations measured in the same interleaved rounds are compared by round (paired"
+        " t-test of the per-round log ratios, the ratio's 95% interval from Student's t on the log"
+        f" scale); others with Welch's t-test (unequal variances) and Fieller's 95% confidence"
+        f" interval for a ratio of means. Tests are {correction}, at a significance level of"
+        f" {study.alpha:g}; intervals are not adjusted for multiplicity.",
+        "Outliers are flagged with Tukey's fences (1.5 interquartile ranges) and kept. A device's"
+        " drift is estimated across all its configurations' runs (least squares of log speed on"
+        " each run's place in time, one level per configuration); a fall with p < 0.01 and at"
+        " least 2% over the study is flagged as likely thermal throttling.",
     )
 
 
@@ -493,7 +515,7 @@ def _caveats(
         if r is None or r.n_ok == 0:
             out.append(f"{label}: no successful runs are stored; its cells read n/a.")
             continue
-        for text in (throttling_text(r), busy_host_text(r)):
+        for text in (busy_host_text(r),):
             if text:
                 out.append(f"{label}: {text}.")
         drop = r.freq_drop

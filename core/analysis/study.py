@@ -148,6 +148,15 @@ class Study:
     quality_reference: dict[str, str] = field(factory=dict)
     #: Where pools' phones are and how a pool spreads the study (``[lab]``).
     lab: StudyLab = field(factory=StudyLab)
+    #: ``interleaved``: rounds of every configuration in a seeded shuffled order (a
+    #: drifting device biases no comparison); ``sequential``: each configuration's
+    #: runs back to back, as a hand-run study did.
+    order: str = "interleaved"
+    #: The rounds' seed (default: drawn once per campaign and stored with it).
+    seed: int | None = None
+    #: Interleaved: one warm-up before every measured run, not only before a
+    #: configuration's first (for devices whose page cache cannot hold every model).
+    warmup_per_round: bool = False
 
     @property
     def display_title(self) -> str:
@@ -260,9 +269,26 @@ def _check(study: Study, source: str) -> None:
             study.cores[i] = check_spec(spec).replace("--cores ", "")
         except UsageError as exc:
             raise fail(f"cores[{i}]", str(exc).removeprefix("--cores ")) from None
-    if len(set(study.cores)) != len(study.cores):
-        raise fail("cores", "lists a placement twice")
+    for key, values in (
+        ("models", study.models),
+        ("devices", study.devices),
+        ("cores", study.cores),
+        ("imports", study.imports),
+    ):
+        twice = _first_repeat(values)
+        if twice is not None:
+            # Measured once, shown as several identical columns and compared
+            # with itself in the correction: always a slip.
+            raise fail(key, f"lists {twice!r} twice; name each once")
     _check_lab(study, source, fail)
+    from pocketbench.core.engine.rounds import check_order
+
+    try:
+        check_order(study.order)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    if study.seed is not None and not 0 <= study.seed < 2**63:
+        raise fail("seed", f"must be between 0 and 2^63 - 1, got {study.seed}")
     if not 0 < study.alpha < 1:
         raise fail("alpha", f"must be between 0 and 1, got {study.alpha}")
     if study.correction not in _CORRECTIONS:
@@ -270,12 +296,14 @@ def _check(study: Study, source: str) -> None:
             "correction", f"unknown {study.correction!r}; choose one of: {', '.join(_CORRECTIONS)}"
         )
     seen: dict[str, int] = {}
+    measured: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
     for i, fw in enumerate(study.framework):
         where = f"framework[{i}]"
         if not fw.quants:
             raise fail(f"{where}.quants", "list at least one quantization scheme")
-        if len(set(fw.quants)) != len(fw.quants):
-            raise fail(f"{where}.quants", "lists a scheme twice")
+        twice = _first_repeat(fw.quants)
+        if twice is not None:
+            raise fail(f"{where}.quants", f"lists a scheme twice: {twice!r}")
         if fw.baseline is not None and fw.baseline not in fw.quants:
             raise fail(
                 f"{where}.baseline", f"{fw.baseline!r} is not in quants ({', '.join(fw.quants)})"
@@ -292,6 +320,25 @@ def _check(study: Study, source: str) -> None:
                 " give each framework its own label",
             )
         seen[fw.name] = i
+        options = tuple(sorted(fw.options.items()))
+        for quant in fw.quants:
+            other = measured.setdefault((fw.backend, quant, options), i)
+            if other != i:
+                raise fail(
+                    where,
+                    f"measures {fw.backend} {quant} like framework[{other}] (same backend, scheme"
+                    " and options); list each configuration once",
+                )
+
+
+def _first_repeat(values: list[str]) -> str | None:
+    """The first value listed twice (one pass: a grid of thousands is answered at once)."""
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            return v
+        seen.add(v)
+    return None
 
 
 def _check_depths(w: StudyWorkload, fail: Callable[[str, str], UsageError]) -> None:

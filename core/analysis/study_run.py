@@ -23,7 +23,8 @@ from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.plan import CheckedRequest, Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
-from pocketbench.core.engine.runner import JobOutcome, Runner
+from pocketbench.core.engine.rounds import Design, check_order, resolve_design
+from pocketbench.core.engine.runner import JobOutcome, Runner, StopRule
 from pocketbench.core.kit.status import Echo
 from pocketbench.core.results.store import Store
 
@@ -140,6 +141,8 @@ class StudyResult:
     errors: tuple[str, ...]
     #: The scheduler's account (wall time, each phone's idle time); None when nothing ran.
     pool: PoolRun | None = None
+    #: The order and seed the campaign was measured with (None: stored before designs).
+    design: Design | None = None
 
     @property
     def failed_runs(self) -> int:
@@ -157,6 +160,10 @@ def run_study(
     command: str | None = None,
     wait: bool = True,
     bandwidth: BandwidthPolicy | None = None,
+    order: str | None = None,
+    force: bool = False,
+    stop_rule: StopRule | None = None,
+    max_runs: int | None = None,
 ) -> StudyResult:
     """Run (or resume) every configuration of a study, storing each run as it ends.
 
@@ -171,11 +178,37 @@ def run_study(
     assert study.name is not None
     say = echo or (lambda message: None)
     checked = check_study(study, registry)
+    stored = Design.from_json(store.campaign_design(study.name))
     if devices is None:
         unopened: dict[str, Any] = {name: _Unopened(name) for name in _stored_names(study, store)}
         configs = study_configs(study, checked, unopened)
         return StudyResult(
-            study=study, campaign=study.name, configs=tuple(configs), outcomes=(), errors=()
+            study=study,
+            campaign=study.name,
+            configs=tuple(configs),
+            outcomes=(),
+            errors=(),
+            design=stored,
+        )
+    if order is not None:
+        check_order(order, "--order")
+    if stored is None and study.name in {c["name"] for c in store.campaigns()}:
+        # Stored before campaigns kept a design: its runs were made in sequence.
+        stored = Design(order="sequential", seed=study.seed or 0)
+    design = resolve_design(
+        stored,
+        order=order or study.order,
+        seed=study.seed,
+        asked=order is not None,
+        force=force,
+        campaign=study.name,
+    )
+    if stored is not None and design.order != stored.order:
+        say(f"campaign {study.name} was run in {stored.order} order; continuing {design.order}")
+    elif stored is not None and (order or study.order) != stored.order:
+        say(
+            f"note: campaign {study.name} was begun in {stored.order} order; it continues so"
+            " (a new study name starts a campaign in the file's order)"
         )
     targets = devices if isinstance(devices, Targets) else Targets.single(devices)
     configs = study_configs(study, checked, targets.devices)
@@ -191,7 +224,7 @@ def run_study(
             reference=study.quality_reference,
             baselines={fw.backend: fw.baseline_quant for fw in study.framework},
         )
-    campaign = store.campaign(study.name, command=command)
+    campaign = store.campaign(study.name, command=command, design=design.to_json())
     runner = Runner(
         registry=registry,
         store=store,
@@ -199,6 +232,9 @@ def run_study(
         wrappers=wrappers,
         quality=quality,
         wait=wait,
+        stop_rule=stop_rule,
+        max_runs=max_runs,
+        warmup_per_round=study.warmup_per_round,
         command=command or "",
         # Every configuration of a study gets its MBU; the probe runs once per device.
         bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),
@@ -210,7 +246,7 @@ def run_study(
         errors.append(line)
         say(f"error: {line}")
 
-    pool = run_targets(runner, [c.job for c in configs], targets, on_error, say)
+    pool = run_targets(runner, [c.job for c in configs], targets, on_error, say, design)
     try:
         runner.probe_at_end()  # the start's figure is each job's own; this is the end's
     except PocketbenchError as exc:
@@ -230,4 +266,5 @@ def run_study(
         outcomes=tuple(outcomes),
         errors=tuple(errors),
         pool=pool,
+        design=design,
     )

@@ -332,6 +332,10 @@ class RunRecord:
     after: Readings | None = None
     #: What the device recorded during the run (cores allowed, energy); None: nothing asked.
     trace: RunTrace | None = None
+    #: The interleaved round this run belongs to and its place in that round's
+    #: shuffled order (0-based); None for warm-ups and runs made in sequence.
+    round: int | None = None
+    position: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -19,6 +19,9 @@ from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.model import DeviceFacts
 
 NAMED = ("big", "little", "all")
+#: No phone or host has more cores than this (Linux's own NR_CPUS tops out at 8192):
+#: a larger number is a typo, refused before a range is expanded.
+MAX_CORE = 8191
 _LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*\Z")
 
 
@@ -53,7 +56,16 @@ def format_list(cores: Sequence[int]) -> str:
 def check_spec(spec: str) -> str:
     """The spec normalised (``Big`` -> ``big``), or UsageError before any device opens."""
     text = spec.strip().lower().replace(" ", "")
-    if text in NAMED or _LIST.match(text):
+    if text in NAMED:
+        return text
+    if _LIST.match(text):
+        # Bounded before anything expands a range: 0-99999999999 is answered at once.
+        big = [n for n in re.findall(r"\d+", text) if len(n) > 5 or int(n) > MAX_CORE]
+        if big:
+            raise UsageError(
+                f"--cores {spec!r}: core {big[0]} does not exist on any device; core numbers"
+                f" run from 0 to at most {MAX_CORE}"
+            )
         return text
     raise UsageError(
         f"--cores {spec!r}: use big, little, all or a list of core numbers such as 4-7 or 0,2"
@@ -61,6 +73,7 @@ def check_spec(spec: str) -> str:
 
 
 def parse_list(text: str) -> tuple[int, ...]:
+    text = check_spec(text)
     cores: set[int] = set()
     for part in text.split(","):
         lo, _, hi = part.partition("-")

@@ -57,6 +57,23 @@ def cooldown_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def target_ci_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--target-ci`` and ``--max-runs`` (adaptive sampling; a study adds whole rounds)."""
+    f = click.option(
+        "--max-runs",
+        type=int,
+        default=30,
+        show_default=True,
+        help="Upper bound of runs with --target-ci.",
+    )(f)
+    return click.option(
+        "--target-ci",
+        type=float,
+        default=None,
+        help="Keep running until the 95% CI half-width is within PCT of the mean.",
+    )(f)
+
+
 def no_wait_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--no-wait",

@@ -34,10 +34,13 @@ def add_commands(group: click.Group) -> None:
         """Compare two stored campaigns: regressions and improvements beyond noise."""
         from pocketbench.core.analysis.compare import compare_campaigns
         from pocketbench.core.analysis.compare_output import comparison_json, comparison_text
+        from pocketbench.core.kit import checks
         from pocketbench.core.results.store import Store
 
         if not 0 < alpha < 1:
             raise UsageError(f"--alpha must be between 0 and 1 (got {alpha})")
+        # nan compares false with everything: it would flag nothing, silently.
+        threshold = checks.number("--threshold", threshold, 0.0, 1000.0)
         with Store.open(db, create=False, write=False) as store:
             comparison = compare_campaigns(store, old, new, threshold_pct=threshold, alpha=alpha)
         click.echo(comparison_json(comparison) if as_json else comparison_text(comparison))

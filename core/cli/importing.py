@@ -47,9 +47,14 @@ def add_commands(cli: click.Group) -> None:
         nothing.  A bad file stops the command and nothing is stored.
         """
         from pocketbench.core.engine.imports import import_files
+        from pocketbench.core.kit import checks
         from pocketbench.core.results.imports import WorkloadHints
         from pocketbench.core.results.store import Store
 
+        # The checks bench run makes of the same names.
+        for flag in ("campaign", "device_label"):
+            if kw[flag] is not None:
+                checks.text(f"--{flag.replace('_', '-')}", kw[flag])
         hints = WorkloadHints(
             prompt_tokens=kw["prompt_tokens"], gen_tokens=kw["gen_tokens"], threads=kw["threads"]
         )

@@ -22,14 +22,28 @@ def add_commands(group: click.Group) -> None:
 
         from pocketbench.core.api.errors import UsageError
         from pocketbench.core.cli.common import echo_err
+        from pocketbench.core.kit.destination import destination
         from pocketbench.core.results.merge import merge_into
         from pocketbench.core.results.store import Store
 
-        target = Path(out).resolve()
+        # A store is a file SQLite rewrites in place with journals beside it:
+        # a device or FIFO cannot hold one, and a symlink is followed so the
+        # journals sit beside the real file.
+        try:
+            where = destination(Path(out))
+        except OSError as exc:
+            raise UsageError(f"cannot merge into {out}: {exc.strerror or exc}") from None
+        if where.through:
+            raise UsageError(
+                f"cannot merge into {out}: it is not a regular file (a device, FIFO or"
+                " descriptor); name a results file as OUT"
+            )
+        out = str(where.path)
+        target = where.path.resolve()
         for s in sources:
             if Path(s).resolve() == target:
                 raise UsageError(f"{s} is the output file itself; name it once, as OUT")
-        with Store.open(out) as store:
+        with Store.open(out, option="OUT") as store:
             for s in sources:
                 report = merge_into(store, s)
                 click.echo(report.line())

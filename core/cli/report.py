@@ -87,10 +87,46 @@ def add_commands(group: click.Group) -> None:
                         f"jobs: {jobs or 'none'}\t{c['command'] or ''}"
                     )
                 return
+            _note_future(store.campaigns())
             names = reg.reporter_names()
             fmt = format_for(names, fmt, output, lambda n: reg.reporter_info(n).extension)
             report = build_report(store, campaign, title=title, vocabulary=reg.vocabulary())
+            import attrs
+
+            report = attrs.evolve(report, phones=_phones(store, report))
         if not report.configs:
             raise UsageError(f"no results stored in {db}; run a benchmark first (bench --help)")
         options = ReportOptions(plusminus=plusminus, title=title)
         write_output(output, reg.render(fmt, report, options))
+
+
+def _note_future(campaigns: list[dict]) -> None:
+    """Say which campaigns carry a date in the future (they count as the oldest)."""
+    import time
+
+    from pocketbench.core.cli.common import echo_err
+
+    now = time.time()
+    for c in campaigns:
+        if c["created_at"] > now + 300:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(min(c["created_at"], 253402300799)))
+            echo_err(
+                f"note: campaign {c['name']!r} is dated {when} UTC, in the future (a wrong"
+                " clock?); it counts as older than every other campaign"
+            )
+
+
+def _phones(store: Any, report: Any) -> Any:
+    """The per-phone table of the report's campaigns measured by a pool (None: one phone each)."""
+    from pocketbench.core.analysis.phone_findings import phone_breakdown
+    from pocketbench.core.results.findings import PhoneBreakdown
+
+    labels = {c.config_key: c.label for c in report.configs}
+    parts = [p for camp in report.campaigns if (p := phone_breakdown(store, camp, labels))]
+    if not parts:
+        return None
+    return PhoneBreakdown(
+        header=parts[0].header,
+        rows=tuple(r for p in parts for r in p.rows),
+        notes=tuple(n for p in parts for n in p.notes),
+    )

@@ -20,6 +20,7 @@ from pocketbench.core.cli.common import (
     echo_err,
     no_wait_option,
     registry,
+    target_ci_options,
 )
 from pocketbench.core.kit.status import Echo
 
@@ -199,19 +200,7 @@ def add_commands(group: click.Group, epilog: str) -> None:
         is_flag=True,
         help="Measure the memory bandwidth again instead of using the cached figure.",
     )
-    @click.option(
-        "--target-ci",
-        type=float,
-        default=None,
-        help="Keep running until the 95% CI half-width is within PCT of the mean.",
-    )
-    @click.option(
-        "--max-runs",
-        type=int,
-        default=30,
-        show_default=True,
-        help="Upper bound of runs with --target-ci.",
-    )
+    @target_ci_options
     @click.pass_context
     def run_cmd(ctx: click.Context, **kw: Any) -> None:
         """Run one configuration on one or more devices and print mean ± sd."""
@@ -275,7 +264,8 @@ def _check_names(kw: dict[str, Any]) -> None:
     checks.utf8("--db", str(kw["db"]))
 
 
-def _stop_rule(target_pct: float | None) -> Any:
+def stop_rule_for(target_pct: float | None) -> Any:
+    """``--target-ci``'s rule (checked), or None when it is not given."""
     if target_pct is None:
         return None
     from pocketbench.core.kit import checks
@@ -306,7 +296,7 @@ def run_command(registry: Any, kw: dict[str, Any], *, command: str, echo: Echo) 
     checked = check_request(registry, _request(kw))  # before any device or file is opened
     quality = _quality(kw)
     _check_names(kw)
-    rule = _stop_rule(kw.get("target_ci"))
+    rule = stop_rule_for(kw.get("target_ci"))
     if rule is not None and kw["max_runs"] < kw["runs"]:
         raise UsageError("--max-runs must be at least --runs")
     wrappers = make_wrappers(kw.get("cooldown", "auto"), echo)

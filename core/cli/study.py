@@ -8,7 +8,7 @@ import sys
 import attrs
 import click
 
-from pocketbench.core.api.errors import ExitCode, PocketbenchError
+from pocketbench.core.api.errors import ExitCode, PocketbenchError, UsageError
 from pocketbench.core.cli.common import (
     cooldown_option,
     db_option,
@@ -17,6 +17,7 @@ from pocketbench.core.cli.common import (
     no_wait_option,
     plusminus_option,
     registry,
+    target_ci_options,
     write_output,
 )
 
@@ -47,6 +48,20 @@ def add_commands(group: click.Group) -> None:
     @click.option(
         "--no-run", is_flag=True, help="Measure nothing; rewrite the findings from the store."
     )
+    @click.option(
+        "--order",
+        default=None,
+        metavar="interleaved|sequential",
+        help="Order of the runs, overriding the study's `order`: interleaved rounds in a seeded"
+        " shuffled order, or each configuration's runs back to back [default: the study's,"
+        " else interleaved].",
+    )
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="With --order: continue a campaign begun in the other order.",
+    )
+    @target_ci_options
     @cooldown_option
     @no_wait_option
     @click.pass_context
@@ -59,6 +74,10 @@ def add_commands(group: click.Group) -> None:
         devices: tuple[str, ...],
         plusminus: str,
         no_run: bool,
+        order: str | None,
+        force: bool,
+        target_ci: float | None,
+        max_runs: int,
         cooldown: str,
         no_wait: bool,
     ) -> None:
@@ -72,6 +91,15 @@ def add_commands(group: click.Group) -> None:
         from pocketbench.core.results.store import Store
 
         study = load_study(file)  # a bad file fails before anything opens
+        if order is not None:
+            from pocketbench.core.engine.rounds import check_order
+
+            check_order(order, "--order")
+        from pocketbench.core.cli.run import stop_rule_for
+
+        rule = stop_rule_for(target_ci)
+        if rule is not None and max_runs < study.runs:
+            raise UsageError(f"--max-runs must be at least the study's runs ({study.runs})")
         if devices:
             study = attrs.evolve(study, devices=list(devices))
         reg = registry(ctx)
@@ -100,6 +128,10 @@ def add_commands(group: click.Group) -> None:
                     echo=echo_err,
                     command=shlex.join(["bench", *sys.argv[1:]]),
                     wait=not no_wait,
+                    order=order,
+                    force=force,
+                    stop_rule=rule,
+                    max_runs=max_runs if rule is not None else None,
                 )
             except KeyboardInterrupt as exc:
                 from pocketbench.core.engine import signals

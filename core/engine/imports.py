@@ -9,6 +9,7 @@ answers, all files or none.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -79,7 +80,7 @@ def read_files(
         if digest in seen:
             continue
         seen.add(digest)
-        text = data.decode("utf-8", errors="replace")
+        text = decode(data, path)
         backend, results = recognise(registry, path, text, warn)
         out.append(
             ReadFile(
@@ -87,6 +88,40 @@ def read_files(
             )
         )
     return out
+
+
+#: Byte-order marks of the encodings an editor or PowerShell saves logs in.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode(data: bytes, path: str) -> str:
+    """The file's text: UTF-8, or the UTF-16/32 its byte-order mark names.
+
+    Without a mark, NUL bytes between the characters are UTF-16 that lost
+    it: refused with the encoding named, never read as mojibake.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise UsageError(
+                    f"{path}: starts as {encoding.upper()} but is not ({exc.reason} at byte"
+                    f" {exc.start + len(bom)}); convert it to UTF-8"
+                ) from None
+    head = data[:4096]
+    if head and head.count(0) * 4 >= len(head):
+        raise UsageError(
+            f"{path}: looks like UTF-16 without a byte-order mark (NUL bytes between"
+            " characters); convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8) and import that"
+        )
+    return data.decode("utf-8", errors="replace")
 
 
 def import_files(

@@ -34,7 +34,7 @@ from attrs import define
 
 from pocketbench.core.api.errors import ExitCode, PocketbenchError
 from pocketbench.core.devices.base import Device
-from pocketbench.core.kit.cache import cache_dir, write_atomic
+from pocketbench.core.kit.cache import cache_dir, writable_dir, write_atomic
 from pocketbench.core.kit.identity import HEARTBEAT_S, Holder, host
 from pocketbench.core.kit.status import Echo
 from pocketbench.core.results import claims
@@ -57,8 +57,7 @@ def lock_dir() -> Path:
     """``$POCKETBENCH_LOCKS``, else the cache's ``locks`` folder (host-wide by default)."""
     override = os.environ.get("POCKETBENCH_LOCKS")
     if override:
-        Path(override).mkdir(parents=True, exist_ok=True)
-        return Path(override)
+        return writable_dir(Path(override), "POCKETBENCH_LOCKS")
     return cache_dir("locks")
 
 

@@ -30,6 +30,7 @@ from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
 from pocketbench.core.devices.lab import SPREADS
 from pocketbench.core.engine import signals
+from pocketbench.core.engine.rounds import Design, run_rounds
 from pocketbench.core.engine.runner import JobOutcome, Runner
 from pocketbench.core.kit.status import Echo
 
@@ -140,12 +141,20 @@ def run_targets(
     targets: Targets,
     on_error: Callable[[Job, PocketbenchError], None],
     echo: Echo | None = None,
+    design: Design | None = None,
 ) -> PoolRun:
-    """Run ``jobs`` on ``targets``: one job at a time per phone, phones in parallel."""
+    """Run ``jobs`` on ``targets``: phones in parallel.
+
+    In sequential order a phone takes one job at a time.  In interleaved
+    order (``design``) a phone takes its share of its queue and measures it
+    in rounds (:mod:`~pocketbench.core.engine.rounds`): a device its whole
+    queue, a shard pool's phone an equal part of the pool's queue.
+    """
     say = echo or (lambda message: None)
     queues: dict[str, deque[tuple[int, Job]]] = {n: deque() for n in targets.groups}
     for position, job in enumerate(jobs):
         queues[job.device].append((position, job))
+    interleaved = design is not None and design.interleaved
     serves: dict[str, list[str]] = {}
     phones: dict[str, Device] = {}
     for name, group in targets.groups.items():
@@ -167,16 +176,25 @@ def run_targets(
             for key in serves[phone]
         )
 
-    def take(phone: str) -> tuple[str, int, Job] | None:
+    def share(key: str) -> int:
+        """Interleaved: a device takes its whole queue; a shard pool's phone an equal part
+        of what is left, counting the pool's phones still waiting for work."""
+        if key not in targets.shared:
+            return len(queues[key])
+        free = [d for d in targets.groups[key] if d.name in alive and d.name not in busy]
+        return -(-len(queues[key]) // max(1, len(free)))
+
+    def take(phone: str) -> tuple[str, list[tuple[int, Job]]] | None:
         with cond:
             while True:
                 if signals.stopping.is_set():
                     return None
                 for key in serves[phone]:
                     if queues[key]:
-                        position, job = queues[key].popleft()
+                        n = share(key) if interleaved else 1
+                        batch = [queues[key].popleft() for _ in range(n)]
                         busy.add(phone)
-                        return key, position, job
+                        return key, batch
                 if not others_may_return(phone):
                     return None
                 cond.wait(0.5)
@@ -204,10 +222,14 @@ def run_targets(
             taken = take(phone)
             if taken is None:
                 return
-            key, position, job = taken
+            key, batch = taken
             started = time.monotonic()
             try:
-                outcome = runner.run(job, device)
+                if interleaved:
+                    assert design is not None
+                    done = run_rounds(runner, [j for _, j in batch], device, design, on_error)
+                else:
+                    done = [runner.run(batch[0][1], device)]
             except (DeviceError, StoreError) as exc:
                 with cond:
                     busy.discard(phone)
@@ -215,26 +237,25 @@ def run_targets(
                     alive.discard(phone)
                     left = [d.name for d in targets.groups[key] if d.name in alive]
                     if key in targets.shared and left and isinstance(exc, DeviceError):
-                        queues[key].appendleft((position, job))
-                        requeued += 1
-                        say(
-                            f"{phone} went away ({exc}); {job.backend} {job.quant} {job.model}"
-                            f" goes back to {key}'s queue for {', '.join(left)}"
-                        )
-                    else:
-                        on_error(job, exc)
-                        outcomes.append(
-                            (
-                                position,
-                                JobOutcome.failed(job, exc),
+                        queues[key].extendleft(reversed(batch))
+                        requeued += len(batch)
+                        for _, job in batch:
+                            say(
+                                f"{phone} went away ({exc}); {job.backend} {job.quant}"
+                                f" {job.model} goes back to {key}'s queue for {', '.join(left)}"
                             )
-                        )
+                    else:
+                        for position, job in batch:
+                            on_error(job, exc)
+                            outcomes.append((position, JobOutcome.failed(job, exc)))
                     give_up(phone)
                     cond.notify_all()
                 return
             except PocketbenchError as exc:
-                on_error(job, exc)
-                outcome = JobOutcome.failed(job, exc)
+                done = []
+                for _, job in batch:
+                    on_error(job, exc)
+                    done.append(JobOutcome.failed(job, exc))
             except BaseException as exc:  # Ctrl-C in a worker: stop everything
                 interrupted.append(exc)
                 if len(phones) > 1:  # the other workers stop after their current run
@@ -246,7 +267,7 @@ def run_targets(
             with cond:
                 busy.discard(phone)
                 busy_s[phone] += time.monotonic() - started
-                outcomes.append((position, outcome))
+                outcomes.extend(zip((p for p, _ in batch), done))
                 cond.notify_all()
 
     begun = time.monotonic()

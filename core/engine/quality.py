@@ -65,6 +65,21 @@ def check_model(model: str) -> None:
         )
 
 
+def check_context(job: Job, prepared: Prepared, plan: QualityPlan) -> None:
+    """A window longer than the prepared model takes is refused before its speed runs.
+
+    A backend that knows the model's context says so as ``max_seq_len`` in its
+    description (an ExecuTorch export); without it nothing is assumed.
+    """
+    raw = str(prepared.describe.get("max_seq_len", ""))
+    ctx = plan.protocol.ctx
+    if raw.isdigit() and int(raw) < ctx:
+        raise UsageError(
+            f"--quality-ctx {ctx} (quality_ctx in a study) is more than {label(job)} takes"
+            f" (max_seq_len {raw}); use {raw} or less, or prepare the model with a longer context"
+        )
+
+
 def reference_job(job: Job, ref: Reference, default_scheme: str) -> Job:
     backend = ref.backend or job.backend
     return attrs.evolve(

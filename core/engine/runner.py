@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -97,6 +97,9 @@ class Runner:
     command: str = ""
     #: Bytes per token and the device's bandwidth, stored with each job; None: neither.
     bandwidth: BandwidthPolicy | None = None
+    #: In interleaved rounds, one more warm-up before each later measured run of a
+    #: configuration (a switch between models may cost a cold page cache).
+    warmup_per_round: bool = False
     _store_lock: threading.Lock = attrs.field(factory=threading.Lock)
     #: Each probed placement (device, threads, cores): a job of it and the jobs it judged.
     _probed: dict[tuple[str, int, tuple[int, ...]], tuple[Device, Job, list[int]]] = attrs.field(
@@ -118,7 +121,7 @@ class Runner:
         with leases.device(device), leases.configuration(self.campaign, job.config_key(), label):
             return self._run_claimed(job, device)
 
-    def _recheck_bandwidth(
+    def recheck_bandwidth(
         self,
         pm: pluggy.PluginManager,
         job: Job,
@@ -179,6 +182,37 @@ class Runner:
         return done
 
     def _run_claimed(self, job: Job, device: Device) -> JobOutcome:
+        session = self.open(job, device)
+        if session is None:
+            return JobOutcome(job=job, already_stored=self._done(job))
+        with session.closing():
+            for k in range(session.limit - session.done):
+                record = session.measure()
+                if (
+                    record.ok
+                    and self.stop_rule is not None
+                    and session.done + k + 1 >= job.runs
+                    and self.stop_rule(session.ok_runs)
+                ):
+                    break
+            session.after_runs()
+        return session.outcome()
+
+    def wants_more(self, job: Job) -> bool:
+        """Whether a configuration still has runs (or quality) to measure in this campaign."""
+        if self._done(job) < job.runs or self.stop_rule is not None:
+            return True
+        with self._store_lock:
+            return self.quality is not None and not self.store.has_quality(
+                self.campaign, job.config_key()
+            )
+
+    def open(self, job: Job, device: Device) -> Session | None:
+        """Prepare ``job`` on ``device`` and record it as running (claimed by the caller).
+
+        None when nothing is left to measure.  Setup errors propagate before
+        anything is written for the job.
+        """
         done = self._done(job)
         limit = self.max_runs if self.stop_rule is not None and self.max_runs else job.runs
         with self._store_lock:
@@ -186,12 +220,11 @@ class Runner:
                 self.campaign, job.config_key()
             )
         if done >= job.runs and self.stop_rule is None and not want_quality:
-            return JobOutcome(job=job, already_stored=done)
+            return None
         with self._store_lock:
             first = self.store.next_index(self.campaign, job.config_key())
         pm = self.registry.backend_manager(job.backend, extra=self.wrappers)
         facts = device.facts()
-        # Setup errors propagate before anything is written for this job.
         try:
             prepared = pm.hook.pocketbench_prepare(job=job, device=device)
         except PocketbenchError:
@@ -202,6 +235,10 @@ class Runner:
             ) from exc
         if prepared is None:
             raise PocketbenchError(f"backend {job.backend!r} prepared nothing (no prepare hook)")
+        if want_quality and self.quality is not None:
+            from pocketbench.core.engine.quality import check_context
+
+            check_context(job, prepared, self.quality)
         # Before the first warm-up, so the probe never runs beside a measured run.
         bandwidth = (
             self.bandwidth.for_job(pm, job, device, prepared)
@@ -216,46 +253,131 @@ class Runner:
             place = (device.name, job.workload.threads, tuple(sorted(set(job.workload.cores))))
             with self._store_lock:
                 self._probed.setdefault(place, (device, job, []))[2].append(job_id)
-        records: list[RunRecord] = []
         # Adaptive stopping judges every successful run of the configuration:
         # those stored before a resume, read once, and the ones measured here.
         ok_runs = self._stored_ok(job) if self.stop_rule is not None and done else []
+        return Session(
+            runner=self,
+            job=job,
+            device=device,
+            pm=pm,
+            prepared=prepared,
+            job_id=job_id,
+            done=done,
+            limit=limit,
+            next_index=first,
+            want_quality=want_quality,
+            ok_runs=ok_runs,
+            bandwidth=bandwidth,
+        )
 
-        def execute(index: int, warmup: bool) -> RunRecord:
-            signals.check()
-            record = pm.hook.pocketbench_execute(
-                job=job, device=device, prepared=prepared, index=index, warmup=warmup
-            )
-            signals.check()  # a run stopped by a signal is not a measurement
-            with signals.critical(), self._store_lock:
-                self.store.add_run(job_id, record)
-            records.append(record)
-            if record.ok and not record.warmup:
-                ok_runs.append(record)
-            return record
+    def done(self, job: Job) -> int:
+        """Successful measured runs of ``job`` stored in this campaign."""
+        return self._done(job)
 
+    @property
+    def store_lock(self) -> threading.Lock:
+        """Serialises this process's use of the store connection."""
+        return self._store_lock
+
+    def leasing(self) -> Leases:
+        """The device leases and configuration claims of this runner."""
+        return self._leases()
+
+    def _stored_ok(self, job: Job) -> list[RunRecord]:
+        with self._store_lock:
+            configs = configurations(self.store, self.campaign)
+        return next((list(c.ok_runs) for c in configs if c.config_key == job.config_key()), [])
+
+
+@define(kw_only=True)
+class Session:
+    """One prepared configuration on its device, measured run by run (see :meth:`Runner.open`).
+
+    Its warm-ups come before its first measured run; :meth:`closing` records
+    how the job ended, whatever stops it.
+    """
+
+    runner: Runner
+    job: Job
+    device: Device
+    pm: Any
+    prepared: Any
+    job_id: int
+    #: Successful measured runs stored before this session.
+    done: int
+    #: How many successful runs the configuration may reach.
+    limit: int
+    next_index: int
+    want_quality: bool
+    ok_runs: list[RunRecord]
+    #: The bandwidth figure the job was judged against when it was opened.
+    bandwidth: JobBandwidth | None = None
+    records: list[RunRecord] = attrs.field(factory=list)
+    warmed: bool = False
+
+    @property
+    def attempts(self) -> int:
+        """Measured runs made in this session (failed ones included)."""
+        return sum(1 for r in self.records if not r.warmup)
+
+    @property
+    def ok_count(self) -> int:
+        """Successful measured runs, stored before and measured here."""
+        return self.done + sum(1 for r in self.records if r.ok and not r.warmup)
+
+    def measure(self, round: int | None = None, position: int | None = None) -> RunRecord:
+        """One measured run (after the warm-ups, the first time), stored at once."""
+        if not self.warmed:
+            self.warmed = True
+            for i in range(self.job.warmup):
+                self._execute(i, True)
+        elif round is not None and self.runner.warmup_per_round:
+            self._execute(self.next_index, True)
+        index = self.next_index
+        self.next_index += 1
+        return self._execute(index, False, round, position)
+
+    def _execute(
+        self, index: int, warmup: bool, round: int | None = None, position: int | None = None
+    ) -> RunRecord:
+        signals.check()
+        record = self.pm.hook.pocketbench_execute(
+            job=self.job, device=self.device, prepared=self.prepared, index=index, warmup=warmup
+        )
+        signals.check()  # a run stopped by a signal is not a measurement
+        if round is not None and not warmup:
+            record = attrs.evolve(record, round=round, position=position)
+        with signals.critical(), self.runner.store_lock:
+            self.runner.store.add_run(self.job_id, record)
+        self.records.append(record)
+        if record.ok and not record.warmup:
+            self.ok_runs.append(record)
+        return record
+
+    def after_runs(self) -> None:
+        """After the runs: the bandwidth figure checked against them, then quality.
+
+        A quality failure loses no measured run.
+        """
+        runner = self.runner
+        runner.recheck_bandwidth(
+            self.pm, self.job, self.device, self.job_id, self.bandwidth, self.records
+        )
+        quality = runner.quality
+        if self.want_quality and quality is not None:
+            from pocketbench.core.engine.quality import measure
+
+            record = measure(self.runner.registry, self.job, quality)
+            with self.runner.store_lock:
+                self.runner.store.add_quality(self.job_id, record)
+
+    @contextlib.contextmanager
+    def closing(self) -> Iterator[None]:
+        """Mark the job done, failed or interrupted when the block ends."""
         status, error = "done", None
         try:
-            if done < limit:
-                for i in range(job.warmup):
-                    execute(i, True)
-            for k in range(limit - done):
-                record = execute(first + k, False)
-                if (
-                    record.ok
-                    and self.stop_rule is not None
-                    and done + k + 1 >= job.runs
-                    and self.stop_rule(ok_runs)
-                ):
-                    break
-            self._recheck_bandwidth(pm, job, device, job_id, bandwidth, records)
-            if want_quality and self.quality is not None:
-                # After the runs: a quality failure loses no measured run.
-                from pocketbench.core.engine.quality import measure
-
-                record = measure(self.registry, job, self.quality)
-                with self._store_lock:
-                    self.store.add_quality(job_id, record)
+            yield
         except (DeviceError, StoreError) as exc:
             status, error = "failed", str(exc)
             raise
@@ -268,11 +390,8 @@ class Runner:
             tolerate = (
                 contextlib.suppress(StoreError) if status != "done" else contextlib.nullcontext()
             )
-            with tolerate, signals.critical(), self._store_lock:
-                self.store.finish_job(job_id, status, error)
-        return JobOutcome(job=job, records=tuple(records), already_stored=done)
+            with tolerate, signals.critical(), self.runner.store_lock:
+                self.runner.store.finish_job(self.job_id, status, error)
 
-    def _stored_ok(self, job: Job) -> list[RunRecord]:
-        with self._store_lock:
-            configs = configurations(self.store, self.campaign)
-        return next((list(c.ok_runs) for c in configs if c.config_key == job.config_key()), [])
+    def outcome(self) -> JobOutcome:
+        return JobOutcome(job=self.job, records=tuple(self.records), already_stored=self.done)

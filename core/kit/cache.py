@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from pocketbench.core.api.errors import SetupError
 from pocketbench.core.kit.status import say
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -37,8 +38,25 @@ def cache_dir(*parts: str) -> Path:
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = (Path(xdg) if xdg else Path.home() / ".cache") / "pocketbench"
-    path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    return writable_dir(base.joinpath(*parts), "POCKETBENCH_CACHE" if root else "the cache")
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """``path`` made if missing; :class:`SetupError` in one line when it cannot hold files.
+
+    ``what`` names the setting the user changes (``POCKETBENCH_CACHE``).
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(
+            f"{what}: cannot make the folder {path} ({exc.strerror or exc}); point it at a"
+            " writable folder"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SetupError(
+            f"{what}: the folder {path} is not writable; point it at a writable folder"
+        )
     return path
 
 
@@ -278,7 +296,19 @@ def cached_dir(folder: Path, required: tuple[str, ...] = ()) -> bool:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one."""
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
+
+    Only a regular file is replaced (a symlink's target, the link kept); a
+    device, FIFO or descriptor link is written through and anything else
+    refused (:mod:`pocketbench.core.kit.destination`).
+    """
+    from pocketbench.core.kit.destination import destination, write_through
+
+    where = destination(path)
+    if where.through:
+        write_through(where.path, data)
+        return
+    path = where.path
     with temp_beside(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)

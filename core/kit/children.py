@@ -9,6 +9,12 @@ error, another device's thread being interrupted), before the caller removes
 its half-built cache entry.  A helper stopped this way raises
 :class:`ChildStopped`, a :class:`KeyboardInterrupt`, so the interruption is
 reported as one, never as a failed build.
+
+SIGKILL cannot be caught, so ``bench`` killed that way stops nothing itself.
+Each helper group therefore has a watcher: a small process in a session of
+its own that reads a pipe only ``bench`` holds.  When ``bench`` ends for any
+reason the pipe closes and the watcher kills the group; when the helper ends
+first, ``bench`` says so on the pipe and the watcher leaves.
 """
 
 from __future__ import annotations
@@ -23,6 +29,17 @@ from typing import Any
 
 #: Seconds a helper has to end after SIGTERM before its group is killed.
 GRACE_S = 5.0
+
+#: The watcher: EOF on stdin (bench is gone) kills the helper's group;
+#: a byte (the helper ended) lets it leave the group alone.
+WATCHER = """
+import os, signal, sys
+if not sys.stdin.buffer.read(1):
+    try:
+        os.killpg(int(sys.argv[1]), signal.SIGKILL)
+    except OSError:
+        pass
+"""
 
 _running: dict[int, subprocess.Popen[Any]] = {}
 _stopped: set[int] = set()
@@ -73,18 +90,49 @@ def child(argv: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
     with _lock:
         _running[proc.pid] = proc
     name = os.path.basename(str(argv[0]))
+    watcher = _watch(proc.pid)
     try:
         yield proc
     except BaseException as exc:
         stop_group(proc)
         _close(proc)
+        _release(watcher)
         # A build that "failed" because bench stopped it was interrupted, not broken.
         if _forget(proc) and not isinstance(exc, KeyboardInterrupt):
             raise ChildStopped(f"{name} was stopped") from exc
         raise
     _close(proc)
+    _release(watcher)
     if _forget(proc):
         raise ChildStopped(f"{name} was stopped")
+
+
+def _watch(group: int) -> subprocess.Popen[bytes] | None:
+    """Start the watcher that kills ``group`` if bench dies without stopping it."""
+    import sys
+
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", WATCHER, str(group)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Out of the terminal's reach: Ctrl-C is bench's to handle.
+            start_new_session=True,
+        )
+    except OSError:
+        return None  # no watcher: the signals bench catches still stop the group
+
+
+def _release(watcher: subprocess.Popen[bytes] | None) -> None:
+    """The helper has ended: the watcher leaves without killing anything."""
+    if watcher is None:
+        return
+    assert watcher.stdin is not None
+    with contextlib.suppress(OSError):
+        watcher.stdin.write(b"x")
+        watcher.stdin.close()
+    watcher.wait()
 
 
 def _close(proc: subprocess.Popen[Any]) -> None:

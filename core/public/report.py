@@ -10,8 +10,10 @@ use :mod:`pocketbench.plugin`.  docs/api.md lists every name.
 
 from __future__ import annotations
 
+from pocketbench.core.api.errors import PocketbenchError
 from pocketbench.core.api.hooks import hookimpl
 from pocketbench.core.api.model import ReporterInfo
+from pocketbench.core.kit.cache import cache_dir
 from pocketbench.core.kit.convert import unstructure
 from pocketbench.core.results.bandwidth import TABLE_NOTE as BANDWIDTH_NOTE
 from pocketbench.core.results.bandwidth import as_json as bandwidth_json
@@ -112,4 +114,7 @@ __all__ = [
     "bandwidth_rows",
     # JSON
     "unstructure",
+    # a reporter's own cache (plots' font cache) and the error it may catch
+    "cache_dir",
+    "PocketbenchError",
 ]

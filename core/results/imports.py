@@ -8,6 +8,7 @@ A file is identified by its sha256, so importing it again adds nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from attrs import evolve, frozen
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.api.imported import ImportedConfig, ImportedResults
 from pocketbench.core.api.model import DeviceFacts, Job, Workload
+from pocketbench.core.kit import checks
 from pocketbench.core.kit.convert import dumps
 
 if TYPE_CHECKING:
@@ -110,8 +112,13 @@ def workload_of(cfg: ImportedConfig, hints: WorkloadHints, path: str) -> Workloa
                 f"{path}:{cfg.line or 1}: the file does not say {name.replace('_', ' ')} for"
                 f" {cfg.model}; pass {flag}"
             )
-        if value < 1:
-            raise UsageError(f"{path}:{cfg.line or 1}: {name} = {value} is impossible")
+        # The limits bench run has: an import accepts nothing a run would refuse.
+        high = checks.MAX_THREADS if name == "threads" else checks.MAX_TOKENS
+        if not 1 <= value <= high:
+            raise UsageError(
+                f"{path}:{cfg.line or 1}: {name.replace('_', ' ')} = {value} is impossible"
+                f" (bench run takes 1 to {high:,})"
+            )
         values[name] = value
     return Workload(**values)
 
@@ -134,21 +141,55 @@ def store_files(
         (f, [(cfg, workload_of(cfg, hints, f.path)) for cfg in f.results.configs]) for f in files
     ]
     outcomes: list[Outcome] = []
-    with store.transaction() as conn:
+    # A full disk or a failing file is one line naming the store, not a traceback.
+    with store.transaction("storing the imported runs") as conn:
+        stored = _measurements(conn)
         for f, configs in planned:
             known = conn.execute(
                 "SELECT c.name FROM imports i JOIN jobs j ON j.import_id = i.id"
                 " JOIN campaigns c ON j.campaign_id = c.id WHERE i.sha256 = ? LIMIT 1",
                 (f.sha256,),
             ).fetchone()
+            # The same measurement in other bytes (re-serialised JSON, CRLF
+            # line ends, another file name) is the same measurement.
+            fresh = [(cfg, w) for cfg, w in configs if measurement(cfg, w) not in stored]
+            if known is None and not fresh:
+                known = (stored[measurement(*configs[0])],)
             if known is not None:
                 outcomes.append(
                     Outcome(path=f.path, format=f.results.format, campaign=known[0], already=True)
                 )
                 continue
             name = campaign or f"import {Path(f.path).name} {f.sha256[:8]}"
-            outcomes.append(_store_file(conn, f, configs, name, device_label, command))
+            outcomes.append(_store_file(conn, f, fresh, name, device_label, command))
+            stored.update({measurement(cfg, w): name for cfg, w in fresh})
     return outcomes
+
+
+def measurement(cfg: ImportedConfig, workload: Workload) -> str:
+    """What was measured, whatever the bytes that carried it: configuration and figures.
+
+    The device label is the user's word, not a measurement, so it is left out.
+    """
+    figures = [
+        cfg.backend, cfg.quant, cfg.model, dumps(workload), sorted(cfg.options.items()),
+        cfg.describe.get("test_time"),
+        [(dumps(r.metrics) if r.metrics else None, r.error, repr(r.wall_s)) for r in cfg.runs],
+        [(s.metric, s.n, repr(s.mean), repr(s.stdev)) for s in cfg.summaries],
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(figures).encode()).hexdigest()
+
+
+def _measurements(conn: sqlite3.Connection) -> dict[str, str]:
+    """measurement -> campaign of every configuration imported so far."""
+    return {
+        m: name
+        for m, name in conn.execute(
+            "SELECT json_extract(j.describe, '$.measurement'), c.name FROM jobs j"
+            " JOIN campaigns c ON j.campaign_id = c.id WHERE j.import_id IS NOT NULL"
+        )
+        if m is not None
+    }
 
 
 def _campaign_id(conn: sqlite3.Connection, name: str, command: str | None) -> int:
@@ -199,6 +240,7 @@ def _store_file(
             "imported_from": f.path,
             "source_sha256": f.sha256,
             "import_format": f.results.format,
+            "measurement": measurement(cfg, workload),
             "warmup": "unknown (imported: the file does not say)",
         }
         cur = conn.execute(

@@ -55,40 +55,77 @@ class MergeReport:
 
 
 def run_identity(
-    campaign: str, config_key: str, warmup: int, idx: int, created_at: float, stdout: str
+    config_key: str, warmup: int, idx: int, created_at: float, stdout: str, imported: str | None
 ) -> str:
-    """A run's identity, the same in every store that holds a copy of it."""
+    """A run's identity, the same in every store that holds a copy of it.
+
+    It leaves out the campaign's name, which a merge may change (``NAME@FILE``).
+    An imported run (``imported``: its stored metrics) is identified by what
+    was measured, not by when it was imported, which differs between stores.
+    """
     h = hashlib.sha256()
-    for part in (campaign, config_key, str(warmup), str(idx), repr(float(created_at)), stdout):
+    moment = "imported" if imported is not None else repr(float(created_at))
+    for part in (config_key, str(warmup), str(idx), moment, stdout, imported or ""):
         h.update(part.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def _source(path: Path) -> Iterator[sqlite3.Connection]:
-    """``path`` opened read-only at the current schema (migrated in a temporary copy if older)."""
-    if not path.is_file():
-        raise StoreError(f"no results database at {path}; name an existing file")
+def _openable(path: Path) -> bool:
+    """True when SQLite can open ``path`` read-only where it lies."""
     try:
         with contextlib.closing(
             sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         ) as c:
-            app_id = c.execute("PRAGMA application_id").fetchone()[0]
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read {path} as a results database: {exc}") from None
-    if app_id != APPLICATION_ID:
-        raise StoreError(f"{path} is not a pocketbench results database; nothing was merged")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} was written by a newer pocketbench (schema {version}, this one reads up to"
-            f" {SCHEMA_VERSION}); merge it with that version, or upgrade; nothing was merged"
-        )
+            c.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def _copy_with_log(path: Path, folder: Path) -> Path:
+    """``path`` and its write-ahead log copied into ``folder`` (both, so no committed run is lost)."""
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+    return copy
+
+
+@contextlib.contextmanager
+def _source(path: Path) -> Iterator[sqlite3.Connection]:
+    """``path`` opened read-only at the current schema.
+
+    An older schema is migrated in a temporary copy, never in the user's file.
+    A file SQLite cannot open read-only where it lies (a WAL file on a read-only
+    mount: its shared-memory index cannot be made there) is read from a
+    temporary copy of the file and its log: opening it immutable would skip
+    the runs only the log holds.
+    """
+    if not path.is_file():
+        raise StoreError(f"no results database at {path}; name an existing file")
     with tempfile.TemporaryDirectory(prefix="pocketbench-merge-") as tmp:
         readable = path
+        try:
+            if not _openable(path):
+                readable = _copy_with_log(path, Path(tmp))
+            with contextlib.closing(
+                sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
+            ) as c:
+                app_id = c.execute("PRAGMA application_id").fetchone()[0]
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot read {path} as a results database: {exc}") from None
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{path} is not a pocketbench results database; nothing was merged")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer pocketbench (schema {version}, this one reads up"
+                f" to {SCHEMA_VERSION}); merge it with that version, or upgrade; nothing was merged"
+            )
         if version < SCHEMA_VERSION:
-            readable = Path(tmp) / path.name
-            shutil.copyfile(path, readable)
+            if readable == path:
+                readable = _copy_with_log(path, Path(tmp))
             Store.open(readable).close()  # migrates the copy, never the user's file
         with contextlib.closing(
             sqlite3.connect(f"{readable.resolve().as_uri()}?mode=ro", uri=True)
@@ -100,18 +137,31 @@ def _columns(c: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in c.execute(f"PRAGMA table_info({table})") if row[1] != "id"]
 
 
-def _identities(c: sqlite3.Connection, campaign_id: int, name: str) -> dict[tuple[str, int], str]:
-    """(config_key, measured run index) -> identity, and warm-up identities under index -1-id."""
+_RUNS = (
+    "SELECT j.config_key, r.warmup, r.idx, r.created_at, r.stdout,"
+    " CASE WHEN j.import_id IS NULL THEN NULL ELSE coalesce(r.metrics, '') END, r.id"
+    " FROM runs r JOIN jobs j ON r.job_id = j.id"
+)
+
+
+def _identities(c: sqlite3.Connection, campaign_id: int) -> dict[tuple[str, int], str]:
+    """(config_key, measured run index) -> identity; warm-ups and imported runs under -1-id.
+
+    Imported runs are numbered per file, so their index says nothing about
+    whether two campaigns measured the same run.
+    """
     out: dict[tuple[str, int], str] = {}
-    for key, warmup, idx, created, stdout, rid in c.execute(
-        "SELECT j.config_key, r.warmup, r.idx, r.created_at, r.stdout, r.id FROM runs r"
-        " JOIN jobs j ON r.job_id = j.id WHERE j.campaign_id = ?",
-        (campaign_id,),
+    for key, warmup, idx, created, stdout, imported, rid in c.execute(
+        _RUNS + " WHERE j.campaign_id = ?", (campaign_id,)
     ):
-        out[(key, idx if not warmup else -1 - rid)] = run_identity(
-            name, key, warmup, idx, created, stdout
-        )
+        index = idx if not warmup and imported is None else -1 - rid
+        out[(key, index)] = run_identity(key, warmup, idx, created, stdout, imported)
     return out
+
+
+def _all_identities(c: sqlite3.Connection) -> set[str]:
+    """Every run the store holds, whatever campaign it sits in."""
+    return {run_identity(*tuple(row)[:6]) for row in c.execute(_RUNS)}
 
 
 def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]]:
@@ -124,16 +174,14 @@ def _design(c: sqlite3.Connection, campaign_id: int) -> set[tuple[str, int, int]
     }
 
 
-def _differs(
-    src: sqlite3.Connection, sid: int, out: sqlite3.Connection, oid: int, name: str
-) -> str | None:
+def _differs(src: sqlite3.Connection, sid: int, out: sqlite3.Connection, oid: int) -> str | None:
     """Why two same-named campaigns are not one (None: they are parts of one)."""
     mine, theirs = _design(out, oid), _design(src, sid)
     if not (mine <= theirs or theirs <= mine):
         only = sorted(k.split("|")[1] + " " + k.split("|")[2] for k, _, _ in theirs - mine)[:3]
         return f"it measures other configurations ({', '.join(only) or 'other settings'})"
-    have = {k: v for k, v in _identities(out, oid, name).items() if k[1] >= 0}
-    for k, ident in _identities(src, sid, name).items():
+    have = {k: v for k, v in _identities(out, oid).items() if k[1] >= 0}
+    for k, ident in _identities(src, sid).items():
         if k[1] >= 0 and k in have and have[k] != ident:
             return f"run {k[1] + 1} of {k[0].split('|')[1]} was measured in both, differently"
     return None
@@ -146,22 +194,28 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
     with _source(source) as src, target.transaction() as out:
         job_cols = [col for col in _columns(src, "jobs") if col != "campaign_id"]
         run_cols = [col for col in _columns(src, "runs") if col not in ("job_id", "slot")]
+        present = _all_identities(out)
         for sid, name, created, command in src.execute(
             "SELECT id, name, created_at, command FROM campaigns ORDER BY created_at, id"
         ).fetchall():
+            theirs = set(_identities(src, sid).values())
             row = out.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()
             target_name = name
             if row is not None:
-                why = _differs(src, sid, out, row[0], name)
+                why = _differs(src, sid, out, row[0])
                 if why is not None:
                     target_name = f"{name}@{source.stem}"
+                    row = out.execute(
+                        "SELECT id FROM campaigns WHERE name = ?", (target_name,)
+                    ).fetchone()
+                    if row is None and theirs and theirs <= present:
+                        # A copy (under another file name) of a campaign merged before.
+                        report.runs_present += len(theirs)
+                        continue
                     report.conflicts.append(
                         f"campaign {name!r} in {source} differs from the one in {target.path}"
                         f" ({why}): merged as {target_name!r}, not joined"
                     )
-                    row = out.execute(
-                        "SELECT id FROM campaigns WHERE name = ?", (target_name,)
-                    ).fetchone()
             if row is None:
                 cur = out.execute(
                     "INSERT INTO campaigns(name, created_at, command) VALUES (?, ?, ?)",
@@ -172,7 +226,11 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
             else:
                 oid = row[0]
             assert oid is not None
-            present = set(_identities(out, oid, target_name).values())
+            # The order and seed the campaign was measured with (schema 7).
+            (design,) = src.execute("SELECT design FROM campaigns WHERE id = ?", (sid,)).fetchone()
+            out.execute(
+                "UPDATE campaigns SET design = ? WHERE id = ? AND design IS NULL", (design, oid)
+            )
             jobs = src.execute(
                 f"SELECT id, {', '.join(job_cols)} FROM jobs WHERE campaign_id = ? ORDER BY id",
                 (sid,),
@@ -186,13 +244,16 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                 new = []
                 for r in runs:
                     rv = dict(zip(run_cols, r))
+                    imported = None
+                    if values.get("import_id") is not None:
+                        imported = rv["metrics"] or ""
                     ident = run_identity(
-                        target_name,
                         values["config_key"],
                         rv["warmup"],
                         rv["idx"],
                         rv["created_at"],
                         rv["stdout"],
+                        imported,
                     )
                     if ident in present:
                         report.runs_present += 1
@@ -218,10 +279,15 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                     _copy_rows(src, out, "summaries", job[0], job_id)
                 else:
                     job_id = found[0]
+                    _catch_up(src, out, job[0], job_id, values)
                 assert job_id is not None
                 for rv in new:
                     rv["job_id"] = job_id
-                    rv["slot"] = None if rv["warmup"] else slot(oid, values["config_key"])
+                    # Imported runs are numbered per file and hold no slot
+                    # (as bench import stores them): several files of one
+                    # configuration share indexes.
+                    measured = not rv["warmup"] and values.get("import_id") is None
+                    rv["slot"] = slot(oid, values["config_key"]) if measured else None
                     cols = list(rv)
                     out.execute(
                         f"INSERT INTO runs({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -229,6 +295,26 @@ def merge_into(target: Store, source: str | Path) -> MergeReport:
                     )
                     report.runs_added += 1
     return report
+
+
+#: A job in these states may still end; one merged then is updated by a later merge.
+UNFINISHED = ("running", "interrupted")
+
+
+def _catch_up(
+    src: sqlite3.Connection, out: sqlite3.Connection, old: int, new: int, values: dict
+) -> None:
+    """A job merged while it ran takes the end its source has now (status, quality, summaries)."""
+    if values["status"] in UNFINISHED:
+        return
+    cur = out.execute(
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
+        (values["status"], values["error"], values["finished_at"], new, *UNFINISHED),
+    )
+    if cur.rowcount:
+        for table in ("quality", "summaries"):
+            if out.execute(f"SELECT 1 FROM {table} WHERE job_id = ?", (new,)).fetchone() is None:
+                _copy_rows(src, out, table, old, new)
 
 
 def _copy_import(src: sqlite3.Connection, out: sqlite3.Connection, import_id: int) -> int | None:

@@ -166,6 +166,9 @@ class RunPoint:
     temp_after_c: float | None = None
     #: The host's 1-minute load average before the run (local devices).
     load_before: float | None = None
+    #: The interleaved round and the run's place in its shuffled order (None: run in sequence).
+    round: int | None = None
+    position: int | None = None
 
     @property
     def temperature_c(self) -> float | None:
@@ -183,6 +186,8 @@ class RunPoint:
             temp_before_c=record.before.max_temperature() if record.before else None,
             temp_after_c=record.after.max_temperature() if record.after else None,
             load_before=record.before.load_avg if record.before else None,
+            round=record.round,
+            position=record.position,
         )
 
 
@@ -294,6 +299,10 @@ class Report:
     version: str
     campaign: str | None = None
     vocabulary: Vocabulary = field(factory=lambda: Vocabulary())
+    #: Results per phone, when several phones measured a configuration's campaign (a pool):
+    #: a :class:`~pocketbench.core.results.findings.PhoneBreakdown` (not imported here: that
+    #: module builds on this one).
+    phones: Any = None
 
     @property
     def campaigns(self) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from typing import Any
 from pocketbench.core.api.errors import StoreError
 from pocketbench.core.results.migrations import to_claims
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 APPLICATION_ID = 0x50434B42  # "PCKB": tells our files from other SQLite files
 DEFAULT_DB = "pocketbench.db"
 
@@ -118,34 +118,45 @@ _MIGRATIONS: dict[int, Any] = {
     # 6: memory bandwidth of a job (bytes per decode step, the device's measured
     # bandwidth, notes) as JSON: pocketbench.core.api.bandwidth.JobBandwidth.
     6: "ALTER TABLE jobs ADD COLUMN bandwidth TEXT",
+    # 7: interleaved rounds: a run's round and place in it, a campaign's order and seed
+    # (JSON: pocketbench.core.engine.rounds.Design).
+    7: "ALTER TABLE runs ADD COLUMN round INTEGER; ALTER TABLE runs ADD COLUMN position INTEGER;"
+    " ALTER TABLE campaigns ADD COLUMN design TEXT",
 }
 
 
 def connect(
-    path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True, write: bool = True
+    path: str | os.PathLike[str] = DEFAULT_DB,
+    *,
+    create: bool = True,
+    write: bool = True,
+    option: str = "--db",
 ) -> tuple[sqlite3.Connection, bool]:
     """Open (or, with ``create``, make and migrate) a results file: (connection, read-only).
 
     ``write=False`` is for commands that only read (report, compare): a
     file this process cannot write (permissions, a read-only mount) is
     opened read-only, and one with an old schema is refused with a line
-    saying it needs a migration with write access.
+    saying it needs a migration with write access.  ``option`` is how the
+    command names the file (``--db``, ``OUT``), for the advice in errors.
     """
     path = Path(path)
-    _check_kind(path)
+    _check_kind(path, option)
     if not path.exists():
         if not create:
-            raise StoreError(f"no results database at {path}; run a benchmark first or pass --db")
+            raise StoreError(
+                f"no results database at {path}; run a benchmark first or pass {option}"
+            )
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise StoreError(
                 f"cannot create results database {path}: {parent} is not a writable directory;"
-                " choose another path with --db"
+                f" choose another path for {option}"
             )
     elif not _writable(path):
         if write:
             raise StoreError(
-                f"results database {path} is not writable; choose another path with --db"
+                f"results database {path} is not writable; choose another path for {option}"
             )
         return _connect_read_only(path), True
     try:
@@ -154,7 +165,7 @@ def connect(
         conn.execute("PRAGMA busy_timeout = 60000")
         _check_and_migrate(conn, path)
     except sqlite3.DatabaseError as exc:
-        raise _open_error(path, exc) from exc
+        raise _open_error(path, exc, option) from exc
     return conn, False
 
 
@@ -245,15 +256,15 @@ def _wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def _check_kind(path: Path) -> None:
-    """``--db`` must be a regular file or a new path: never a directory, device or FIFO."""
+def _check_kind(path: Path, option: str) -> None:
+    """A store must be a regular file or a new path: never a directory, device or FIFO."""
     if path.is_dir():
         raise StoreError(
-            f"--db {path} is a directory; give a file path such as {path / DEFAULT_DB}"
+            f"{option} {path} is a directory; give a file path such as {path / DEFAULT_DB}"
         )
     if path.exists() and not path.is_file():
         raise StoreError(
-            f"--db {path} is not a regular file (a device, FIFO or socket); give a file path"
+            f"{option} {path} is not a regular file (a device, FIFO or socket); give a file path"
             f" such as ./{DEFAULT_DB}"
         )
 
@@ -264,11 +275,12 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(parent, os.W_OK)
 
 
-def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+def _open_error(path: Path, exc: sqlite3.DatabaseError, option: str = "--db") -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
         return StoreError(
-            f"cannot open or write results database {path} ({exc}); choose another path with --db"
+            f"cannot open or write results database {path} ({exc}); choose another path for"
+            f" {option}"
         )
     return StoreError(
-        f"{path} is not a pocketbench results database ({exc}); pass another file with --db"
+        f"{path} is not a pocketbench results database ({exc}); pass another file as {option}"
     )

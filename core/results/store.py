@@ -39,6 +39,7 @@ from pocketbench.core.api.model import (
 from pocketbench.core.api.power import RunTrace
 from pocketbench.core.kit.convert import dumps, loads
 from pocketbench.core.kit.identity import Holder
+from pocketbench.core.results import whereabouts
 from pocketbench.core.results.migrations import slot
 from pocketbench.core.results.quality import QualityRecord
 from pocketbench.core.results.schema import DEFAULT_DB, connect
@@ -80,8 +81,12 @@ class StoredConfig:
 
 
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, opened: whereabouts.FileId | None
+    ) -> None:
         self.conn = conn
+        self.path = path
+        self.opened = opened
 
     def __enter__(self) -> sqlite3.Connection:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -89,11 +94,25 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if not exc_type:
+            # The file moved or deleted under us: stop and say where the runs are.
+            here = whereabouts.check(self.conn, self.path, self.opened)
             self.conn.execute("COMMIT")
+            if not here:
+                assert self.opened is not None
+                raise whereabouts.moved(self.conn, self.path, self.opened)
             return
         # SQLite may have rolled back by itself (disk full): nothing to undo then.
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
+
+
+#: Campaigns in the order they were measured.  One dated in the future (a
+#: phone or host with a wrong clock) counts as older than all the others, so
+#: it cannot hide every campaign measured after it; ``bench report`` says so.
+CAMPAIGN_ORDER = (
+    "CASE WHEN c.created_at > (julianday('now') - 2440587.5) * 86400.0 + 300"
+    " THEN -1 ELSE c.created_at END"
+)
 
 
 class Store:
@@ -102,18 +121,29 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: bool = False) -> None:
         self._conn = conn
         self.path = path
+        #: The file opened for writing, to notice it being moved or deleted.
+        self._opened: whereabouts.FileId | None = None
         self._campaign_id: int | None = None
         self._campaign: tuple[str, str | None] | None = None
+        self._design: str | None = None
         self.read_only = read_only
         self._slots: dict[int, str] = {}
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True, write: bool = True
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        create: bool = True,
+        write: bool = True,
+        option: str = "--db",
     ) -> Store:
         """Open (or, with ``create``, make) a results file (:func:`~pocketbench.core.results.schema.connect`)."""
-        conn, read_only = connect(path, create=create, write=write)
-        return cls(conn, Path(path), read_only=read_only)
+        conn, read_only = connect(path, create=create, write=write, option=option)
+        store = cls(conn, Path(path), read_only=read_only)
+        if not read_only:
+            store._opened = whereabouts.file_id(Path(path))
+        return store
 
     def close(self) -> None:
         self._conn.close()
@@ -126,17 +156,27 @@ class Store:
 
     # -- writing --------------------------------------------------------------
 
-    def campaign(self, name: str | None = None, command: str | None = None) -> str:
+    def campaign(
+        self, name: str | None = None, command: str | None = None, design: str | None = None
+    ) -> str:
         """Select the campaign new jobs go to; returns its name.
 
         The campaign is written with its first job, so a command that fails
-        before measuring anything leaves no empty campaign behind.
+        before measuring anything leaves no empty campaign behind.  ``design``
+        (the order of its runs and the seed, as JSON) is kept with it the
+        first time it is given; a resumed campaign keeps the one it had.
         """
         if name is None:
             name = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{os.getpid()}"
         self._campaign = (name, command)
+        self._design = design
         self._campaign_id = None
         return name
+
+    def campaign_design(self, name: str) -> str | None:
+        """The design a campaign was measured with (JSON text), None when it has none."""
+        row = self._conn.execute("SELECT design FROM campaigns WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row["design"]
 
     def _campaign_row(self, c: sqlite3.Connection) -> int:
         if self._campaign_id is None:
@@ -153,6 +193,11 @@ class Store:
                 self._campaign_id = cur.lastrowid
             else:
                 self._campaign_id = row["id"]
+            if self._design is not None:
+                c.execute(
+                    "UPDATE campaigns SET design = ? WHERE id = ? AND design IS NULL",
+                    (self._design, self._campaign_id),
+                )
         assert self._campaign_id is not None
         return self._campaign_id
 
@@ -204,8 +249,8 @@ class Store:
             c.execute(
                 "INSERT INTO runs(job_id, idx, warmup, ok, argv, stdout, stderr, exit_code, wall_s,"
                 " timed_out, peak_rss_bytes, cpu_s, metrics, error, before, after, created_at,"
-                " slot, trace)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " slot, trace, round, position)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     record.index,
@@ -226,6 +271,8 @@ class Store:
                     time.time(),
                     None if record.warmup else self._slot(c, job_id),
                     dumps(record.trace) if record.trace is not None else None,
+                    record.round,
+                    record.position,
                 ),
             )
 
@@ -289,7 +336,7 @@ class Store:
         store and the cause (disk full, I/O error, a run index already stored).
         """
         try:
-            with _Transaction(self._conn) as conn:
+            with _Transaction(self._conn, self.path, self._opened) as conn:
                 yield conn
         except sqlite3.IntegrityError as exc:
             if doing is None:
@@ -323,6 +370,27 @@ class Store:
         ).fetchone()
         return 0 if row["last"] is None else int(row["last"]) + 1
 
+    def stored_rounds(self, campaign: str, config_key: str) -> set[int]:
+        """The interleaved rounds in which a configuration has a successful measured run."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT r.round FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id WHERE c.name = ? AND j.config_key = ?"
+            " AND r.warmup = 0 AND r.ok = 1 AND r.round IS NOT NULL",
+            (campaign, config_key),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def run_places(self, campaign: str, device: str) -> dict[tuple[str, int], int]:
+        """Every measured run of ``device`` in ``campaign``, (config key, run index) -> its place in
+        time there (0 for the first stored, whatever its configuration)."""
+        rows = self._conn.execute(
+            "SELECT j.config_key, r.idx FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " JOIN campaigns c ON j.campaign_id = c.id"
+            " WHERE c.name = ? AND j.device = ? AND r.warmup = 0 ORDER BY r.id",
+            (campaign, device),
+        ).fetchall()
+        return {(key, int(idx)): place for place, (key, idx) in enumerate(rows)}
+
     def completed_runs(self, campaign: str, config_key: str) -> tuple[int, int]:
         """(successful measured runs, warm-ups) already stored for a configuration."""
         row = self._conn.execute(
@@ -338,7 +406,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT c.name, c.created_at, c.command, COUNT(DISTINCT j.config_key) AS configurations"
             " FROM campaigns c LEFT JOIN jobs j ON j.campaign_id = c.id"
-            " GROUP BY c.id ORDER BY c.created_at, c.id"
+            f" GROUP BY c.id ORDER BY {CAMPAIGN_ORDER}, c.id"
         ).fetchall()
         return [dict(row) for row in rows]
 
@@ -361,7 +429,7 @@ class Store:
             "SELECT j.id, c.name AS campaign, j.config_key, j.backend, j.quant, j.model,"
             " j.device, j.workload, j.facts, j.describe, j.started_at, j.options, j.import_id,"
             f" j.bandwidth FROM jobs j JOIN campaigns c ON j.campaign_id = c.id {where}"
-            " ORDER BY c.created_at, c.id, j.id",
+            f" ORDER BY {CAMPAIGN_ORDER}, c.id, j.id",
             params,
         ).fetchall()
         grouped: dict[tuple[str, str], list[sqlite3.Row]] = {}
@@ -443,7 +511,7 @@ class Store:
     def _runs(self, job_id: int) -> Iterator[RunRecord]:
         for row in self._conn.execute(
             "SELECT idx, warmup, argv, stdout, stderr, exit_code, wall_s, timed_out,"
-            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace"
+            " peak_rss_bytes, cpu_s, metrics, error, before, after, trace, round, position"
             " FROM runs WHERE job_id = ? ORDER BY id",
             (job_id,),
         ):
@@ -465,6 +533,8 @@ class Store:
                 before=loads(row["before"], Readings),
                 after=loads(row["after"], Readings),
                 trace=loads(row["trace"], RunTrace),
+                round=row["round"],
+                position=row["position"],
             )
 
 

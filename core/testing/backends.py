@@ -156,3 +156,43 @@ def registry_with(*backends: Any, reporters: bool = True) -> Any:
         shipped = Registry.from_entry_points(third_party=False, warn=lambda message: None)
         reg.sources[REPORTERS] = shipped.sources[REPORTERS]
     return reg
+
+
+class WarmingBackend(FakeBackend):
+    """A fake backend on a device that warms up: every run is slower than the one before.
+
+    Each execution (warm-ups included, whatever the configuration) is
+    ``slowdown_pct`` percent slower than the last, on top of each scheme's
+    speeds, so the true ratio between two schemes is the ratio of their
+    given speeds, and a study run in sequence measures its later schemes on
+    a slower device.
+    """
+
+    def __init__(
+        self,
+        name: str = "warming",
+        schemes: Mapping[str, tuple[float, float]] | None = None,
+        *,
+        slowdown_pct: float = 5.0,
+    ) -> None:
+        super().__init__(name, schemes)
+        self.slowdown_pct = slowdown_pct
+
+    def true_ratio(self, a: str, b: str, metric: str = "generation_tps") -> float:
+        """The ratio a / b the device would show if it did not warm up."""
+        i = 0 if metric == "prompt_tps" else 1
+        return self.speeds[a][i] / self.speeds[b][i]
+
+    @hookimpl
+    def pocketbench_run(
+        self, job: Job, device: Device, prepared: Prepared, index: int
+    ) -> ProcessResult:
+        slower = (1 + self.slowdown_pct / 100) ** len(self.runs)
+        self.runs.append((job.quant, index))
+        p, g = self.speeds[job.quant]
+        w = job.workload
+        argv = [sys.executable, "-c", CHILD, str(p / slower), str(g / slower)]
+        seed = f"{self.name}/{job.quant}/{len(self.runs)}"
+        return device.run(
+            [*argv, seed, str(w.prompt_tokens), str(w.gen_tokens)], timeout=w.timeout_s
+        )

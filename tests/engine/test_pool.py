@@ -109,3 +109,68 @@ def test_replicate_leaves_a_dead_phones_configurations_incomplete(
     assert sum("incomplete" in e for e in errors) == 2
     runs = phone_of_runs(tmp_path / "r.db")
     assert all("phone-a" in p for p in runs.values()) and len(runs) == 4
+
+
+def rounds_by_phone(db: Path) -> dict[str, list[tuple[int, str]]]:
+    """Phone -> (round, configuration) of its measured runs, in the order they were stored."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        rows = c.execute(
+            "SELECT j.facts, r.round, j.quant FROM runs r JOIN jobs j ON r.job_id = j.id"
+            " WHERE r.warmup = 0 ORDER BY r.id"
+        )
+        out: dict[str, list[tuple[int, str]]] = {}
+        for facts, round_, quant in rows:
+            out.setdefault(json.loads(facts)["name"], []).append((round_, quant))
+    return out
+
+
+def test_interleaved_shard_gives_each_phone_a_share_it_runs_in_rounds(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from pocketbench.core.engine.rounds import Design
+
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
+    a, b = Phone("phone-a"), Phone("phone-b")
+    targets = Targets(devices={"pool:X": a}, groups={"pool:X": [a, b]}, shared={"pool:X"})
+    with Store.open(tmp_path / "r.db") as store:
+        result = run_targets(
+            runner(store),
+            jobs("pool:X"),
+            targets,
+            print,
+            design=Design(order="interleaved", seed=3),
+        )
+    assert not [o for o in result.outcomes if o.error]
+    ran = rounds_by_phone(tmp_path / "r.db")
+    assert set(ran) == {"phone-a", "phone-b"}
+    for runs in ran.values():
+        mine = {q for _, q in runs}
+        assert len(mine) == 2  # half the pool's configurations each
+        # Round after round, each holding both of its configurations once.
+        assert [r for r, _ in runs] == [0, 0, 1, 1, 2, 2]
+        assert all({q for r, q in runs if r == n} == mine for n in range(3))
+
+
+def test_interleaved_replicate_runs_rounds_of_every_configuration_on_every_phone(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from pocketbench.core.engine.rounds import Design
+
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
+    a, b = Phone("phone-a"), Phone("phone-b")
+    targets = Targets.single({"phone-a": a, "phone-b": b})
+    with Store.open(tmp_path / "r.db") as store:
+        result = run_targets(
+            runner(store),
+            jobs("phone-a") + jobs("phone-b"),
+            targets,
+            print,
+            design=Design(order="interleaved", seed=3),
+        )
+    assert not [o for o in result.outcomes if o.error]
+    for runs in rounds_by_phone(tmp_path / "r.db").values():
+        assert [r for r, _ in runs] == [n for n in range(3) for _ in QUANTS]
+        assert all({q for r, q in runs if r == n} == set(QUANTS) for n in range(3))

@@ -35,8 +35,9 @@ with signals.handled():
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
 def test_signal_during_a_helper_stops_its_whole_process_group(tmp_path: Path, sig) -> None:
+    """SIGKILL cannot be handled: there the helper's watcher stops the group once bench is gone."""
     proc = subprocess.Popen(
         [sys.executable, "-c", DRIVER], cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
@@ -44,18 +45,18 @@ def test_signal_during_a_helper_stops_its_whole_process_group(tmp_path: Path, si
     try:
         assert wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60)
         grandchild = int(marker.read_text())
-        helper = _children_of(proc.pid)
+        helper = [p for p in _children_of(proc.pid) if b"sleep" in _cmdline(p)]
         assert helper, "the helper did not start"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + sig, err
+    assert proc.returncode == (-sig if sig == signal.SIGKILL else 128 + sig), err
     assert "Traceback" not in err
     # The helper and the process it started in the background are both gone.
-    assert wait_until(lambda: process_gone(grandchild), timeout=10), "a grandchild kept running"
-    assert all(process_gone(pid) for pid in helper)
+    assert wait_until(lambda: process_gone(grandchild), timeout=30), "a grandchild kept running"
+    assert wait_until(lambda: all(process_gone(pid) for pid in helper), timeout=30)
 
 
 def test_stop_all_stops_a_helper_that_another_thread_waits_for() -> None:
@@ -76,6 +77,13 @@ def test_stop_all_stops_a_helper_that_another_thread_waits_for() -> None:
     assert not worker.is_alive()
     assert len(caught) == 1 and isinstance(caught[0], children.ChildStopped), caught
     assert process_gone(pid)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _children_of(pid: int) -> list[int]:

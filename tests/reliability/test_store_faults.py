@@ -9,7 +9,6 @@ mounting is not allowed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import resource
@@ -23,7 +22,14 @@ from pocketbench.core.results import schema as schema_module
 from pocketbench.core.results.migrations import to_claims
 from pocketbench.core.results.schema import SCHEMA_VERSION
 from pocketbench.core.results.store import Store
-from pocketbench.testing.faults import job_rows, measured, one_error_line
+from pocketbench.testing.faults import (
+    fill,
+    job_rows,
+    measured,
+    one_error_line,
+    read_only_view,
+    small_fs,
+)
 
 
 def _limit_files(size: int):
@@ -62,43 +68,18 @@ def test_disk_full_mid_run_keeps_the_runs_before_and_says_which_was_not_stored(
 def test_report_output_on_a_full_disk_keeps_the_previous_report(
     run_bench, store_path, tmp_path
 ) -> None:
-    with _small_fs(tmp_path / "small") as small:
+    with small_fs(tmp_path / "small") as small:
         out = small / "report.md"
         ok = run_bench("report", "--db", str(store_path), "--output", str(out))
         assert ok.returncode == 0, ok.stderr
         previous = out.read_bytes()
-        _fill(small, leave=len(previous) // 2)
+        fill(small, leave=len(previous) // 2)
         r = run_bench("report", "--db", str(store_path), "--output", str(out), "--title", "new")
         assert r.returncode == 2, r.stderr
         line = one_error_line(r.stderr)
         assert "cannot write --output" in line and "previous file is unchanged" in line
         assert out.read_bytes() == previous
         assert [p.name for p in small.iterdir() if p.name.startswith(".report")] == []
-
-
-@contextlib.contextmanager
-def _small_fs(target: Path, size: str = "256k"):
-    target.mkdir()
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                       check=True, capture_output=True)  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("cannot mount a small file system here (needs root)")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", str(target)], check=False, capture_output=True)
-
-
-def _fill(fs: Path, leave: int) -> None:
-    """Fill ``fs`` until fewer than ``leave`` bytes are free."""
-    with open(fs / "filler", "wb") as f:
-        while os.statvfs(fs).f_bavail * os.statvfs(fs).f_frsize >= leave:
-            try:
-                f.write(b"\0" * 4096)
-                f.flush()
-            except OSError:
-                break
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo", "dev-null"])
@@ -127,28 +108,10 @@ def test_bad_input_db_that_is_not_a_file_is_refused_and_nothing_is_created(
     assert sorted(os.listdir(target.parent)) == before, "something was created next to --db"
 
 
-@contextlib.contextmanager
-def _read_only_view(source: Path, target: Path):
-    target.mkdir()
-    try:
-        subprocess.run(
-            ["mount", "--bind", str(source), str(target)], check=True, capture_output=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("cannot mount here (needs root in a mount namespace)")
-    try:
-        subprocess.run(
-            ["mount", "-o", "remount,bind,ro", str(target)], check=True, capture_output=True
-        )
-        yield target
-    finally:
-        subprocess.run(["umount", str(target)], check=False, capture_output=True)
-
-
 def test_read_only_store_is_reported_and_compared_but_not_written(
     run_bench, store_path, tmp_path
 ) -> None:
-    with _read_only_view(store_path.parent, tmp_path / "ro") as ro:
+    with read_only_view(store_path.parent, tmp_path / "ro") as ro:
         db = ro / store_path.name
         r = run_bench("report", "--db", str(db))
         assert r.returncode == 0, r.stderr
@@ -164,7 +127,7 @@ def test_read_only_store_with_an_old_schema_says_it_needs_a_migration(
     run_bench, store_path, tmp_path
 ) -> None:
     _downgrade_to_before_claims(store_path)
-    with _read_only_view(store_path.parent, tmp_path / "ro") as ro:
+    with read_only_view(store_path.parent, tmp_path / "ro") as ro:
         r = run_bench("report", "--db", str(ro / store_path.name))
     assert r.returncode == 5
     line = one_error_line(r.stderr)

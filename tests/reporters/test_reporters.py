@@ -173,7 +173,7 @@ def test_html_escapes_user_text_and_embeds_plots(registry: Registry, store_path:
 
 def test_json_contract(registry: Registry, store_path: Path) -> None:
     data = json.loads(registry.render("json", report(store_path), ReportOptions()))
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     configs = data["configurations"]
     assert len(configs) == 3
     for c in configs:

@@ -174,3 +174,48 @@ def test_heavy_lock_makes_a_second_process_wait(tmp_path: Path, monkeypatch, cap
         "waiting for another process: another export, before exporting something"
         in capfd.readouterr().err
     )
+
+
+def _holder(gib: float | None) -> subprocess.Popen:
+    """A process asking for the heavy lock for a step of ``gib``; it holds it until stdin closes."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pocketbench.backends.executorch import export\n"
+            f"with export.heavy_lock('step of {gib} GiB', {gib}):\n"
+            "    print('held', flush=True); sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(300)  # the old single lock made the second holder wait for ever
+def test_two_small_exports_run_at_once_and_a_large_one_alone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("POCKETBENCH_CACHE", str(tmp_path))  # the holders inherit it
+    procs = []
+    try:
+        small = [_holder(1.0), _holder(1.0)]
+        procs += small
+        # Both hold the lock at the same time: two small exports overlap, one a core.
+        assert [p.stdout.readline().strip() for p in small] == ["held", "held"]
+        large = _holder(None)  # size unknown: it must run alone
+        procs.append(large)
+        assert "waiting for another process" in large.stderr.readline()
+        for p in small:
+            p.stdin.close()
+        assert large.stdout.readline().strip() == "held"
+        late = _holder(1.0)  # a small one waits while the large one runs
+        procs.append(late)
+        assert "waiting for another process" in late.stderr.readline()
+        large.stdin.close()
+        assert late.stdout.readline().strip() == "held"
+        late.stdin.close()
+        assert all(p.wait(timeout=60) == 0 for p in procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()

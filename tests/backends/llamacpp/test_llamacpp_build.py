@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tarfile
 import threading
 import time
@@ -10,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.backends.llamacpp import build
+from pocketbench.backends.llamacpp import build, worktree
 from pocketbench.core.api.errors import SetupError
+from pocketbench.core.kit.cache import publish
 
 
 @pytest.fixture
@@ -43,43 +43,56 @@ def test_missing_toolchain_names_the_debian_packages(monkeypatch: pytest.MonkeyP
     assert "--llamacpp-bin" in str(exc.value)
 
 
-def _fake_build(calls: list[int], *, fail: bool = False, delay: float = 0.3):  # noqa: ANN202
-    def fake(sdist: Path, tmp: Path, log: Path) -> None:
-        calls.append(1)
+def _fake_build(calls: list[tuple[str, ...]], *, fail: bool = False, delay: float = 0.3):  # noqa: ANN202
+    def fake(sdist: Path, dest: Path, tree: Path, log: Path, names: tuple[str, ...]) -> None:
+        calls.append(tuple(names))
         time.sleep(delay)
         log.write_text("compiling...\nerror: boom\n")
         if fail:
             raise SetupError(f"llama.cpp build failed while compiling (exit 1); see {log}")
-        (tmp / "bin").mkdir()
-        for t in build.TARGETS:
-            (tmp / "bin" / t).write_text("#!/bin/sh\n")
-        (tmp / "build.json").write_text(json.dumps({"commit": build.LLAMACPP_COMMIT}))
+        (dest / "bin").mkdir(parents=True, exist_ok=True)
+        for t in worktree.missing(dest, names):
+            tmp = dest / "bin" / f".{t}.tmp"
+            tmp.write_text("#!/bin/sh\n")
+            publish(tmp, dest / "bin" / t)
 
     return fake
 
 
 def test_two_builders_build_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
+    calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(build, "_check_toolchain", lambda: None)
     monkeypatch.setattr(build, "_ensure_sdist", lambda root: root / "sdist.tar.gz")
     monkeypatch.setattr(build, "_build", _fake_build(calls))
     results: list[Path] = []
     threads = [
-        threading.Thread(target=lambda: results.append(build.ensure_built())) for _ in range(2)
+        threading.Thread(target=lambda: results.append(build.ensure_built(build.RUN_TARGETS)))
+        for _ in range(2)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert calls == [1]
+    assert calls == [build.RUN_TARGETS]
     assert results[0] == results[1] == cache / "llamacpp" / build.build_key() / "bin"
-    assert build.ensure_built() == results[0] and calls == [1]  # cached from now on
+    assert build.ensure_built(build.RUN_TARGETS) == results[0]
+    assert calls == [build.RUN_TARGETS]  # cached from now on
+    # A later job that needs another tool builds just that one, in the same entry.
+    assert build.ensure_built(("llama-completion", "llama-bench")) == results[0]
+    assert calls == [build.RUN_TARGETS, ("llama-completion", "llama-bench")]
+    assert build.built_bin_dir() is None  # llama-perplexity is still to build
+    assert build.built_bin_dir(("llama-bench", "llama-quantize")) == results[0]
+
+
+def test_a_tool_the_backend_does_not_build_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="llama-server"):
+        build.ensure_built(("llama-completion", "llama-server"))
 
 
 def test_failed_build_leaves_nothing_half_done(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
+    calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(build, "_check_toolchain", lambda: None)
     monkeypatch.setattr(build, "_ensure_sdist", lambda root: root / "sdist.tar.gz")
     monkeypatch.setattr(build, "_build", _fake_build(calls, fail=True, delay=0))

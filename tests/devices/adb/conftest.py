@@ -88,7 +88,11 @@ def arm64_tools():
     from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
 
     target = target_for("arm64-v8a", cpu_features(CPUINFO), device="the arm64 loopback phone")
-    return crossbuild.ensure_built(target, crossbuild.find_toolchain())
+    # What the phone tests run, and so what `bench` itself builds for them: the
+    # phone's llama-bench and llama-perplexity would only cost minutes of zig.
+    return crossbuild.ensure_built(
+        target, crossbuild.find_toolchain(), ("llama-completion", "llama-tokenize")
+    )
 
 
 @pytest.fixture(scope="session")
