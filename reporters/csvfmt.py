@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Any
 
-from pocketbench.plugin import (
+from pocketbench.report import (
     DEFAULT_METRICS,
     QUALITY_METRICS,
     ConfigReport,

@@ -12,8 +12,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pocketbench import plugin as c
-from pocketbench.plugin import ComparisonTable, DecisionTable, Findings, Picture, Table, metric_spec
+from pocketbench import report as c
+from pocketbench.report import ComparisonTable, DecisionTable, Findings, Picture, Table, metric_spec
 from pocketbench.reporters import templating
 
 FORMATS = {"markdown": ("markdown", "findings.md.j2"), "latex": ("latex", "findings.tex.j2")}
@@ -101,7 +101,7 @@ def _quality_rows(table: Table) -> list[list[str]]:
     configs = [col.config for col in table.columns]
     if not any(cfg is not None and cfg.quality is not None for cfg in configs):
         return []
-    from pocketbench.plugin import QUALITY_LABELS, QUALITY_METRICS, display_figure
+    from pocketbench.report import QUALITY_LABELS, QUALITY_METRICS, display_figure
 
     return [
         [

@@ -6,8 +6,8 @@ import base64
 
 from markupsafe import Markup
 
-from pocketbench import plugin as c
-from pocketbench.plugin import Report, ReporterInfo, ReportOptions, hookimpl
+from pocketbench import report as c
+from pocketbench.report import Report, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.reporters import templating
 
 
@@ -25,7 +25,7 @@ def pocketbench_render(report: Report, options: ReportOptions) -> str:
 
 
 def render(report: Report, options: ReportOptions) -> str:
-    from pocketbench.plugin import (
+    from pocketbench.report import (
         bar_chart,
         pareto_chart,
         position_chart,

@@ -23,7 +23,7 @@ import json
 import math
 from typing import Any
 
-from pocketbench.plugin import (
+from pocketbench.report import (
     TOTAL_DEFINITION,
     ConfigReport,
     Report,
@@ -162,7 +162,7 @@ def quality(c: ConfigReport) -> dict[str, Any] | None:
 
 def _device_state(c: ConfigReport) -> dict[str, Any]:
     """``cores``, ``energy`` and the frequency-based throttling evidence of a configuration."""
-    from pocketbench.plugin import cores_text, energy_json
+    from pocketbench.report import cores_text, energy_json
 
     drop = c.freq_drop
     return {

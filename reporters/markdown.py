@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pocketbench import plugin as c
-from pocketbench.plugin import Report, ReporterInfo, ReportOptions, hookimpl
+from pocketbench import report as c
+from pocketbench.report import Report, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.reporters import templating
 
 if TYPE_CHECKING:
-    from pocketbench.plugin import Findings
+    from pocketbench.report import Findings
 
 
 @hookimpl

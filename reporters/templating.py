@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pocketbench.plugin import (
+from pocketbench.report import (
     BANDWIDTH_NOTE,
     TOTAL_DEFINITION,
     Report,

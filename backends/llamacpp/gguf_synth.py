@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pocketbench.plugin import (
+    NEUTRAL_WORDS,
     ModelSpec,
     cache_dir,
     cached,
@@ -40,22 +41,9 @@ SPACE = "\u2581"
 #: llama.cpp token types (llama_token_type).
 _NORMAL, _UNKNOWN, _CONTROL, _UNUSED, _BYTE = 1, 2, 3, 5, 6
 
-#: Whole-word tokens.  The neutral prompt is made of these words, so with the
-#: synthetic tokenizer one word is exactly one token.
-_WORD_TEXT = """
-    the of and to in is was for on that with as by at from it an be this are
-    which or his her their they we you he she not but have had has one all
-    there were been can would more other new some time could these two may
-    first then do any like my now over such our man me even most made after
-    also did many before must through back years where much your way well down
-    should because each just those people how too little state good very make
-    world still own see men work long get here between both life being under
-    never day same another know while last might us great old year off come
-    since against go came right used take three small large house water light
-    river stone garden window morning evening city road field tree bird music
-    story number table letter paper question answer reason market country
-"""
-WORDS: tuple[str, ...] = tuple(_WORD_TEXT.split())
+#: Whole-word tokens: the neutral prompt's words, so with the synthetic
+#: tokenizer one word is exactly one token.
+WORDS: tuple[str, ...] = NEUTRAL_WORDS
 #: Characters given their own token, so arbitrary text rarely needs bytes.
 CHARS = "".join(chr(c) for c in range(33, 127))
 

@@ -190,6 +190,7 @@ class Job:
 
 
 def hash_text(text: str) -> str:
+    """A short, stable hash of ``text`` (12 hex digits of its sha256), for keys and names."""
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:12]

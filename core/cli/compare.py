@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
-
 import click
 
 from pocketbench.core.api.errors import UsageError
@@ -36,7 +32,8 @@ def add_commands(group: click.Group) -> None:
         old: str, new: str, db: str, threshold: float, alpha: float, as_json: bool
     ) -> None:
         """Compare two stored campaigns: regressions and improvements beyond noise."""
-        from pocketbench.core.analysis.compare import compare_campaigns, format_comparison
+        from pocketbench.core.analysis.compare import compare_campaigns
+        from pocketbench.core.analysis.compare_output import comparison_json, comparison_text
         from pocketbench.core.kit import checks
         from pocketbench.core.results.store import Store
 
@@ -46,36 +43,4 @@ def add_commands(group: click.Group) -> None:
         threshold = checks.number("--threshold", threshold, 0.0, 1000.0)
         with Store.open(db, create=False, write=False) as store:
             comparison = compare_campaigns(store, old, new, threshold_pct=threshold, alpha=alpha)
-        click.echo(comparison_json(comparison) if as_json else format_comparison(comparison))
-
-
-def comparison_json(comparison: Any) -> str:
-    def num(v: float) -> float | None:
-        return v if isinstance(v, float) and math.isfinite(v) else None
-
-    data = {
-        "old": comparison.old,
-        "new": comparison.new,
-        "threshold_pct": comparison.threshold_pct,
-        "alpha": comparison.alpha,
-        "correction": comparison.correction,
-        "changes": [
-            {
-                "config_key": c.config_key,
-                "label": c.label,
-                "metric": c.metric,
-                "verdict": c.verdict,
-                "old_mean": num(c.old.mean),
-                "new_mean": num(c.new.mean),
-                "change_pct": num(c.change_pct),
-                "change_pct_ci95": [num(v) for v in c.ratio.pct_ci],
-                "pvalue": num(c.welch.pvalue),
-                "p_adjusted": num(c.p_adjusted),
-            }
-            for c in comparison.changes
-        ],
-        "only_old": list(comparison.only_old),
-        "only_new": list(comparison.only_new),
-        "paired_across_import": list(comparison.paired),
-    }
-    return json.dumps(data, indent=2, ensure_ascii=False)
+        click.echo(comparison_json(comparison) if as_json else comparison_text(comparison))

@@ -93,6 +93,10 @@ def add_commands(group: click.Group) -> None:
             for q in b["quants"]:
                 default = " [default]" if q["name"] == b["default_quant"] else ""
                 click.echo(f"    --quant {q['name']}{default}: {q['description']}")
+                if q["aliases"]:
+                    click.echo(f"      also: {', '.join(q['aliases'])}")
+                if q["produced_by"]:
+                    click.echo(f"      produced by: {q['produced_by']}")
             for o in b["options"]:
                 how = o["flag"] or f"-O {o['name']}=VALUE"
                 if o["flag"] and not o["switch"]:

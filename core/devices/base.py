@@ -90,7 +90,11 @@ class Device(abc.ABC):
         cwd: str | None = None,
     ) -> ProcessResult:
         """Run ``argv`` and wait at most ``timeout`` seconds (wall clock).
+        ``env`` is merged into the device's own environment: the variables
+        given replace those of the same name, the others are kept.
 
+        ``cwd`` is where it runs: on a phone relative to :meth:`workdir` (the
+        default), on this host as given (default: the current directory).
         A run past its timeout is killed (with its children) and returned
         with ``timed_out=True``.  Never raises for a failing command; raises
         :class:`~pocketbench.core.api.errors.DeviceError` when the device itself

@@ -88,7 +88,11 @@ def file_digest(path: Path, *, chunk: int = 1 << 20) -> str:
 
 @contextlib.contextmanager
 def file_lock(path: Path, waiting: str | None = None) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (released by the OS if we die).
+    """Hold an exclusive advisory lock on the file ``path`` (released by the OS if we die).
+
+    The lock file is created at exactly ``path``: lock a name of its own
+    beside the artefact (``final.with_name(final.name + ".lock")``), never
+    the artefact's own path, which :func:`publish_dir` must be free to create.
 
     When another process holds it and ``waiting`` is given, say so first
     ("waiting for another process: ``waiting``"), so a wait never looks like a hang.
@@ -108,7 +112,11 @@ def file_lock(path: Path, waiting: str | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def temp_beside(path: Path) -> Iterator[Path]:
-    """A temporary file next to ``path``; removed unless it was renamed away."""
+    """An empty temporary file next to ``path`` (a context manager yielding its path).
+
+    Write it, then :func:`publish` it (or ``os.replace`` it) to ``path``; removed
+    unless it was renamed away.
+    """
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -116,6 +124,22 @@ def temp_beside(path: Path) -> Iterator[Path]:
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def temp_dir_beside(path: Path) -> Iterator[Path]:
+    """An empty temporary folder next to ``path``, to fill and :func:`publish_dir` as ``path``.
+
+    Removed with what it holds unless it was renamed away (published).
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _record(path: Path) -> Path:

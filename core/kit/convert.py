@@ -37,6 +37,7 @@ def converter() -> cattrs.Converter:
 
 
 def unstructure(obj: Any) -> Any:
+    """A model object (a ``Workload``, ``DeviceFacts``) as plain JSON data."""
     return converter().unstructure(obj)
 
 

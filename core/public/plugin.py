@@ -1,13 +1,14 @@
-"""The public API for plugin authors: everything a backend or a reporter needs.
+"""The public API for backend authors: everything a backend needs.
 
-A plugin imports from here (and, in its tests, from :mod:`pocketbench.testing`)
+A backend imports from here (and, in its tests, from :mod:`pocketbench.testing`)
 and never from ``pocketbench.core``: what is named here is kept stable, the
-core's own modules are not.  docs/plugins.md is written against this module.
+core's own modules are not.  docs/plugins.md is written against this module
+and docs/api.md lists every name.
 
-Backends implement the phase hooks (:func:`hookimpl` on methods named like
+Backends implement the phase hooks (:func:`hookimpl` on functions named like
 the hookspecs: ``pocketbench_backend_info``, ``pocketbench_prepare``,
-``pocketbench_run``, ``pocketbench_parse``, ...); reporters implement
-``pocketbench_reporter_info`` and ``pocketbench_render``.
+``pocketbench_run``, ``pocketbench_parse``, ...).  Reporters use
+:mod:`pocketbench.report`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from pocketbench.core.api.model import (
     ProcessResult,
     QuantScheme,
     Readings,
-    ReporterInfo,
     RunRecord,
     Workload,
     hash_text,
@@ -63,74 +63,16 @@ from pocketbench.core.kit.cache import (
     publish,
     publish_dir,
     temp_beside,
+    temp_dir_beside,
     write_atomic,
     write_checked,
 )
 from pocketbench.core.kit.children import ChildStopped, child, run_child
-from pocketbench.core.kit.convert import unstructure
 from pocketbench.core.kit.elf import ElfInfo, check_executable_abi, read_elf
+from pocketbench.core.kit.prompt import NEUTRAL_TEXT, NEUTRAL_WORDS, CountFn, exact_prompt
 from pocketbench.core.kit.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.kit.status import Status, say, status
 from pocketbench.core.kit.zig import ZIG_VERSION, ZigToolchain, find_zig
-from pocketbench.core.results.bandwidth import TABLE_NOTE as BANDWIDTH_NOTE
-from pocketbench.core.results.bandwidth import as_json as bandwidth_json
-from pocketbench.core.results.bandwidth import table_rows as bandwidth_rows
-from pocketbench.core.results.devicestate import cores_text
-from pocketbench.core.results.energy import energy_json
-from pocketbench.core.results.findings import (
-    Cell,
-    ComparisonTable,
-    Conclusion,
-    DecisionColumn,
-    DecisionRow,
-    DecisionTable,
-    Findings,
-    Picture,
-    Section,
-    SummaryLine,
-    Table,
-)
-from pocketbench.core.results.latency import latency_json, steps_by_position
-from pocketbench.core.results.names import CELL_WIDTH, short_name
-from pocketbench.core.results.pareto_plot import pareto_chart
-from pocketbench.core.results.plots import bar_chart, position_chart, roofline_chart, runs_chart
-from pocketbench.core.results.present import (
-    latex_breakable,
-    latex_escape,
-    latex_pm,
-    latex_table,
-    md_escape,
-    md_table,
-    notes,
-    num,
-    plusminus_text,
-    pm_text,
-    pvalue,
-    quality_notes,
-    quality_rows,
-    shorten,
-    summary_rows,
-    when,
-    workload_text,
-)
-from pocketbench.core.results.quality import (
-    QUALITY_LABELS,
-    QUALITY_METRICS,
-    display_figure,
-    pareto_front,
-)
-from pocketbench.core.results.report import (
-    CORE_METRICS,
-    DEFAULT_METRICS,
-    TOTAL_DEFINITION,
-    ConfigReport,
-    Report,
-    ReportOptions,
-    RunPoint,
-    facts_lines,
-    metric_spec,
-)
-from pocketbench.core.results.stats import Summary
 
 __all__ = [
     # hooks
@@ -183,6 +125,11 @@ __all__ = [
     "ModelSpec",
     "PRESETS",
     "get_preset",
+    # a prompt of exactly N tokens for your tokenizer
+    "exact_prompt",
+    "CountFn",
+    "NEUTRAL_TEXT",
+    "NEUTRAL_WORDS",
     # real-weight models and quality (``pocketbench_quality``)
     "RealModel",
     "REAL_MODELS",
@@ -197,6 +144,7 @@ __all__ = [
     "file_digest",
     "file_lock",
     "temp_beside",
+    "temp_dir_beside",
     "write_atomic",
     "publish",
     "cached",
@@ -210,63 +158,4 @@ __all__ = [
     "status",
     "Status",
     "say",
-    # reporters
-    "ReporterInfo",
-    "Findings",
-    "Report",
-    "ReportOptions",
-    "ConfigReport",
-    "RunPoint",
-    "Summary",
-    "md_escape",
-    "md_table",
-    "latex_escape",
-    "latex_breakable",
-    "latex_table",
-    "num",
-    "pm_text",
-    "pvalue",
-    "summary_rows",
-    "latex_pm",
-    "plusminus_text",
-    "shorten",
-    "short_name",
-    "CELL_WIDTH",
-    "when",
-    "workload_text",
-    "notes",
-    "quality_notes",
-    "quality_rows",
-    "facts_lines",
-    "metric_spec",
-    "CORE_METRICS",
-    "DEFAULT_METRICS",
-    "TOTAL_DEFINITION",
-    "Table",
-    "Section",
-    "SummaryLine",
-    "DecisionTable",
-    "DecisionColumn",
-    "DecisionRow",
-    "Cell",
-    "ComparisonTable",
-    "Conclusion",
-    "Picture",
-    "bar_chart",
-    "runs_chart",
-    "roofline_chart",
-    "pareto_chart",
-    "position_chart",
-    "QUALITY_METRICS",
-    "QUALITY_LABELS",
-    "display_figure",
-    "pareto_front",
-    "cores_text",
-    "energy_json",
-    "BANDWIDTH_NOTE",
-    "bandwidth_json",
-    "bandwidth_rows",
-    "latency_json",
-    "steps_by_position",
-    "unstructure",
 ]

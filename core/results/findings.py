@@ -35,6 +35,8 @@ class Column:
 
 @frozen(kw_only=True)
 class Table:
+    """One table of the findings document: configurations as columns, metrics as rows."""
+
     title: str
     columns: tuple[Column, ...]
     metrics: tuple[str, ...] = CORE_METRICS

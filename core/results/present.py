@@ -123,6 +123,7 @@ def latex_breakable(value: Any) -> Markup:
 
 
 def num(value: float | None, decimals: int = 2) -> str:
+    """A figure with ``decimals`` places; "n/a" for a missing or not-a-number one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if math.isinf(value):
@@ -169,6 +170,7 @@ def pm_text(summary: Summary, metric: str, plusminus: str) -> str:
 
 
 def plusminus_text(options: ReportOptions) -> str:
+    """The sentence saying what "±" means in this report (sample SD or 95% CI)."""
     return PLUSMINUS_TEXT[options.plusminus]
 
 
@@ -182,10 +184,12 @@ def pvalue(p: float) -> str:
 
 
 def when(timestamp: float) -> str:
+    """A timestamp as local date, time and zone ("2026-12-06 04:30 UTC")."""
     return _dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
 def workload_text(config: ConfigReport) -> str:
+    """The workload in words: prompt and generated tokens, threads, cores."""
     w = config.workload
     text = (
         f"{w.prompt_tokens} prompt tokens, {w.gen_tokens} generated tokens (end of sequence"
@@ -201,6 +205,7 @@ def workload_text(config: ConfigReport) -> str:
 
 
 def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -290,6 +295,7 @@ def md_table(
 
 
 def latex_pm(summary: Summary, metric: str, plusminus: str) -> Markup:
+    """A LaTeX cell: mean ± SD, or mean [95% CI] with ``plusminus="ci"``."""
     if plusminus == "ci" and (parts := interval_parts(summary, metric)) is not None:
         mean, low, high = parts
         return Markup(f"\\mbox{{${mean}\\ [{low}, {high}]$}}")

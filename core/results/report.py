@@ -112,6 +112,7 @@ SPEED_METRICS: tuple[str, ...] = ("total_tps", "prompt_tps", "generation_tps")
 
 
 def metric_spec(name: str) -> MetricSpec:
+    """How the metric ``name`` is labelled and shown (its own name when unknown)."""
     return METRICS.get(name) or MetricSpec(name=name, label=name, short=name, unit="")
 
 

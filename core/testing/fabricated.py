@@ -61,6 +61,7 @@ def add_config(
     runner_total: bool = False,
     bandwidth: JobBandwidth | None = None,
 ) -> None:
+    """One configuration with made-up measured runs, stored like real ones."""
     job = Job(
         backend=backend,
         quant=quant,

@@ -12,8 +12,8 @@ from pocketbench.core.analysis.compare import (
     REGRESSION,
     UNCHANGED,
     compare_campaigns,
-    format_comparison,
 )
+from pocketbench.core.analysis.compare_output import comparison_text
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.results.store import Store
 from pocketbench.testing.fabricated import NASTY
@@ -54,7 +54,7 @@ def test_threshold_hides_small_significant_changes(store_path: Path) -> None:
 
 
 def test_text_output(store_path: Path) -> None:
-    text = format_comparison(compare(store_path))
+    text = comparison_text(compare(store_path))
     first = text.splitlines()[1]
     assert first.startswith("REGRESSION") and "llamacpp q4_0 tiny" in first
     assert "only in old:" in text and "only in new:" in text

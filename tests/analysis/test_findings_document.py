@@ -16,7 +16,7 @@ import pytest
 
 from pocketbench.core.engine.plugins import REPORTERS, Registry
 from pocketbench.core.results.store import Store
-from pocketbench.plugin import Findings, ReporterInfo, ReportOptions, hookimpl
+from pocketbench.report import Findings, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.testing.fabricated import add_config
 from pocketbench.testing.latex import compile_latex
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -37,6 +38,46 @@ def test_python_dash_m_is_bench() -> None:
         [sys.executable, "-m", "pocketbench", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "0.1.0" in out.stdout
+
+
+def test_the_example_backends_own_tests_pass(example_backend, repo, tmp_path) -> None:
+    # What a plugin author copies: tests that use only pocketbench.plugin and pocketbench.testing.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(repo / "examples" / "pocketbench-numpy-backend" / "tests"),
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(example_backend), os.environ.get("PYTHONPATH")])
+            ),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout
+
+
+def test_plugins_shows_each_schemes_aliases_and_how_it_is_produced(run_bench) -> None:
+    import json
+
+    listing = json.loads(run_bench("plugins", "--json").stdout)
+    text = run_bench("plugins").stdout
+    schemes = [q for b in listing["backends"] for q in b["quants"]]
+    assert any(q["aliases"] for q in schemes) and any(q["produced_by"] for q in schemes)
+    for q in schemes:
+        if q["aliases"]:
+            assert f"      also: {', '.join(q['aliases'])}\n" in text
+        if q["produced_by"]:
+            assert f"      produced by: {q['produced_by']}\n" in text
 
 
 def test_example_third_party_backend_shows_up_and_runs(

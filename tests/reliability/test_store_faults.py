@@ -140,16 +140,16 @@ def _downgrade_to_before_claims(db: Path) -> None:
         c.execute("DROP INDEX runs_unique_index")
         c.execute("DROP TABLE leases")
         c.execute("DROP TABLE claims")
-        # The claims step and the steps after it (runs.trace, jobs.bandwidth) are undone.
-        for table, column in (
-            ("jobs", "holder"),
-            ("jobs", "heartbeat"),
-            ("runs", "slot"),
-            ("runs", "trace"),
-            ("jobs", "bandwidth"),
-        ):
-            c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        # The claims step and every step after it (the columns they add) are undone.
         claims = next(v for v, step in schema_module._MIGRATIONS.items() if step is to_claims)
+        later = [
+            found
+            for v, step in sorted(schema_module._MIGRATIONS.items())
+            if v > claims and isinstance(step, str)
+            for found in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", step)
+        ]
+        for table, column in (("jobs", "holder"), ("jobs", "heartbeat"), ("runs", "slot"), *later):
+            c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         c.execute(f"PRAGMA user_version = {claims - 1}")
 
 

@@ -15,7 +15,7 @@ from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.results.build import build_report
 from pocketbench.core.results.report import ReportOptions
 from pocketbench.core.results.store import Store
-from pocketbench.plugin import CELL_WIDTH, short_name
+from pocketbench.report import CELL_WIDTH, short_name
 from pocketbench.testing.fabricated import add_config, compile_latex
 
 CAMPAIGN = "nightly-" + "x" * 60 + "-Galaxy_A25_SpinQuant_versus_llama.cpp_Q4_0_" + "y" * 80

@@ -109,7 +109,7 @@ def test_unknown_campaign_lists_choices(tmp_path) -> None:
 
 def test_unopenable_path_is_one_clear_error() -> None:
     # /proc refuses new files even for root
-    with pytest.raises(StoreError, match="choose another path with --db"):
+    with pytest.raises(StoreError, match="choose another path for --db"):
         Store.open("/proc/pocketbench-test.db")
 
 

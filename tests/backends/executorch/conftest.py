@@ -8,9 +8,7 @@ exports (a few minutes on two cores); later runs find them.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pluggy
@@ -69,42 +67,6 @@ def job(
         ),
         options=dict(options),
     )
-
-
-class FakePhone(LocalDevice):
-    """A "phone" whose files live in a folder of this host: pushes copy, runs are local.
-
-    It exercises the adb code path of the backend (push, a llama_main binary,
-    its ``--help``) without a device.
-    """
-
-    is_local = False
-
-    def __init__(self, root: Path) -> None:
-        self.name = "fakephone"
-        self.root = root
-        self.pushed: list[str] = []
-        root.mkdir(parents=True, exist_ok=True)
-
-    def push(self, local: Path, name: str | None = None, progress=None) -> str:
-        dest = self.root / (name or Path(local).name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local, dest)
-        self.pushed.append(str(dest))
-        return str(dest)
-
-    def workdir(self) -> str:
-        return str(self.root)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ):
-        return super().run(argv, timeout=timeout, env=env, cwd=cwd)
 
 
 #: gflags --help of executorch 1.x examples/models/llama/main.cpp (format of gflags 2.2).

@@ -11,8 +11,9 @@ import pytest
 
 from pocketbench.core.api.errors import ParseError, SetupError
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.testing.devices import FakePhone
 
-from .conftest import FakePhone, job, needs_executorch
+from .conftest import job, needs_executorch
 
 
 def one_line(exc: BaseException) -> str:

@@ -11,8 +11,9 @@ import pytest
 from pocketbench.core.api.errors import SetupError
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.core.kit.cache import cache_dir
+from pocketbench.testing.devices import FakePhone
 
-from .conftest import HELP_V04, HELP_V1, FakePhone, fake_llama_main, job, needs_executorch
+from .conftest import HELP_V04, HELP_V1, fake_llama_main, job, needs_executorch
 
 pytestmark = [pytest.mark.slow, pytest.mark.executorch, needs_executorch]
 

@@ -14,6 +14,7 @@ import pytest
 import pocketbench.core.engine.hookspecs
 from pocketbench.core.api.model import Job, Workload
 from pocketbench.core.devices.local import LocalDevice
+from pocketbench.testing.devices import FakePhone
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -159,31 +160,6 @@ def _no_user_bin(monkeypatch: pytest.MonkeyPatch) -> None:
     """The user's own environment must not choose the tools under test."""
     for name in ("POCKETBENCH_LLAMACPP_BIN", "POCKETBENCH_LLAMACPP_HOST_BIN", "FAKE_LLAMA_MODE"):
         monkeypatch.delenv(name, raising=False)
-
-
-class FakePhone(LocalDevice):
-    """A device that is not this host: files are pushed into its own folder.
-
-    It runs commands on this host, so the push-and-run path of the backend
-    is exercised with real processes.
-    """
-
-    name = "fake-phone"
-    is_local = False
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pushed: list[str] = []
-
-    def push(self, local: Path, name: str | None = None, progress=None) -> str:  # noqa: ANN001
-        dest = self.root / (name or Path(local).name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local, dest)  # like adb push: the mode is not kept
-        self.pushed.append(name or Path(local).name)
-        return str(dest)
-
-    def workdir(self) -> str:
-        return str(self.root)
 
 
 @pytest.fixture

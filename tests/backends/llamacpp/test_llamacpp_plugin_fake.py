@@ -176,7 +176,7 @@ def test_phone_of_an_abi_without_a_cross_build_needs_a_bin_dir(pm, job, tmp_path
     # Phones of the supported ABIs get a cross-build (tests/devices/adb/test_phone_*).
     import attrs
 
-    from .conftest import FakePhone
+    from pocketbench.testing.devices import FakePhone
 
     class MipsPhone(FakePhone):
         def facts(self):  # noqa: ANN202
