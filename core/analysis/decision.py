@@ -102,6 +102,8 @@ COLUMNS: list[ColumnSpec] = [
     ),
     ColumnSpec(key="prompt_tps", label="Prompt tok/s [95% CI]", cell=_mean_ci("prompt_tps")),
     ColumnSpec(key="ttft_ms", label="TTFT ms", cell=_mean_ci("ttft_ms", digits=1)),
+    # The wait between words in the slowest 10% of decode steps, what a streaming user feels.
+    ColumnSpec(key="tpot_p90_ms", label="TPOT p90 ms", cell=_mean_ci("tpot_p90_ms", digits=1)),
     ColumnSpec(
         key="peak_rss_bytes", label="Peak memory MiB", cell=_mean("peak_rss_bytes", 1 / 2**20)
     ),
@@ -160,23 +162,10 @@ def decision_table(
 
 
 def table_notes(present: Sequence[ConfigReport]) -> tuple[str, ...]:
-    """What the table's figures mean, said once: MBU above 100%, energy's phases and definition."""
+    """What the table's figures mean, said once: MBU not quoted, energy's phases and definition."""
     out = []
-    above = [
-        c.label
-        for c in present
-        if c.bandwidth is not None
-        and c.bandwidth.mbu is not None
-        and math.isfinite(c.bandwidth.mbu.estimate)
-        and c.bandwidth.mbu.estimate > 1
-    ]
-    if above:
-        out.append(
-            f"MBU above 100% ({', '.join(above)}) is a measurement inconsistency, not a speed:"
-            " the configuration read memory faster than the bandwidth probe did (caches served"
-            " part of the weights, or the probe read below the device's peak), so the probe's"
-            " figure is no ceiling for it."
-        )
+    # An MBU the physics refuses, or one a cache makes meaningless: one line each, no percentage.
+    out += bandwidth.table_notes([(c.label, c.bandwidth) for c in present])
     references: dict[str, list[str]] = {}
     for c in present:
         if c.quality is not None:

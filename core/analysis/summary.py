@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from attrs import frozen
 
 from pocketbench.core.analysis import caveats
-from pocketbench.core.results import energy
+from pocketbench.core.results import bandwidth, energy
 from pocketbench.core.results.findings import Conclusion, DecisionTable, SummaryLine
 from pocketbench.core.results.report import ConfigReport, metric_spec
 
@@ -125,17 +125,10 @@ def answer_caveats(x: Inputs) -> SummaryLine | None:
     if fell := caveats.drifting(present):
         said.append(f"speed fell during the runs (drift) for {names(fell)}")
     inconsistent = [
-        c
-        for c in present
-        if c.bandwidth is not None
-        and c.bandwidth.mbu is not None
-        and math.isfinite(c.bandwidth.mbu.estimate)
-        and c.bandwidth.mbu.estimate > 1
+        c for c in present if bandwidth.verdict(c.bandwidth, c.label).kind == "inconsistent"
     ]
     if inconsistent:
-        said.append(
-            f"an inconsistent bandwidth measurement (MBU above 100%) for {names(inconsistent)}"
-        )
+        said.append(f"an inconsistent bandwidth measurement for {names(inconsistent)}")
     if len(present) > 1 and all(c.quality is None for c in present):
         said.append("quality was not measured, so speed alone cannot choose a scheme")
     if not said:

@@ -208,12 +208,12 @@ class Verdict:
         est = self.mbu.estimate
         if est > 1:
             # Within the joint interval of the device figure: the run is at the limit.
-            return f"100% (at the device figure; 95% CI from {low * 100:.0f}%)"
+            return f"100% (at the device figure; 95% CI from {max(low, 0.0) * 100:.0f}%)"
         if math.isnan(low) or math.isnan(high):  # one run or one probe trial: no interval
             return pct(est)
         if math.isinf(low) or math.isinf(high):
             return f"{pct(est)} (CI unbounded)"
-        return f"{pct(est)} ({low * 100:.0f} to {min(high, 1.0) * 100:.0f}%)"
+        return f"{pct(est)} ({max(low, 0.0) * 100:.0f} to {min(high, 1.0) * 100:.0f}%)"
 
 
 def verdict(b: BandwidthSummary | None, label: str = "") -> Verdict:
