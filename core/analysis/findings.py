@@ -31,7 +31,8 @@ from pocketbench.core.results.report import ConfigReport, Vocabulary
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.imported_findings import ImportedPart
-    from pocketbench.core.analysis.study import Study, StudyConfig
+    from pocketbench.core.analysis.study import Study
+    from pocketbench.core.analysis.study_run import StudyConfig
     from pocketbench.core.results.store import Store
 
 #: (label, configuration, its framework's baseline) of a section's measured configurations.

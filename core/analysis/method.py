@@ -16,7 +16,8 @@ from pocketbench.core.results import bandwidth
 from pocketbench.core.results.report import TOTAL_DEFINITION, ConfigReport, Vocabulary, facts_lines
 
 if TYPE_CHECKING:
-    from pocketbench.core.analysis.study import Study, StudyConfig
+    from pocketbench.core.analysis.study import Study
+    from pocketbench.core.analysis.study_run import StudyConfig
 
 
 #: What of a backend's ``describe`` the preface lists (the rest is in ``bench report``).
