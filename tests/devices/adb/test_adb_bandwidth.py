@@ -106,9 +106,15 @@ def test_an_arm64_phone_runs_the_probe_built_like_its_llamacpp_tools_beside_them
     assert read_elf(pushed).machine == 183  # EM_AARCH64
     runner = shlex.split(d["argv"])[0].removeprefix("/data/local/tmp/")
     assert pushed.parent == (phone.daemon.sandbox / runner).parent
-    # The next job on the same phone and cores reads the figure from the cache.
+    # The next job on the same phone and cores reads the figure from the cache,
+    # unless the first was probed on a busy device (the emulator and this host's
+    # other processes can make it so): then it is measured again and says why.
     said = bench("second")
-    assert "measuring the memory bandwidth" not in said
     again = run_bench("report", "--format", "json", "--campaign", "second", cwd=tmp_path)
     (config,) = json.loads(again.stdout)["configurations"]
-    assert config["bandwidth"]["probe"]["cached"] is True
+    if "was taken on a busy device" in said:
+        assert "measuring the memory bandwidth" in said
+        assert config["bandwidth"]["probe"]["cached"] is False
+    else:
+        assert "measuring the memory bandwidth" not in said
+        assert config["bandwidth"]["probe"]["cached"] is True
