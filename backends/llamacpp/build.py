@@ -140,7 +140,11 @@ def built_bin_dir(names: Iterable[str] = TARGETS) -> Path | None:
     dest = cache_dir("llamacpp") / build_key()
     # Each tool's size and digest, recorded when it was published: a truncated
     # or overwritten binary is rebuilt, never run.
-    return None if worktree.missing(dest, _known(names)) else dest / "bin"
+    return (
+        None
+        if worktree.missing(dest, worktree.known(names, TARGETS, "the host build"))
+        else dest / "bin"
+    )
 
 
 def ensure_built(names: Iterable[str] = TARGETS) -> Path:
@@ -150,7 +154,7 @@ def ensure_built(names: Iterable[str] = TARGETS) -> Path:
     llama-tokenize and llama-quantize: :data:`RUN_TARGETS`); a later job that
     asks for another builds just that one in the tree kept for it.
     """
-    wanted = _known(names)
+    wanted = worktree.known(names, TARGETS, "the host build")
     found = built_bin_dir(wanted)
     if found is not None:
         return found
@@ -169,14 +173,6 @@ def ensure_built(names: Iterable[str] = TARGETS) -> Path:
         raise SetupError(f"llama.cpp build finished but {dest} is incomplete; see {log}")
     say(f"llama.cpp tools ({', '.join(wanted)}) ready in {found}")
     return found
-
-
-def _known(names: Iterable[str]) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(names))
-    unknown = [n for n in names if n not in TARGETS]
-    if unknown:  # a programming error, not a user's: the backend names its tools
-        raise ValueError(f"not a llama.cpp tool pocketbench builds: {', '.join(unknown)}")
-    return names
 
 
 def _check_toolchain() -> None:

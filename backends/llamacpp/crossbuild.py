@@ -138,7 +138,7 @@ def cached(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> Cr
         return None
     if not isinstance(info, dict) or info.get("target_abi") != target.abi:
         return None
-    names = _known(names)
+    names = worktree.known(names, TARGETS, "the phone build")
     # Each tool's size and digest are checked (a damaged one is removed, saying why).
     if worktree.missing(dest, names):
         return None
@@ -153,7 +153,7 @@ def cached(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> Cr
 
 def ensure_built(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS) -> CrossBuild:
     """The cross-built tools for ``target``, building first those of ``names`` it lacks."""
-    names = _known(names)
+    names = worktree.known(names, TARGETS, "the phone build")
     found = cached(target, zig, names)
     if found is not None:
         return found
@@ -170,14 +170,6 @@ def ensure_built(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS)
     if found is None:
         raise SetupError(f"the llama.cpp cross-build in {dest} is incomplete; see {log}")
     return found
-
-
-def _known(names: Iterable[str]) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(names))
-    unknown = [n for n in names if n not in TARGETS]
-    if unknown:  # a programming error, not a user's: the backend names its tools
-        raise ValueError(f"not a llama.cpp tool of the phone build: {', '.join(unknown)}")
-    return names
 
 
 def _build(

@@ -22,7 +22,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -118,6 +118,18 @@ def _jobs() -> int:
     import os
 
     return os.cpu_count() or 2
+
+
+def known(names: Iterable[str], targets: Sequence[str], build: str) -> tuple[str, ...]:
+    """``names`` without repeats, each one of ``build``'s ``targets``.
+
+    An unknown name is a programming error, not a user's: the backend names its tools.
+    """
+    names = tuple(dict.fromkeys(names))
+    unknown = [n for n in names if n not in targets]
+    if unknown:
+        raise ValueError(f"not a llama.cpp tool of {build}: {', '.join(unknown)}")
+    return names
 
 
 def _step(
