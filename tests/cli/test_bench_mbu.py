@@ -42,9 +42,13 @@ def test_llamacpp_on_this_host_reports_mbu(run_bench) -> None:  # noqa: ANN001
     r = run_bench("run", "--backend", "llamacpp", "--quant", "q4_0", "--model", "tiny",
                   *SMALL, "--cooldown", "off")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    # The only note the shared host may cause: the probe ran while it was busy.
+    # The only notes allowed are the probe policy's own: a cached figure from before this
+    # campaign (or a busy one) is measured again, and a probe on a busy shared host says so.
     notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
-    assert all("on a busy device" in line for line in notes), notes
+    assert all(
+        "bandwidth" in line and ("measured again" in line or "on a busy device" in line)
+        for line in notes
+    ), notes
     b = bandwidth(run_bench)
     check_complete(b)
     # The tiny model's decode step is a few MB: it sits in this host's last-level cache.
