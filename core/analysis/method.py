@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pocketbench.core.analysis.comparisons import CORRECTION_NAMES
+from pocketbench.core.api.bandwidth import threads_text
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results.report import TOTAL_DEFINITION, ConfigReport, Vocabulary, facts_lines
 
@@ -101,7 +102,23 @@ def method(
         + "."
     )
     mbu = (bandwidth.TABLE_NOTE,) if any(r.bandwidth is not None for r in present) else ()
-    return tuple(lines) + _quality_method(present) + mbu
+    return tuple(lines) + _quality_method(present) + mbu + _probes(present)
+
+
+def _probes(present: list[ConfigReport]) -> tuple[str, ...]:
+    """Every bandwidth probe once per device and placement: the study's start, re-probes, end."""
+    seen: dict[tuple[str, str], tuple[str, ...]] = {}
+    for r in present:
+        b = r.bandwidth
+        if b is None or b.probe is None or not b.probes:
+            continue
+        where = f"{threads_text(b.probe.threads)}, {b.probe.where}"
+        seen.setdefault((r.device, where), tuple(bandwidth.probe_text(p) for p in b.probes))
+    return tuple(
+        f"Bandwidth probes on {device} ({where}), oldest first: {'; '.join(probes)}."
+        " The device figure is the best of them: a busier minute only ever reads less."
+        for (device, where), probes in seen.items()
+    )
 
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:

@@ -108,6 +108,10 @@ def test_findings_markdown_has_the_seeds_tables_and_worded_conclusions(measured)
     assert "<script>" not in md and "\\<script\\> \\|" in md
     # Caveats the data supports.
     assert "accuracy" in md and "Synthetic models" in md and "No device temperatures" in md
+    # Both probes of the one placement, the study's start and its end, once for all six.
+    probes = [line for line in md.splitlines() if line.startswith("- Bandwidth probes on local")]
+    assert len(probes) == 1 and probes[0].count(" GB/s at ") == 2, probes
+    assert "(the study's end)" in probes[0]
 
 
 def test_findings_conclusions_are_statistics(measured) -> None:  # type: ignore[no-untyped-def]
