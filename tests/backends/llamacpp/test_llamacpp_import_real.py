@@ -132,7 +132,7 @@ def test_findings_and_compare_show_an_import_beside_the_measured_configuration(
     assert rows[0][-1] == "Compared with"
     (row,) = rows[2:]
     assert row[:4] == [short_name(label), short_name(str(path)), "llama-bench json", sha]
-    assert row[4] == "llamacpp q4_0"  # the measured twin, not an imported one
+    assert row[4] == "llamacpp Q4_0"  # the measured twin, not an imported one
     assert "never pooled with them" in text  # the caveat
     with Store.open(tmp_path / "pocketbench.db", create=False) as store:
         (theirs,) = configurations(store, "theirs")
