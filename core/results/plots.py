@@ -1,4 +1,4 @@
-"""Matplotlib figures of the HTML report and the findings document (Agg, no pyplot state, PNG bytes out).
+"""Matplotlib figures of the HTML report and the findings document (Agg, no pyplot state; PNG or SVG bytes out).
 
 Public through :mod:`pocketbench.plugin`, so a third-party reporter draws the same pictures.
 """
