@@ -27,11 +27,10 @@ def render_findings(findings: Findings, fmt: str) -> str:
         for s in findings.sections
         for t in (s.framework_table, *s.quant_tables)
     }
+    lay_out = c.latex_table if fmt == "latex" else c.md_table
     phones = ""
     if findings.phones is not None:
-        header, rows = list(findings.phones.header), [list(r) for r in findings.phones.rows]
-        phones = c.latex_table(header, rows) if fmt == "latex" else c.md_table(header, rows)
-    lay_out = c.latex_table if fmt == "latex" else c.md_table
+        phones = lay_out(findings.phones.header, findings.phones.rows)
     return (
         templating.environment(kind)
         .get_template(template)
@@ -41,6 +40,7 @@ def render_findings(findings: Findings, fmt: str) -> str:
             phone_table=phones,
             decision=lambda t: lay_out(*decision_rows(t)),
             comparison=lambda t: lay_out(*comparison_rows(t)),
+            text_table=lambda t: lay_out(t.header, t.rows),
             picture_path=picture_path,
         )
     )
@@ -63,11 +63,16 @@ def comparison_rows(table: ComparisonTable) -> tuple[list[str], list[list[str]]]
 _SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9./-]*")
 
 
-def picture_path(picture: Picture) -> Any:
-    """The picture's relative path, verbatim (an escaped file name would name another file)."""
-    if not _SAFE_PATH.fullmatch(picture.path) or ".." in picture.path:
-        raise ValueError(f"unexpected picture path {picture.path!r}")
-    return Markup(picture.path)
+def picture_path(picture: Picture, fmt: str = "png") -> Any:
+    """The picture's relative path (``fmt`` "svg": its SVG's), verbatim.
+
+    Verbatim because an escaped file name would name another file; so only
+    plain relative names pass.
+    """
+    path = picture.svg if fmt == "svg" else picture.path
+    if not _SAFE_PATH.fullmatch(path) or ".." in path:
+        raise ValueError(f"unexpected picture path {path!r}")
+    return Markup(path)
 
 
 def _table(table: Table, fmt: str, plusminus: str) -> str:

@@ -112,12 +112,14 @@ def render_report(
     """Render a report template of ``kind`` ("markdown", "latex") around its summary table.
 
     ``bandwidth_table``: the memory-bandwidth table (MBU), empty when nothing has figures.
-    The per-phone table of a pool is drawn here, in the template's own table style.
+    The per-phone tables of a pool are drawn here, in the template's own table style.
     """
-    phones_table = ""
+    lay_out = latex_table if kind == "latex" else md_table
+    phones_table = variance_table = ""
     if report.phones is not None:
-        header, rows = list(report.phones.header), [list(r) for r in report.phones.rows]
-        phones_table = latex_table(header, rows) if kind == "latex" else md_table(header, rows)
+        phones_table = lay_out(report.phones.header, report.phones.rows)
+        if report.phones.variance is not None:
+            variance_table = lay_out(report.phones.variance.header, report.phones.variance.rows)
     return (
         environment(kind)
         .get_template(template)
@@ -128,6 +130,7 @@ def render_report(
             table=table,
             bandwidth_table=bandwidth_table,
             phones_table=phones_table,
+            variance_table=variance_table,
             BANDWIDTH_NOTE=BANDWIDTH_NOTE,
             plusminus_text=plusminus_text(options),
         )

@@ -84,7 +84,8 @@ def correct(study: Study, sections: list[Section]) -> list[Section]:
                 s,
                 conclusions=done,
                 comparisons=tables(done, p_label(study)),
-                headlines=s.headlines or headlines(done, study),
+                # An imported section (no decision table) is said by its tables alone.
+                headlines=headlines(done, study) if s.decision else (),
             )
         )
     return out

@@ -55,13 +55,13 @@ def depth_series(configs: Sequence[tuple[str, ConfigReport]]) -> list[DepthSerie
 
 
 def write_depth_picture(series: Sequence[DepthSeries], path: Path) -> None:
-    """Generation speed against depth, one line per configuration, 95% CI bars (PNG)."""
-    import io
+    """Generation speed against depth, one line per configuration, 95% CI bars (PNG and SVG)."""
     import math
 
     from matplotlib.figure import Figure
 
     from pocketbench.core.kit.cache import write_atomic
+    from pocketbench.core.results.plots import encode
 
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -82,9 +82,8 @@ def write_depth_picture(series: Sequence[DepthSeries], path: Path) -> None:
     ax.set_title("Decode speed against context depth (mean, 95% CI)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, encode(fig, "png"))
+    write_atomic(path.with_suffix(".svg"), encode(fig, "svg"))  # the same picture, scalable
 
 
 def picture_path(output: str | None, study_name: str) -> Path:

@@ -92,6 +92,7 @@ def build_findings(
         if s.decision is not None:
             sections[i] = attrs.evolve(s, summary=summary(measured, s.conclusions, s.decision))
     labelled = [(_label(sc, study), reports[i]) for i, sc in enumerate(configs)]
+    tools, tool_table = method.tools(study, configs, reports, lambda sc: _label(sc, study))
     design = order.stored_design(store, campaign)
     drifts = order.drifts(store, campaign, present)
     return Findings(
@@ -107,7 +108,8 @@ def build_findings(
             method.metric_notes(vocabulary, present),
         )
         + tuple(order.drift_text(device, d) for device, d in drifts),
-        tools=method.tools(study, configs, reports, lambda sc: _label(sc, study)),
+        tools=tools,
+        tool_table=tool_table,
         sections=tuple(sections),
         caveats=caveats.caveats(study, labelled)
         + tuple(order.drift_caveat(device, d, design) for device, d in drifts if d.slowing)
@@ -137,7 +139,7 @@ def _imported_section(part: ImportedPart) -> Section:
         framework_table=table,
         quant_tables=(),
         conclusions=tuple(conclusions),
-        headlines=part.lines,
+        sources=part.sources,
     )
 
 

@@ -1,11 +1,13 @@
 """Imported campaigns in the findings document, beside the measured configurations.
 
 A study's ``imports`` names campaigns stored by ``bench import``.  Each gets
-its own section: a table of what the file held, labelled imported, the
-source file with its sha256, and where one imported configuration is the
-same as one measured (:func:`~pocketbench.core.analysis.compare.pair_imports`:
-backend, scheme, workload and model file) the worded comparison of the two.
-Imported runs are never pooled with measured ones.
+its own section: a table of what the file held, labelled imported, and a
+table of where each configuration comes from (source file, format, sha256)
+and, where one imported configuration is the same as one measured
+(:func:`~pocketbench.core.analysis.compare.pair_imports`: backend, scheme,
+workload and model file), the measured one it is compared with.  What holds
+for every row is said once under that table.  Imported runs are never
+pooled with measured ones.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from attrs import frozen
 
 from pocketbench.core.api.errors import UsageError
 from pocketbench.core.results.build import configurations
+from pocketbench.core.results.findings import TextTable
 
 if TYPE_CHECKING:
     from pocketbench.core.analysis.study import Study
@@ -56,9 +59,10 @@ class ImportedPart:
     heading: str
     title: str
     configs: tuple[ConfigReport, ...]
-    #: (imported, measured) configurations that are the same one: compared in words.
+    #: (imported, measured) configurations that are the same one: compared in the tables.
     pairs: tuple[tuple[ConfigReport, ConfigReport], ...]
-    lines: tuple[str, ...]
+    #: A row per imported configuration: its source file, format, sha256 (and its measured twin).
+    sources: TextTable
 
 
 def imported_part(
@@ -69,27 +73,28 @@ def imported_part(
 
     old = {c.config_key: c for c in measured}
     new = {c.config_key: c for c in imported}
-    pairs = []
-    lines = []
-    for ko, kn in pair_imports(old, new):
-        pairs.append((new[kn], old[ko]))
-        lines.append(
-            f"{new[kn].label} is compared with the measured {old[ko].label}: the same backend,"
-            " scheme, workload and model file."
+    paired = pair_imports(old, new)
+    pairs = [(new[kn], old[ko]) for ko, kn in paired]
+    twin = {kn: old[ko].label for ko, kn in paired}
+    header = ("Configuration", "Imported from", "Format", "sha256")
+    notes = ["Measured by another tool, with no warm-up information."]
+    if pairs:
+        header += ("Compared with",)
+        notes.append(
+            "Compared with: the measured configuration of the same backend, scheme, workload"
+            " and model file; the comparison tables test the two."
         )
+    rows = []
     for c in imported:
         info = c.imported or {}
-        lines.append(
-            f"{c.label}: imported from {info.get('path', '?')} ({info.get('format', '?')},"
-            f" sha256 {info.get('sha256', '?')}); measured by another tool, with no warm-up"
-            " information."
-        )
+        row = (c.label, *(str(info.get(k, "?")) for k in ("path", "format", "sha256")))
+        rows.append(row + ((twin.get(c.config_key, "n/a"),) if pairs else ()))
     return ImportedPart(
         heading=f"Imported: {name}",
         title=f"Imported Results ({name})",
         configs=tuple(imported),
         pairs=tuple(pairs),
-        lines=tuple(lines),
+        sources=TextTable(header=header, rows=tuple(rows), notes=tuple(notes)),
     )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pocketbench.core.analysis.comparisons import CORRECTION_NAMES
 from pocketbench.core.api.bandwidth import threads_text
 from pocketbench.core.results import bandwidth
+from pocketbench.core.results.findings import TextTable
 from pocketbench.core.results.report import TOTAL_DEFINITION, ConfigReport, Vocabulary, facts_lines
 
 if TYPE_CHECKING:
@@ -35,8 +36,13 @@ def tools(
     configs: Sequence[StudyConfig],
     reports: dict[int, ConfigReport | None],
     label: Callable[[StudyConfig], str],
-) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    """Tool versions and build commits: once per framework, then what differs per scheme."""
+) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], TextTable | None]:
+    """Tool versions and build commits: a line per framework, a table of what differs per scheme.
+
+    The line holds what every scheme of a framework shares (everything, for a
+    framework of one scheme); what differs by scheme (quantization, model
+    hash) is a row per configuration, never a line per configuration.
+    """
 
     def keep(items: dict[str, str]) -> tuple[tuple[str, str], ...]:
         out = []
@@ -46,20 +52,34 @@ def tools(
                 out.append((k, v if len(v) <= _MAX_VALUE else v[: _MAX_VALUE - 1] + "\u2026"))
         return tuple(out)
 
-    out: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    lines: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    rows: list[tuple[str, dict[str, str]]] = []
     for fw in study.framework:
         mine = [(sc, r) for i, sc in enumerate(configs) if sc.framework is fw and (r := reports[i])]
         if not mine:
             continue
         first = mine[0][1].describe
         common = {k: v for k, v in first.items() if all(r.describe.get(k) == v for _, r in mine)}
-        if len(mine) > 1 and keep(common):
-            out.append((f"{fw.name}, every scheme", keep(common)))
+        if len(mine) == 1:
+            if keep(common):
+                lines.append((label(mine[0][0]), keep(common)))
+            continue
+        if keep(common):
+            lines.append((f"{fw.name}, every scheme", keep(common)))
         for sc, r in mine:
-            own = {k: v for k, v in r.describe.items() if k not in common or len(mine) == 1}
-            if keep(own):
-                out.append((label(sc), keep(own)))
-    return tuple(out)
+            own = dict(keep({k: v for k, v in r.describe.items() if k not in common}))
+            if own:
+                rows.append((label(sc), own))
+    keys = sorted({k for _, own in rows for k in own})
+    table = (
+        TextTable(
+            header=("Configuration", *keys),
+            rows=tuple((name, *(own.get(k, "n/a") for k in keys)) for name, own in rows),
+        )
+        if rows
+        else None
+    )
+    return tuple(lines), table
 
 
 def devices(present: list[ConfigReport]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

@@ -1,16 +1,17 @@
 """The findings document's per-phone breakdown, for a study measured on several phones.
 
 A row per configuration and phone (runs, generation and prompt speed), and,
-for a configuration measured on several phones of one model (``replicate``),
-one sentence separating phone-to-phone from run-to-run variation
-(:func:`pocketbench.core.results.phones.variance_split`).
+for the configurations measured on several phones of one model
+(``replicate``), a table separating phone-to-phone from run-to-run variation
+(:func:`pocketbench.core.results.phones.variance_split`), a row per
+configuration and its method said once under it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pocketbench.core.results.findings import PhoneBreakdown
+from pocketbench.core.results.findings import PhoneBreakdown, TextTable
 from pocketbench.core.results.store import Store
 
 
@@ -19,9 +20,11 @@ def phone_breakdown(
 ) -> PhoneBreakdown | None:
     """None unless more than one phone measured ``campaign``; ``labels``: config key -> label."""
     from pocketbench.core.results.phones import (
+        SPLIT_HEADER,
+        SPLIT_NOTE,
         phone_runs,
         replica_key,
-        split_sentence,
+        split_row,
         variance_split,
     )
 
@@ -39,7 +42,7 @@ def phone_breakdown(
         n, *gen = r.summary("generation_tps")
         _, *prompt = r.summary("prompt_tps")
         rows.append((labels[r.config_key], r.phone, str(n), cell(n, *gen), cell(n, *prompt)))
-    notes = []
+    splits = []
     replicas: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in runs:
         per_phone = replicas.setdefault((replica_key(r.config_key), r.model), {})
@@ -48,7 +51,10 @@ def phone_breakdown(
         split = variance_split(samples)
         if split is not None:
             label = next(labels[r.config_key] for r in runs if replica_key(r.config_key) == key)
-            notes.append(split_sentence(label, split))
+            splits.append(split_row(label, split))
+    variance = (
+        TextTable(header=SPLIT_HEADER, rows=tuple(splits), notes=(SPLIT_NOTE,)) if splits else None
+    )
     return PhoneBreakdown(
         header=(
             "Configuration",
@@ -58,5 +64,5 @@ def phone_breakdown(
             "Prompt eval (tokens/s)",
         ),
         rows=tuple(rows),
-        notes=tuple(notes),
+        variance=variance,
     )

@@ -118,6 +118,8 @@ def _note_future(campaigns: list[dict]) -> None:
 
 def _phones(store: Any, report: Any) -> Any:
     """The per-phone table of the report's campaigns measured by a pool (None: one phone each)."""
+    import attrs
+
     from pocketbench.core.analysis.phone_findings import phone_breakdown
     from pocketbench.core.results.findings import PhoneBreakdown
 
@@ -125,8 +127,11 @@ def _phones(store: Any, report: Any) -> Any:
     parts = [p for camp in report.campaigns if (p := phone_breakdown(store, camp, labels))]
     if not parts:
         return None
+    split = [p.variance for p in parts if p.variance is not None]
     return PhoneBreakdown(
         header=parts[0].header,
         rows=tuple(r for p in parts for r in p.rows),
-        notes=tuple(n for p in parts for n in p.notes),
+        variance=attrs.evolve(split[0], rows=tuple(r for v in split for r in v.rows))
+        if split
+        else None,
     )

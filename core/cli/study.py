@@ -198,6 +198,7 @@ def add_commands(group: click.Group) -> None:
                     title="Generation speed against context depth",
                     caption="Each configuration's generation speed at each prompt length swept.",
                     path=picture.name,
+                    svg=picture.with_suffix(".svg").name,
                 )
                 findings = attrs.evolve(findings, pictures=(*findings.pictures, depth))
         options = ReportOptions(plusminus=plusminus, title=study.title)

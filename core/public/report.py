@@ -32,6 +32,7 @@ from pocketbench.core.results.findings import (
     Section,
     SummaryLine,
     Table,
+    TextTable,
 )
 from pocketbench.core.results.latency import latency_json, steps_by_position
 from pocketbench.core.results.names import CELL_WIDTH, short_name
@@ -96,6 +97,7 @@ __all__ = [
     "Conclusion",
     "Picture",
     "Table",
+    "TextTable",
     "CORE_METRICS",
     "DEFAULT_METRICS",
     "TOTAL_DEFINITION",

@@ -328,12 +328,24 @@ def table_rows(
 
 
 def table_notes(items: Sequence[tuple[str, BandwidthSummary | None]]) -> list[str]:
-    """One line under the table per configuration whose MBU is not a percentage."""
-    lines = []
+    """The lines under the table for MBUs that are not a percentage: one per kind, naming each."""
+    cached, inconsistent = [], []
     for label, b in items:
         v = verdict(b, label)
-        if v.kind == "inconsistent" or v.kind == "cache-resident":
-            lines.append(v.reason)
+        if v.kind == "cache-resident" and b is not None and b.probe is not None:
+            cached.append(
+                f"{label} ({b.bytes_per_token / 1e6:.1f} MB of {b.probe.llc_bytes / 2**20:.0f} MiB)"
+            )
+        elif v.kind == "inconsistent":
+            inconsistent.append(v.reason.removeprefix("measurement inconsistency: "))
+    lines = []
+    if cached:
+        lines.append(
+            f"Cache-resident, MBU not meaningful: a decode step reads within {CACHE_FACTOR}x of"
+            f" the last-level cache: {'; '.join(cached)}."
+        )
+    if inconsistent:
+        lines.append(f"Measurement inconsistency: {'; '.join(inconsistent)}.")
     return lines
 
 

@@ -18,12 +18,28 @@ from pocketbench.core.results.stats import Ratio, Welch
 
 
 @frozen(kw_only=True)
-class PhoneBreakdown:
-    """A table (header, rows of text) and the variance sentences under it."""
+class TextTable:
+    """A table of text whose rows vary (by configuration, phone or source file).
+
+    What varies by configuration is a row here, never one sentence per
+    configuration; ``notes`` is what holds for every row, said once under it.
+    """
 
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
-    notes: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class PhoneBreakdown:
+    """A table (header, rows of text) per configuration and phone, and the variance split."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+    #: Phone-to-phone against run-to-run variation, a row per configuration measured on
+    #: several phones (``replicate``); None when no configuration was.
+    variance: TextTable | None = None
 
 
 @frozen(kw_only=True)
@@ -165,6 +181,8 @@ class Picture:
     caption: str
     #: Path relative to the document, with forward slashes: "findings-files/generation-speed.png".
     path: str
+    #: The same picture as SVG (scales without blurring), relative like ``path``; "" when none.
+    svg: str = ""
 
 
 @frozen(kw_only=True)
@@ -182,6 +200,8 @@ class Section:
     decision: DecisionTable | None = None
     #: One table per compared metric.
     comparisons: tuple[ComparisonTable, ...] = ()
+    #: Where an imported section's configurations come from, a row per configuration.
+    sources: TextTable | None = None
 
 
 @frozen(kw_only=True)
@@ -204,3 +224,5 @@ class Findings:
     phones: PhoneBreakdown | None = None
     #: Pictures written beside the document; empty when it goes to standard output.
     pictures: tuple[Picture, ...] = ()
+    #: What differs by scheme in ``tools`` (file type, model hash): a row per configuration.
+    tool_table: TextTable | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pocketbench.core.results.plots import _colors, _figure, _png, _text
 from pocketbench.core.results.quality import pareto_front
@@ -21,6 +22,11 @@ def points(report: Report) -> list[tuple[float, float]]:
 
 def pareto_chart(report: Report) -> bytes:
     """Generation speed (x) against mean KL divergence (y); the front is joined by a line."""
+    return _png(pareto_figure(report))
+
+
+def pareto_figure(report: Report) -> Any:
+    """:func:`pareto_chart`'s figure, to encode as PNG or SVG (``plots.encode``)."""
     pts = points(report)
     front = sorted(pareto_front(pts), key=lambda i: pts[i][0])
     fig = _figure(8, 4.5)
@@ -35,4 +41,4 @@ def pareto_chart(report: Report) -> bytes:
     ax.set_ylabel("Mean KL divergence from the reference (nats)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _png(fig)
+    return fig

@@ -127,17 +127,41 @@ def variance_split(samples: Mapping[str, Sequence[float]]) -> VarianceSplit | No
     )
 
 
-def split_sentence(label: str, split: VarianceSplit, unit: str = "tokens/s") -> str:
-    """One sentence a team can act on."""
+#: The columns of :func:`split_row`: what varies by configuration in a pool's variance split.
+SPLIT_HEADER = (
+    "Configuration",
+    "Phones",
+    "Runs",
+    "Generation (tokens/s)",
+    "Phone-to-phone SD",
+    "Run-to-run SD",
+    "Phone's share",
+    "Reading",
+)
+#: What every row of the split means, said once under the table.
+SPLIT_NOTE = (
+    "The variance split separates phone-to-phone SD from run-to-run SD of generation speed"
+    " with a linear mixed model (statsmodels MixedLM, REML, the phone as a random effect);"
+    " where the phone's share of the variance is half or more, the units differ and a team"
+    " quotes per-phone figures, not one for the phone model."
+)
+
+
+def split_row(label: str, split: VarianceSplit) -> tuple[str, ...]:
+    """A configuration's variance split as a row under :data:`SPLIT_HEADER`."""
     share = split.phone_share
-    verdict = (
-        "the units differ: quote per-phone figures, not one for the model"
+    reading = (
+        "the units differ: quote per-phone figures"
         if share >= 0.5
         else "the units agree: the figure stands for this phone model"
     )
     return (
-        f"{label}: generation speed {split.mean:.2f} {unit} over {split.phones} phones"
-        f" ({split.runs} runs); phone-to-phone SD {split.phone_sd:.3f}, run-to-run SD"
-        f" {split.run_sd:.3f}: the phone accounts for {100 * share:.0f}% of the variance"
-        f" (linear mixed model, phone as random effect); {verdict}."
+        label,
+        str(split.phones),
+        str(split.runs),
+        f"{split.mean:.2f}",
+        f"{split.phone_sd:.3f}",
+        f"{split.run_sd:.3f}",
+        f"{100 * share:.0f}%" if math.isfinite(share) else "n/a",
+        reading,
     )

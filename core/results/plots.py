@@ -1,4 +1,4 @@
-"""Matplotlib figures of the HTML report and the findings document (Agg, no pyplot state, PNG bytes out).
+"""Matplotlib figures of the HTML report and the findings document (Agg, no pyplot state; PNG or SVG bytes out).
 
 Public through :mod:`pocketbench.plugin`, so a third-party reporter draws the same pictures.
 """
@@ -48,10 +48,22 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _png(fig: Any) -> bytes:
+def encode(fig: Any, fmt: str = "png") -> bytes:
+    """A figure as PNG or SVG bytes; one figure saves to both, drawn once."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    if fmt == "svg":
+        from matplotlib import rc_context
+
+        # No date and fixed element ids: the same figure gives the same file.
+        with rc_context({"svg.hashsalt": "pocketbench"}):
+            fig.savefig(buf, format="svg", metadata={"Date": None})
+    else:
+        fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
+
+
+def _png(fig: Any) -> bytes:
+    return encode(fig, "png")
 
 
 def _colors(n: int) -> list[Any]:
@@ -64,6 +76,11 @@ def _colors(n: int) -> list[Any]:
 
 def bar_chart(report: Report, metrics: Sequence[str] = CORE_METRICS) -> bytes:
     """Mean of each speed metric per configuration, error bars the 95% CI."""
+    return _png(bar_figure(report, metrics))
+
+
+def bar_figure(report: Report, metrics: Sequence[str] = CORE_METRICS) -> Any:
+    """:func:`bar_chart`'s figure, to :func:`encode` as PNG or SVG."""
     configs = report.configs
     colors = _colors(len(configs))
     height = 1.2 + 0.45 * len(configs)
@@ -93,11 +110,16 @@ def bar_chart(report: Report, metrics: Sequence[str] = CORE_METRICS) -> bytes:
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
     axes[0].set_yticks(positions, labels, fontsize=8)
-    return _png(fig)
+    return fig
 
 
 def runs_chart(report: Report) -> bytes:
     """Speed against run index per configuration; temperature on a second axis."""
+    return _png(runs_figure(report))
+
+
+def runs_figure(report: Report) -> Any:
+    """:func:`runs_chart`'s figure, to :func:`encode` as PNG or SVG."""
     configs = report.configs
     colors = _colors(len(configs))
     metrics = ("generation_tps", "prompt_tps")
@@ -160,7 +182,7 @@ def runs_chart(report: Report) -> bytes:
             frameon=False,
         )
     axes[0].set_title("Per-run speed (red rings: outliers by Tukey's fences, kept)", fontsize=10)
-    return _png(fig)
+    return fig
 
 
 def roofline_chart(report: Report) -> bytes:
@@ -169,6 +191,11 @@ def roofline_chart(report: Report) -> bytes:
     A roof is tokens/s = measured bandwidth / bytes per token (a line of slope
     -1 on log axes); a point's distance below its device's roof is its MBU.
     """
+    return _png(roofline_figure(report))
+
+
+def roofline_figure(report: Report) -> Any:
+    """:func:`roofline_chart`'s figure, to :func:`encode` as PNG or SVG."""
     configs = [c for c in report.configs if c.bandwidth and c.bandwidth.bytes_per_token]
     colors = _colors(len(configs))
     fig = _figure(8, 5)
@@ -212,7 +239,7 @@ def roofline_chart(report: Report) -> bytes:
     ax.set_title("Decode speed under the measured memory-bandwidth roof", fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _png(fig)
+    return fig
 
 
 def position_chart(report: Report) -> bytes | None:

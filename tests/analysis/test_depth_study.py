@@ -42,8 +42,12 @@ def test_a_depth_sweep_writes_the_picture_beside_the_findings(tmp_path: Path) ->
     for depth in (16, 64, 256):
         assert f"prompt {depth}" in findings
     assert "a prompt of 16, 64, 256 tokens" in findings
-    # No temporary file is left beside the picture (it is written atomically).
+    # The same picture as SVG beside it, linked beside the PNG.
+    assert b"<svg" in (tmp_path / "findings-depth.svg").read_bytes()[:1000]
+    assert "](findings-depth.png)" in findings and "](findings-depth.svg)" in findings
+    # No temporary file is left beside the pictures (they are written atomically).
     assert sorted(p.name for p in tmp_path.iterdir() if "depth" in p.name) == [
         "depth.toml",
         "findings-depth.png",
+        "findings-depth.svg",
     ]

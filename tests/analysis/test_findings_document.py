@@ -112,11 +112,12 @@ def test_bench_study_leads_with_the_answer_and_writes_its_pictures(
     assert "faster" in md and "not distinguishable |" in md
     assert repeated_templates(md) == []
 
-    # Pictures beside the document, linked from it.
+    # Pictures beside the document, linked from it, each as PNG and SVG.
     folder = tmp_path / "findings-files"
-    for name in ("generation-speed", "speed-by-run"):
-        assert (folder / f"{name}.png").read_bytes().startswith(PNG)
-        assert f"](findings-files/{name}.png)" in md
+    assert linked_pictures(md, tmp_path) == {
+        "findings-files/generation-speed.png",
+        "findings-files/speed-by-run.png",
+    }
     assert not (folder / "speed-quality.png").exists()  # no quality measured: no such picture
 
     # The LaTeX document includes the same pictures and compiles with them.
@@ -127,6 +128,20 @@ def test_bench_study_leads_with_the_answer_and_writes_its_pictures(
     assert "\\includegraphics" in tex and "{findings-files/speed-by-run.png}" in tex
     assert tex.index("\\section*{Summary}") < tex.index("\\section*{Decision table}")
     compile_latex(tex, tmp_path)
+
+
+def linked_pictures(md: str, where: Path) -> set[str]:
+    """The PNG pictures the markdown links, after checking each exists with its linked SVG."""
+    links = re.findall(r"\]\(([^)\s]+\.(?:png|svg))\)", md)
+    pngs = {link for link in links if link.endswith(".png")}
+    assert {link for link in links if link.endswith(".svg")} == {
+        link.removesuffix(".png") + ".svg" for link in pngs
+    }
+    for link in pngs:
+        assert (where / link).read_bytes().startswith(PNG), link
+        svg = (where / link).with_suffix(".svg").read_bytes()
+        assert svg.startswith(b"<?xml") and b"<svg" in svg[:1000], link
+    return pngs
 
 
 def test_standard_output_gets_the_document_without_pictures(
@@ -309,3 +324,91 @@ def test_a_third_party_reporter_receives_the_summary_tables_and_pictures_as_data
     assert f"compare generation_tps Llama.cpp Q4_0 / Llama.cpp Baseline {ratio:.3f} faster" in text
     assert "picture out-files/generation-speed.png" in text
     assert (tmp_path / "out-files" / "generation-speed.png").exists()
+
+
+REAL_STUDY = """
+name = "smollm2-first-screen"
+title = "SmolLM2-135M on this host: llama.cpp's schemes, speed and quality"
+models = ["smollm2-135m"]
+devices = ["local"]
+runs = 3
+warmup = 1
+quality = true
+quality_ctx = 128
+quality_chunks = 3
+
+[workload]
+prompt_tokens = 16
+gen_tokens = 16
+threads = 2
+
+[[framework]]
+backend = "llamacpp"
+label = "Llama.cpp"
+quants = ["baseline", "q8_0", "q4_0"]
+labels = { baseline = "Baseline", q8_0 = "Q8_0", q4_0 = "Q4_0" }
+"""
+NAMES = {"baseline": "Baseline", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+
+
+@pytest.mark.slow
+@pytest.mark.latex
+def test_a_real_study_says_what_to_ship_and_what_it_costs_on_its_first_screen(
+    tmp_path: Path,
+) -> None:
+    """Real llama.cpp on the real smollm2-135m, with quality: the answer fits the first screen."""
+    import json
+
+    from pocketbench.testing.cli import run_bench
+
+    (tmp_path / "study.toml").write_text(REAL_STUDY, encoding="utf-8")
+    args = ("study", "study.toml", "--db", "r.db", "--cooldown", "off")
+    done = run_bench(*args, "-o", "findings.md", cwd=tmp_path, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    md = (tmp_path / "findings.md").read_text(encoding="utf-8").replace("\\", "")
+    # What the store holds, read apart from the document (the JSON report).
+    report = run_bench("report", "--db", "r.db", "--format", "json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    configs = {c["quant"]: c for c in json.loads(report.stdout)["configurations"]}
+    speed = {q: c["metrics"]["generation_tps"]["mean"] for q, c in configs.items()}
+
+    screen = md.splitlines()[:40]
+    summary = [line for line in part(md, "## Summary").splitlines() if line.startswith("- ")]
+    assert all(line in screen for line in summary) and 2 <= len(summary) <= 8
+    # What to ship: the fastest configuration, as the store has it.
+    fastest = max(speed, key=lambda q: speed[q])
+    assert summary[0].startswith(
+        f"- Fastest generation: Llama.cpp {NAMES[fastest]}, {speed[fastest]:.1f} tok/s ["
+    )
+    # What it costs: the fastest quantized scheme's speed-up and its distance from the baseline.
+    quick = max(("q8_0", "q4_0"), key=lambda q: speed[q])
+    kl = configs[quick]["quality"]["kl_mean"]["value"]
+    top1 = configs[quick]["quality"]["top1_agreement"]["value"]
+    trade = next(line for line in summary if "Pareto front" in line)
+    assert (
+        f"The fastest quantized scheme, Llama.cpp {NAMES[quick]}:"
+        f" {speed[quick] / speed['baseline']:.2f}× its baseline's generation speed,"
+        f" mean KL {kl:.2f}, top-1 {100 * top1:.0f}%."
+    ) in trade
+    # The decision table, whole, on the same screen: speed and quality side by side.
+    table = [line for line in part(md, "## Decision table").splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert header[:2] == ["Configuration", "Generation tok/s [95% CI]"]
+    assert {"Mean KL", "Top-1", "Pareto front"} <= set(header)
+    assert len(table) == 2 + 3 and all(row in screen for row in table)
+    assert repeated_templates(md) == []
+
+    # Every picture it links exists, PNG and SVG; quality measured, so speed against KL too.
+    pictures = linked_pictures(md, tmp_path)
+    assert {
+        "findings-files/generation-speed.png",
+        "findings-files/speed-quality.png",
+        "findings-files/speed-by-run.png",
+    } <= pictures
+
+    # The LaTeX version includes the same PNGs and compiles with them.
+    tex = run_bench(*args, "--no-run", "-o", "findings.tex", cwd=tmp_path)
+    assert tex.returncode == 0, tex.stderr
+    text = (tmp_path / "findings.tex").read_text(encoding="utf-8")
+    assert set(re.findall(r"\\includegraphics\[[^]]*\]\{([^}]+)\}", text)) == pictures
+    compile_latex(text, tmp_path)

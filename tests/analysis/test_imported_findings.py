@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.engine.plugins import BACKENDS, Registry
+from pocketbench.core.results.names import short_name
 from pocketbench.testing.latex import compile_latex
 
 
@@ -67,8 +68,21 @@ def test_findings_show_the_imported_campaign_marked_and_compile(
     text = md.read_text(encoding="utf-8").replace("\\", "")
     sha = hashlib.sha256(CAPTURED.read_bytes()).hexdigest()
     assert "## Imported: phone-team" in text and "### Imported Results (phone-team)" in text
-    assert text.count(f"imported from {CAPTURED} (llama-bench json, sha256 {sha})") == 2
-    assert "(imported, " in text and "never pooled with them" in text
+    # Where each imported configuration comes from is a table, a row each; what every row
+    # shares is said once under it.
+    sources = text.split("### Sources\n", 1)[1].split("\n#", 1)[0]
+    rows = [
+        [c.strip() for c in r.strip("|").split("|")]
+        for r in sources.splitlines()
+        if r.startswith("|")
+    ]
+    assert rows[0] == ["Configuration", "Imported from", "Format", "sha256"]
+    assert len(rows[2:]) == 2
+    for row in rows[2:]:
+        assert "(imported, " in row[0]
+        assert row[1:] == [short_name(str(CAPTURED)), "llama-bench json", sha]
+    assert text.count("Measured by another tool, with no warm-up information.") == 1
+    assert "imported from" not in text and "never pooled with them" in text
     # the measured tables are unchanged beside it
     assert "## Framework Comparison Results" in text and "ExecuTorch Quantization Results" in text
     assert bench(fake_registry, *args, "--no-run", "-o", str(tex)) == 0

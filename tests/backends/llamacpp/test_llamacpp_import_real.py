@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pocketbench.core.results.build import configurations
+from pocketbench.core.results.names import short_name
 from pocketbench.core.results.store import Store
 
 pytestmark = pytest.mark.slow
@@ -122,8 +123,16 @@ def test_findings_and_compare_show_an_import_beside_the_measured_configuration(
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert "## Imported: theirs" in text and "Imported Results (theirs)" in text
     label = f"llamacpp q4_0 p16/g8 (imported, {model.name})"
-    assert f"{label}: imported from {path} (llama-bench json, sha256 {sha})" in text
-    assert f"{label} is compared with the measured" in text
+    sources = text.split("### Sources\n", 1)[1].split("\n#", 1)[0]
+    rows = [
+        [c.strip() for c in r.strip("|").split("|")]
+        for r in sources.splitlines()
+        if r.startswith("|")
+    ]
+    assert rows[0][-1] == "Compared with"
+    (row,) = rows[2:]
+    assert row[:4] == [short_name(label), short_name(str(path)), "llama-bench json", sha]
+    assert row[4] == "llamacpp Q4_0"  # the measured twin, not an imported one
     assert "never pooled with them" in text  # the caveat
     with Store.open(tmp_path / "pocketbench.db", create=False) as store:
         (theirs,) = configurations(store, "theirs")
