@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from statistics import fmean
 from typing import TYPE_CHECKING
 
 from pocketbench.core.analysis.comparisons import CORRECTION_NAMES
-from pocketbench.core.api.bandwidth import threads_text
+from pocketbench.core.api.bandwidth import DeviceBandwidth, threads_text
 from pocketbench.core.results import bandwidth
 from pocketbench.core.results.findings import TextTable
 from pocketbench.core.results.report import TOTAL_DEFINITION, ConfigReport, Vocabulary, facts_lines
@@ -126,19 +127,38 @@ def method(
 
 
 def _probes(present: list[ConfigReport]) -> tuple[str, ...]:
-    """Every bandwidth probe once per device and placement: the study's start, re-probes, end."""
-    seen: dict[tuple[str, str], tuple[str, ...]] = {}
+    """Every bandwidth probe once per device and placement (the study's start, re-probes, its
+    end), all in one line: what varies by device is a list, not a sentence each."""
+    seen: dict[tuple[str, str], str] = {}
     for r in present:
         b = r.bandwidth
         if b is None or b.probe is None or not b.probes:
             continue
         where = f"{threads_text(b.probe.threads)}, {b.probe.where}"
-        seen.setdefault((r.device, where), tuple(bandwidth.probe_text(p) for p in b.probes))
-    return tuple(
-        f"Bandwidth probes on {device} ({where}), oldest first: {'; '.join(probes)}."
-        " The device figure is the best of them: a busier minute only ever reads less."
-        for (device, where), probes in seen.items()
+        seen.setdefault((r.device, where), ", ".join(_probe(p) for p in b.probes))
+    if not seen:
+        return ()
+    return (
+        "Bandwidth probes, oldest first (the device figure is the best of a placement's: a"
+        " busier minute only ever reads less): "
+        + "; ".join(f"{device} ({where}): {probes}" for (device, where), probes in seen.items())
+        + ".",
     )
+
+
+def _probe(p: DeviceBandwidth) -> str:
+    import time
+
+    values = p.figure_samples
+    figure = f"{fmean(values):.1f} GB/s" if values else "no figure"
+    facts = [time.strftime("%H:%M UTC", time.gmtime(p.measured_at))]
+    if p.load_avg is not None:
+        facts.append(f"load {p.load_avg:.1f}")
+    if p.reason:
+        facts.append(p.reason)
+    if p.busy:
+        facts.append("busy")
+    return f"{figure} ({', '.join(facts)})"
 
 
 def _quality_method(present: list[ConfigReport]) -> tuple[str, ...]:

@@ -109,9 +109,9 @@ def test_findings_markdown_has_the_seeds_tables_and_worded_conclusions(measured)
     # Caveats the data supports.
     assert "accuracy" in md and "Synthetic models" in md and "No device temperatures" in md
     # Both probes of the one placement, the study's start and its end, once for all six.
-    probes = [line for line in md.splitlines() if line.startswith("- Bandwidth probes on local")]
-    assert len(probes) == 1 and probes[0].count(" GB/s at ") == 2, probes
-    assert "(the study's end)" in probes[0]
+    probes = [line for line in md.splitlines() if line.startswith("- Bandwidth probes")]
+    assert len(probes) == 1 and probes[0].count(" GB/s (") == 2, probes
+    assert "local (2 threads, not pinned): " in probes[0] and "the study's end" in probes[0]
 
 
 def test_findings_conclusions_are_statistics(measured) -> None:  # type: ignore[no-untyped-def]
