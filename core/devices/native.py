@@ -68,19 +68,23 @@ def build(name: str, toolchain: ProbeToolchain, what: str, cflags: Sequence[str]
     return out
 
 
-def install(device: Device, binary: Path, device_dir: str, what: str) -> str:
+def install(device: Device, binary: Path, device_dir: str, what: str, *, chmod: bool = True) -> str:
     """``binary`` pushed (when the device lacks it) into ``device_dir``, executable; its path there.
 
-    On this host the binary runs where it was built.
+    On this host the binary runs where it was built.  A push carries the
+    file's mode (the build is 0755), so ``chmod=False`` trusts it and starts
+    no process on the device before the job's runs.
 
     :raises SetupError: one line when it cannot be made executable on the device.
     """
     if device.is_local:
         return str(binary)
     path = device.push(binary, f"{device_dir}/{binary.name}")
-    chmod = device.run(["chmod", "755", path], timeout=60)
-    if not chmod.ok:
+    if not chmod:
+        return path
+    chmod_run = device.run(["chmod", "755", path], timeout=60)
+    if not chmod_run.ok:
         raise SetupError(
-            f"cannot make {what} executable on {device.name}: {chmod.stderr.strip()[:200]}"
+            f"cannot make {what} executable on {device.name}: {chmod_run.stderr.strip()[:200]}"
         )
     return path

@@ -47,7 +47,10 @@ def install(
             device, lambda: pm.hook.pocketbench_probe_toolchain(job=job, device=device), WHAT
         )
         binary = native.build("tokenlaunch.c", toolchain, WHAT, ("-O2",))
-        path = native.install(device, binary, toolchain.device_dir or probe.DEVICE_DIR, WHAT)
+        # No chmod run: the push keeps the build's 0755, and a process started just
+        # before the job's first run would show in that run's state readings (load, energy).
+        folder = toolchain.device_dir or probe.DEVICE_DIR
+        path = native.install(device, binary, folder, WHAT, chmod=False)
     except DeviceError:
         raise
     except PocketbenchError as exc:
