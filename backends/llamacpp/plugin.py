@@ -81,7 +81,8 @@ def pocketbench_decode_bytes(job: Job, prepared: Prepared) -> DecodeBytes:
 
 @hookimpl
 def pocketbench_probe_toolchain(job: Job, device: Device) -> ProbeToolchain | None:
-    # The tools pocketbench cross-builds for a phone: the probe is built and placed like them.
+    # The tools pocketbench cross-builds for a phone: the core's probe and token launcher
+    # are built and placed like them.
     # This host's tools and a user's own build (--llamacpp-bin) leave it to the core.
     from pocketbench.backends.llamacpp import crossbuild, tools
 

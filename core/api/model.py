@@ -252,6 +252,9 @@ class ProcessResult:
     #: since the start, stdout bytes up to the end of that piece).  None: not
     #: captured (the device cannot, or capture was switched off).
     arrivals: tuple[tuple[float, int], ...] | None = None
+    #: Why ``arrivals`` is None although they were asked for (a phone without
+    #: its launcher), one line; reports say it instead of per-token figures.
+    arrivals_problem: str = ""
 
     @property
     def ok(self) -> bool:

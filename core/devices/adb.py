@@ -5,7 +5,9 @@ only device attached), ``adb:SERIAL``, ``adb://HOST:PORT/SERIAL`` (a device
 lab's shared adb server).  Commands run through the shell protocol v2
 (separate stdout/stderr and a real exit code) under a small wrapper that
 reports peak RSS and lets a run past its wall-clock timeout be killed on the
-device (see :mod:`pocketbench.core.devices.android`).  Files go to
+device (see :mod:`pocketbench.core.devices.android`), started through the
+core's token launcher once it has been pushed (per-token times taken on the
+phone, see :mod:`pocketbench.core.engine.tokenlauncher`).  Files go to
 ``/data/local/tmp/pocketbench`` and are not sent again when the device
 already holds the same bytes.
 """
@@ -31,7 +33,7 @@ from adbutils.errors import AdbError
 from pocketbench.core.api.errors import DeviceError, SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 from pocketbench.core.api.power import EnergyTrace, RunTrace
-from pocketbench.core.devices import adbsync, android, androidpower, androidstate
+from pocketbench.core.devices import adbsync, android, androidpower, androidstate, spawn
 from pocketbench.core.devices.adbserver import (
     DEFAULT_PORT,
     NO_DEVICE,
@@ -40,7 +42,13 @@ from pocketbench.core.devices.adbserver import (
     server_address,
     state_problem,
 )
-from pocketbench.core.devices.base import Device, ProgressFn, RunSetup, active_runs
+from pocketbench.core.devices.base import (
+    Device,
+    ProgressFn,
+    RunSetup,
+    TokenLauncher,
+    active_runs,
+)
 from pocketbench.core.kit import cache
 
 WORKDIR = "/data/local/tmp/pocketbench"
@@ -63,6 +71,7 @@ class AdbDevice(Device):
     """
 
     is_local = False
+    needs_token_launcher = True
 
     def __init__(
         self,
@@ -103,6 +112,7 @@ class AdbDevice(Device):
         self._rails = False
         self._rails_problem = ""
         self._traces: list[tuple[tuple[str, ...], RunTrace]] = []
+        self._launcher = TokenLauncher()
 
     # -- finding the device and naming its faults --------------------------------
 
@@ -363,6 +373,9 @@ class AdbDevice(Device):
         self._setup = setup
         self._traces.clear()
 
+    def use_token_launcher(self, launcher: TokenLauncher) -> None:
+        self._launcher = launcher
+
     def take_trace(self, argv: Sequence[str]) -> RunTrace | None:
         wanted = tuple(str(a) for a in argv)
         return next((t for a, t in self._traces if a == wanted), None)
@@ -413,7 +426,10 @@ class AdbDevice(Device):
                 tracing["bracket"] = androidpower.bracket_lines(
                     str(tracing["tracefile"]), self._rails
                 )
-        options = dict(cwd=where, env=env, pidfile=pidfile, token=token,
+        # Per-token times: the run starts through the launcher pushed beside the runtime.
+        launcher = self._launcher if setup.token_times else TokenLauncher()
+        timing = (launcher.path, f"{self._workdir}/.arrivals-{token}") if launcher.path else None
+        options = dict(cwd=where, env=env, pidfile=pidfile, token=token, launcher=timing,
                        poll_s=poll_s, backstop_s=int(timeout) + 60, **tracing)  # fmt: skip
         script = android.wrapper_script(argv, **options)
         if len(script.encode()) > _MAX_COMMAND:
@@ -432,7 +448,10 @@ class AdbDevice(Device):
 
         def kill() -> None:
             kill_report.append(
-                self._sh(android.kill_script(pidfile), "stopping a run past its timeout").strip()
+                self._sh(
+                    android.kill_script(pidfile, timing[1:] if timing else ()),
+                    "stopping a run past its timeout",
+                ).strip()
             )
 
         start = time.perf_counter()
@@ -456,6 +475,10 @@ class AdbDevice(Device):
                 trace = RunTrace(energy=EnergyTrace(source="battery", problem=str(exc)))
             self._traces.append((argv, trace))
         err, peak = android.split_rss(err, token)
+        err, arrivals, own = self._arrivals(err, token, timing is not None)
+        if timing is not None:
+            # The wrapper sampled the launcher; the launcher's wait4 knows the runtime's own peak.
+            peak = own[0] if own else None
         stderr = err.decode("utf-8", errors="replace")
         if kill_report and kill_report[-1] == "alive":
             stderr += f"\npocketbench: the process of {argv[0]} survived SIGKILL on {self.name}\n"
@@ -467,7 +490,22 @@ class AdbDevice(Device):
             wall_s=wall,
             timed_out=timed_out,
             peak_rss_bytes=peak,
+            cpu_s=own[1] if own else None,
+            arrivals=arrivals,
+            arrivals_problem=launcher.problem if setup.token_times and not timing else "",
         )
+
+    @staticmethod
+    def _arrivals(
+        err: bytes, token: str, timed: bool
+    ) -> tuple[bytes, tuple[tuple[float, int], ...] | None, tuple[int, float] | None]:
+        """(stderr without the launcher's block, its arrivals, the runtime's (peak RSS, CPU s))."""
+        if not timed:
+            return err, None, None
+        err, block = android.split_arrivals(err, token)
+        own = spawn.read_rusage(block) if block is not None else None
+        # Without its closing line the launcher did not see the runtime end: no figures.
+        return err, (spawn.read_arrivals(block) if block and own else None), own
 
     def push(self, local: Path, name: str | None = None, progress: ProgressFn | None = None) -> str:
         local = Path(local)

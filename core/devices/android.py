@@ -44,6 +44,10 @@ def rss_marker(token: str) -> str:
     return f"__pocketbench_{token}_peak_kb="
 
 
+def arrivals_marker(token: str) -> str:
+    return f"__pocketbench_{token}_arrivals"
+
+
 def wrapper_script(
     argv: Sequence[str],
     *,
@@ -58,6 +62,7 @@ def wrapper_script(
     tracefile: str = "",
     sample: str = "",
     bracket: tuple[str, str] = ("", ""),
+    launcher: tuple[str, str] | None = None,
 ) -> str:
     """Shell text that runs ``argv`` and reports its exit code and peak RSS.
 
@@ -85,6 +90,11 @@ def wrapper_script(
     :mod:`pocketbench.core.devices.androidpower`).  ``bracket`` is shell text
     run just before the run's start line and just after its end line (the
     clock mapping and the power rails' counters), in the same shell.
+
+    ``launcher`` is (the token launcher's path, its arrivals file): the
+    program is started through it (``tokenlaunch.c``), and after the run the
+    file's lines are printed on stderr behind :func:`arrivals_marker`, before
+    the peak-RSS line, and the file is removed.
     """
     q = shlex.quote
     if not argv:
@@ -98,6 +108,8 @@ def wrapper_script(
         assignments.append(q(f"{key}={value}"))
     argfiles = dict(argfiles or {})
     words = [f'"$a{i}"' if i in argfiles else q(a) for i, a in enumerate(argv)]
+    if launcher:
+        words = [q(launcher[0]), q(launcher[1]), *words]
     command = " ".join(["env", *assignments, *words] if assignments else words)
     if tracefile:
         # The program's own process writes the cores it is allowed, then becomes the
@@ -151,6 +163,14 @@ def wrapper_script(
         *([sample] if sample else []),
         *(['read -r u _ < /proc/uptime; echo "E $u" >&3'] if tracefile else []),
         f"rm -f {q(pidfile)}",
+        *(
+            [
+                f"printf '\\n%s\\n' {q(arrivals_marker(token))} >&2",
+                f"cat {q(launcher[1])} >&2 2>/dev/null; rm -f {q(launcher[1])}",
+            ]
+            if launcher
+            else []
+        ),
         *([bracket[1]] if tracefile and bracket[1] else []),
         *(["exec 3>&-"] if tracefile else []),
         f"printf '\\n%s%s\\n' {q(rss_marker(token))} \"$h\" >&2",
@@ -178,12 +198,23 @@ def split_rss(stderr: bytes, token: str) -> tuple[bytes, int | None]:
     return stderr[:at], (kb * 1024 if kb > 0 else None)
 
 
-def kill_script(pidfile: str) -> str:
+def split_arrivals(stderr: bytes, token: str) -> tuple[bytes, bytes | None]:
+    """Remove the wrapper's trailing arrivals block; return (stderr, the launcher's lines or None)."""
+    marker = b"\n" + arrivals_marker(token).encode() + b"\n"
+    at = stderr.rfind(marker)
+    if at < 0:
+        return stderr, None
+    return stderr[:at], stderr[at + len(marker) :]
+
+
+def kill_script(pidfile: str, leftovers: Sequence[str] = ()) -> str:
     """Kill a run's process group (TERM, then KILL); print ``gone`` or ``alive``.
 
-    Dead processes awaiting their reaper (zombies) count as gone.
+    Dead processes awaiting their reaper (zombies) count as gone.  The files
+    of ``leftovers`` (the run's arrivals file) are removed with the pidfile.
     """
     q = shlex.quote(pidfile)
+    extra = "".join(f" {shlex.quote(p)}" for p in leftovers)
     return "\n".join(
         [
             f"[ -r {q} ] || {{ echo gone; exit 0; }}",
@@ -194,7 +225,7 @@ def kill_script(pidfile: str) -> str:
             # Whatever is left of the group (children that ignored TERM, the wrapper) goes now.
             "kill -s KILL -- -$w 2>/dev/null; kill -s KILL $p 2>/dev/null",
             "i=0; while [ $i -lt 20 ] && alive; do sleep 0.1; i=$((i+1)); done",
-            f"rm -f {q}",
+            f"rm -f {q}{extra}",
             "if alive; then echo alive; else echo gone; fi",
         ]
     )

@@ -45,6 +45,22 @@ class RunSetup:
         return bool(self.cores) or self.energy
 
 
+@frozen(kw_only=True)
+class TokenLauncher:
+    """The core's launcher on a device, which times each piece of a runtime's stdout there.
+
+    This host's runs always go through a launcher of their own; a phone's go
+    through ``tokenlaunch`` (built for it and pushed by the core) once the
+    device has been given its path, or carry ``problem`` as the reason they
+    have no per-token times.
+    """
+
+    #: Where the launcher is on the device ("": none).
+    path: str = ""
+    #: Why there is none, one line ("" when there is, or nobody asked yet).
+    problem: str = ""
+
+
 class Device(abc.ABC):
     """A place where a runtime runs: this host, or a phone over adb.
 
@@ -61,6 +77,9 @@ class Device(abc.ABC):
     #: called with (file name, size) and returns a ProgressFn.  Set by the
     #: command line so every backend's pushes show progress without code of its own.
     push_display: Callable[[str, int], ProgressFn] | None = None
+    #: Per-token times need the core's launcher pushed to the device
+    #: (:meth:`use_token_launcher`); this host starts every run with its own.
+    needs_token_launcher: bool = False
 
     @abc.abstractmethod
     def facts(self) -> DeviceFacts:
@@ -118,6 +137,9 @@ class Device(abc.ABC):
 
     def use_setup(self, setup: RunSetup) -> None:  # noqa: B027 - optional
         """Apply ``setup`` to the following :meth:`run` calls (the core sets it per execution)."""
+
+    def use_token_launcher(self, launcher: TokenLauncher) -> None:  # noqa: B027 - optional
+        """Time the following runs' output with ``launcher`` (when :attr:`needs_token_launcher`)."""
 
     def take_trace(self, argv: Sequence[str]) -> RunTrace | None:
         """What was recorded during the last run of ``argv`` since the setup was applied."""

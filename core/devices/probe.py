@@ -12,22 +12,19 @@ is documented in the C file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shlex
 import shutil
-import subprocess
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from attrs import field, frozen
 
 from pocketbench.core.api.bandwidth import ProbeToolchain
-from pocketbench.core.api.errors import SetupError
+from pocketbench.core.api.errors import PocketbenchError, SetupError
+from pocketbench.core.devices import native
 from pocketbench.core.devices.base import Device
-from pocketbench.core.kit.cache import cache_dir, file_lock, temp_beside
 
 #: The probe's output format (first line ``bwprobe 2``); parsers refuse others.
 FORMAT = 2
@@ -132,6 +129,28 @@ def toolchain_for(abi: str, *, local: bool) -> ProbeToolchain:
     )
 
 
+def device_toolchain(
+    device: Device, backend: Callable[[], ProbeToolchain | None] | None, what: str
+) -> ProbeToolchain:
+    """How the core's C programs are built for ``device``: the backend's toolchain when it
+    names one (hook ``pocketbench_probe_toolchain``), else :func:`toolchain_for`.
+
+    :param what: the program, for the one-line error when the backend's hook fails.
+    :raises SetupError: one line when no toolchain can be had.
+    """
+    toolchain = None
+    if backend is not None:
+        try:
+            toolchain = backend()
+        except PocketbenchError:
+            raise
+        except Exception as exc:  # a plugin's bug costs this program, never the speed results
+            raise SetupError(
+                f"the backend failed to say how to build {what} ({type(exc).__name__}: {exc})"
+            ) from exc
+    return toolchain or toolchain_for(device.facts().abi, local=device.is_local)
+
+
 def _host_cc(target: str, flags: tuple[str, ...]) -> ProbeToolchain:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
@@ -142,42 +161,12 @@ def _host_cc(target: str, flags: tuple[str, ...]) -> ProbeToolchain:
 
 
 def source() -> bytes:
-    return resources.files("pocketbench.core.devices").joinpath("bwprobe.c").read_bytes()
+    return native.source("bwprobe.c")
 
 
 def build(toolchain: ProbeToolchain) -> Path:
     """The probe built with ``toolchain``, from the cache when it was built before."""
-    text = source()
-    # The description carries the compiler's version (zig's path alone does not).
-    recipe = f"{toolchain.text}\0{toolchain.description}"
-    key = hashlib.sha256(text + b"\0" + recipe.encode()).hexdigest()[:16]
-    folder = cache_dir("probe")
-    out = folder / f"bwprobe-{key}"
-    if out.is_file() and os.access(out, os.X_OK):
-        return out
-    with file_lock(folder / f".bwprobe-{key}.lock"):
-        if out.is_file() and os.access(out, os.X_OK):
-            return out
-        with temp_beside(folder / f"bwprobe-{key}.c") as src, temp_beside(out) as binary:
-            src.write_bytes(text)
-            argv = [*toolchain.command, "-O3", "-pthread", "-x", "c", str(src), "-o", str(binary)]
-            argv += list(toolchain.flags)
-            try:
-                proc = subprocess.run(
-                    argv, capture_output=True, text=True, errors="replace", timeout=300,
-                    stdin=subprocess.DEVNULL, env={**os.environ, **toolchain.env},
-                )  # fmt: skip
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise SetupError(
-                    f"cannot build the bandwidth probe with {toolchain.text}: {exc}"
-                ) from None
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["no message"])[-1][:200]
-                raise SetupError(f"cannot build the bandwidth probe with {toolchain.text}: {last}")
-            binary.chmod(0o755)
-            # Published with one rename, so a concurrent bench never runs half a file.
-            os.replace(binary, out)
-    return out
+    return native.build("bwprobe.c", toolchain, "the bandwidth probe", ("-O3", "-pthread"))
 
 
 def run(
@@ -198,15 +187,7 @@ def run(
 
     :raises SetupError: one line when the probe cannot run or its output is unreadable.
     """
-    if device.is_local:
-        path = str(binary)
-    else:
-        path = device.push(binary, f"{device_dir or DEVICE_DIR}/{binary.name}")
-        chmod = device.run(["chmod", "755", path], timeout=60)
-        if not chmod.ok:
-            raise SetupError(
-                f"cannot make the bandwidth probe executable on {device.name}: {chmod.stderr.strip()[:200]}"
-            )
+    path = native.install(device, binary, device_dir or DEVICE_DIR, "the bandwidth probe")
     argv = [path, "-t", str(threads), "-m", str(buffer_mib), "-r", str(trials)]
     if cpus:
         argv += ["-c", ",".join(str(c) for c in cpus)]

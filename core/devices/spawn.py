@@ -125,6 +125,22 @@ def read_arrivals(data: bytes) -> tuple[tuple[float, int], ...]:
     return tuple(out)
 
 
+def read_rusage(data: bytes) -> tuple[int, float] | None:
+    """The phone launcher's closing ``rusage PEAK_KB CPU_S`` line (see ``tokenlaunch.c``)
+    as (the program's peak RSS in bytes, its CPU seconds).
+
+    None when it is missing: the launcher did not see its program end.
+    """
+    for line in reversed(data.splitlines()):
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == b"rusage":
+            try:
+                return int(parts[1]) * 1024, float(parts[2])
+            except ValueError:
+                return None
+    return None
+
+
 def read_report(fd: int) -> Report | None:
     """The launcher's report from the read end of its pipe (None: it was killed first)."""
     chunks = []

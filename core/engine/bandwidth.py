@@ -43,7 +43,7 @@ from pocketbench.core.api.bandwidth import (
     placement_text,
     threads_text,
 )
-from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError
+from pocketbench.core.api.errors import DeviceError, PocketbenchError
 from pocketbench.core.api.model import DeviceFacts, Job, Prepared
 from pocketbench.core.devices import probe
 from pocketbench.core.devices.base import Device
@@ -262,19 +262,7 @@ class BandwidthPolicy:
         placement: str,
         backend_toolchain: Callable[[], ProbeToolchain | None] | None,
     ) -> DeviceBandwidth:
-        toolchain = None
-        if backend_toolchain is not None:
-            try:
-                toolchain = backend_toolchain()
-            except PocketbenchError:
-                raise
-            except Exception as exc:  # a plugin's bug costs MBU, never the speed results
-                raise SetupError(
-                    f"the backend failed to say how to build the bandwidth probe"
-                    f" ({type(exc).__name__}: {exc})"
-                ) from exc
-        if toolchain is None:
-            toolchain = probe.toolchain_for(facts.abi, local=device.is_local)
+        toolchain = probe.device_toolchain(device, backend_toolchain, "the bandwidth probe")
         binary = probe.build(toolchain)
         where = f" on {placement_text(tuple(sorted(set(cores))), placement)}" if cores else ""
         self.echo(

@@ -110,4 +110,10 @@ class CorePlugin:
                 generation_tps=metrics.generation_tps,
             )
             metrics = attrs.evolve(metrics, latency=latency)
+        elif metrics is not None and metrics.latency is None and result.arrivals_problem:
+            import attrs
+
+            from pocketbench.core.api.tokentimes import TokenLatency
+
+            metrics = attrs.evolve(metrics, latency=TokenLatency(declined=result.arrivals_problem))
         return RunRecord(index=index, warmup=warmup, result=result, metrics=metrics, error=error)

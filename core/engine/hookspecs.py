@@ -110,16 +110,19 @@ def pocketbench_probe_toolchain(job: Job, device: Device) -> ProbeToolchain | No
     """Say how the core's memory-bandwidth probe is built for ``device``, and where it goes.
 
     Called once per job after :func:`pocketbench_prepare`, before the probe
-    runs (only when its figure is not cached).  A backend that builds its
-    runtime for the device (a cross compiler) returns that compiler and its
-    runtime's device folder, so the probe is built the way the runtime was
-    and pushed beside it.  Optional: without an answer the core builds the
-    probe itself (the host's compiler here, zig for a phone).
+    runs (only when its figure is not cached), and on a phone for the
+    core's token launcher (per-token times), which is built and placed the
+    same way.  A backend that builds its runtime for the device (a cross
+    compiler) returns that compiler and its runtime's device folder, so the
+    probe and the launcher are built the way the runtime was and pushed
+    beside it.  Optional: without an answer the core builds them itself
+    (the host's compiler here, zig for a phone).
 
     :return: a :class:`~pocketbench.core.api.bandwidth.ProbeToolchain`, or
         None to leave it to the core.  First non-None result wins.
     :raises SetupError: with one line when the toolchain cannot be had; the
-        job's speed results are measured and reported as usual, without MBU.
+        job's speed results are measured and reported as usual, without MBU
+        (and on a phone without per-token times).
     """
 
 

@@ -19,7 +19,7 @@ from attrs import define, frozen
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, SetupError, StoreError
 from pocketbench.core.api.model import Job, RunRecord
 from pocketbench.core.devices.base import Device
-from pocketbench.core.engine import signals
+from pocketbench.core.engine import signals, tokenlauncher
 from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.lease import Leases
 from pocketbench.core.engine.plugins import Registry
@@ -245,6 +245,8 @@ class Runner:
             if self.bandwidth is not None
             else None
         )
+        # A phone times each token with the core's launcher, pushed beside the runtime.
+        tokenlauncher.install(pm, job, device, say)
         with signals.critical(), self._store_lock:
             job_id = self.store.start_job(
                 job, facts, prepared.describe, self._leases().holder, bandwidth=bandwidth

@@ -25,6 +25,7 @@ from pocketbench.core.devices.android import (
     parse_facts,
     parse_readings,
     safe_name,
+    split_arrivals,
     split_rss,
     wrapper_script,
 )
@@ -80,6 +81,29 @@ def test_wrapper_passes_argv_env_and_exit_code(shell, tmp_path):
     stderr, peak = split_rss(r.stderr, "t0k")
     assert stderr == b""
     assert not (tmp_path / "pid").exists()
+
+
+def test_wrapper_starts_the_program_through_the_token_launcher(shell, tmp_path):
+    from pocketbench.core.devices import native, probe, spawn
+
+    sh, env = shell
+    launcher = native.build(
+        "tokenlaunch.c", probe.toolchain_for("", local=True), "the token launcher", ("-O2",)
+    )
+    arrivals = tmp_path / ".arrivals-t"
+    script = wrapper_script(
+        ["sh", "-c", "printf a; sleep 0.3; printf b; printf err >&2; exit 7"],
+        cwd=str(tmp_path), env={"V": NASTY}, pidfile=str(tmp_path / "pid"), token="t",
+        poll_s=0.1, backstop_s=60, launcher=(str(launcher), str(arrivals)),
+    )  # fmt: skip
+    r = subprocess.run([sh, "-c", script], capture_output=True, env=env, timeout=60)
+    assert r.returncode == 7 and r.stdout == b"ab"
+    stderr, _ = split_rss(r.stderr, "t")
+    stderr, block = split_arrivals(stderr, "t")
+    assert stderr == b"err" and block is not None
+    assert [end for _, end in spawn.read_arrivals(block)] == [1, 2]
+    assert spawn.read_rusage(block) is not None
+    assert not arrivals.exists() and not (tmp_path / "pid").exists()
 
 
 def test_wrapper_reads_long_arguments_from_files(shell, tmp_path):
