@@ -3,6 +3,7 @@ a phone that goes away hands its configuration to the others, replicate leaves i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -174,3 +175,41 @@ def test_interleaved_replicate_runs_rounds_of_every_configuration_on_every_phone
     for runs in rounds_by_phone(tmp_path / "r.db").values():
         assert [r for r, _ in runs] == [n for n in range(3) for _ in QUANTS]
         assert all({q for r, q in runs if r == n} == set(QUANTS) for n in range(3))
+
+
+def test_interleaved_replicate_pool_leaves_a_dead_phones_rounds_incomplete(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from pocketbench.core.engine.rounds import Design
+
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
+    a, b = Phone("phone-a"), Phone("phone-b", dies_after=5)
+    targets = Targets.single({"phone-a": a, "phone-b": b})
+    targets.pools["pool:X"] = ["phone-a", "phone-b"]
+    errors: list[str] = []
+    said: list[str] = []
+    with Store.open(tmp_path / "r.db") as store:
+        result = run_targets(
+            runner(store),
+            jobs("phone-a") + jobs("phone-b"),
+            targets,
+            lambda j, e: errors.append(str(e)),
+            said.append,
+            design=Design(order="interleaved", seed=3),
+        )
+    failed = [o for o in result.outcomes if o.error]
+    # Every configuration of phone b was under way in its rounds: each is incomplete,
+    # saying what is left and how to resume; the adb-side cause is said once.
+    assert {o.job.device for o in failed} == {"phone-b"} and len(failed) == len(QUANTS)
+    assert len(errors) == len(QUANTS)
+    assert all(
+        re.match(
+            r"incomplete: phone-b went away with [1-3] of this configuration's 3 runs left; run the same command again",
+            e,
+        )
+        for e in errors
+    ), errors
+    assert sum(s.startswith("phone-b went away (phone-b disconnected") for s in said) == 1
+    # its 5 stored runs are kept; phone a measured everything
+    ran = rounds_by_phone(tmp_path / "r.db")
+    assert len(ran["phone-b"]) == 5 and len(ran["phone-a"]) == 3 * len(QUANTS)
