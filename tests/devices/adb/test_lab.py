@@ -22,6 +22,8 @@ from pocketbench.testing.latex import compile_latex
 from pocketbench.testing.phone.netlab import LabHost, lab_host, netns_problem
 from pocketbench.testing.wait import wait_until
 
+from .conftest import tiny_llamacpp_study
+
 pytestmark = [pytest.mark.adb, pytest.mark.slow]
 MODEL = "Loopback A25"
 QUANTS = ["baseline", "q8_0", "q4_0", "q4_1", "q5_0", "q4_k_m"]
@@ -47,31 +49,15 @@ def study(
     runs: int,
 ) -> Path:
     servers = ", ".join(f'"{h.server}"' for h in lab)
-    path.write_text(
-        f"""
-name = "lab-{spread}"
-models = ["tiny"]
-devices = ["pool:{MODEL}"]
-runs = {runs}
-warmup = 0
-
-[workload]
-prompt_tokens = 16
-gen_tokens = 8
-threads = 1
-
-[lab]
-servers = [{servers}]
-spread = "{spread}"
-
-[[framework]]
-backend = "llamacpp"
-quants = {json.dumps(quants)}
-options = {{ llamacpp_bin = "{bin_dir}" }}
-""",
-        encoding="utf-8",
+    return tiny_llamacpp_study(
+        path,
+        name=f"lab-{spread}",
+        device=f"pool:{MODEL}",
+        bin_dir=bin_dir,
+        quants=quants,
+        runs=runs,
+        lab=f'\n[lab]\nservers = [{servers}]\nspread = "{spread}"\n',
     )
-    return path
 
 
 def stored(db: Path, host: LabHost | None = None) -> set[tuple[str, int, str]]:

@@ -8,7 +8,6 @@ its fixture gives; real adb server, real llama.cpp.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -18,31 +17,15 @@ from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
 from pocketbench.testing.cli import run_bench
 
+from .conftest import tiny_llamacpp_study
+
 pytestmark = [pytest.mark.adb, pytest.mark.slow]
 
 
 def _study(path: Path, spec: str, bin_dir: str, quants: list[str]) -> Path:
-    path.write_text(
-        f"""
-name = "room"
-models = ["tiny"]
-devices = ["{spec}"]
-runs = 2
-warmup = 0
-
-[workload]
-prompt_tokens = 16
-gen_tokens = 8
-threads = 1
-
-[[framework]]
-backend = "llamacpp"
-quants = {json.dumps(quants)}
-options = {{ llamacpp_bin = "{bin_dir}" }}
-""",
-        encoding="utf-8",
+    return tiny_llamacpp_study(
+        path, name="room", device=spec, bin_dir=bin_dir, quants=quants, runs=2
     )
-    return path
 
 
 def _runs(db: Path) -> dict[str, list[tuple[int, float]]]:
