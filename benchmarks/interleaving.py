@@ -11,7 +11,9 @@ computed from their arguments, so these figures do not depend on the load.
 
 ``quick``: the study file run once in each order, each into a fresh store
 (a fresh campaign) with the same caches, and prints the wall time of each
-and each configuration's mean generation and prompt speed in both orders.
+and each configuration's mean generation and prompt speed in both orders,
+then the wall-time cost of interleaving and the switch penalty (the
+geometric mean over configurations of interleaved / sequential speed).
 A configuration that is slower interleaved than in sequence, beyond the
 noise, pays for the switch (page cache, a cold runtime): that is what
 decides whether a warm-up per round is needed.
@@ -20,6 +22,7 @@ decides whether a warm-up per round is needed.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -79,6 +82,7 @@ def quick(study_file: str) -> None:
 
     bench = str(Path(sys.executable).parent / "bench")
     means: dict[str, dict[str, tuple[float, float]]] = {}
+    walls: dict[str, float] = {}
     print(f"load before: {os.getloadavg()}")
     for order in ("sequential", "interleaved"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +94,7 @@ def quick(study_file: str) -> None:
                 capture_output=True,
                 text=True,
             )  # fmt: skip
-            wall = time.monotonic() - begun
+            wall = walls[order] = time.monotonic() - begun
             if done.returncode != 0:
                 print(done.stderr[-2000:])
                 raise SystemExit(f"{order}: bench study exited {done.returncode}")
@@ -105,6 +109,14 @@ def quick(study_file: str) -> None:
         print(
             f"{name:24} {gs:8.1f} {gi:8.1f} {gi / gs:7.3f} | {ps:10.1f} {pi:11.1f} {pi / ps:6.3f}"
         )
+    seq, inter = walls["sequential"], walls["interleaved"]
+    print(f"wall-time cost of interleaving: {inter - seq:+.1f} s ({100 * (inter / seq - 1):+.1f}%)")
+    # Interleaved, nearly every run follows another configuration; in sequence none but
+    # the first does: the geometric mean of the ratios above is what a switch costs.
+    for i, metric in enumerate(("generation", "prompt")):
+        logs = [math.log(m["interleaved"][i] / m["sequential"][i]) for m in means.values()]
+        penalty = 100 * (1 - math.exp(sum(logs) / len(logs)))
+        print(f"switch penalty, {metric}: {penalty:+.1f}% slower interleaved (geometric mean)")
 
 
 def main() -> None:

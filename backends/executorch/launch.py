@@ -8,7 +8,14 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pocketbench.plugin import Device, SetupError, Workload, explain_refusal, file_digest
+from pocketbench.plugin import (
+    Device,
+    DeviceFile,
+    SetupError,
+    Workload,
+    explain_refusal,
+    file_digest,
+)
 
 from . import export
 from .models import ModelFiles
@@ -122,6 +129,18 @@ def probe_flags(device: Device, binary: str) -> set[str]:
     return flags
 
 
+def runner_files(binary: Path, files: ModelFiles) -> list[DeviceFile]:
+    """llama_main, the .pte and the tokenizer as they are pushed to a phone (named by content)."""
+    return [
+        DeviceFile(local=binary, name=f"executorch/llama_main-{file_digest(binary)[:12]}"),
+        DeviceFile(local=files.pte, name=f"executorch/{file_digest(files.pte)[:16]}.pte"),
+        DeviceFile(
+            local=files.tokenizer,
+            name=f"executorch/{file_digest(files.tokenizer)[:12]}-{files.tokenizer.name}",
+        ),
+    ]
+
+
 def device_plan(
     device: Device,
     llama_main: str,
@@ -139,8 +158,6 @@ def device_plan(
     if not binary.is_file():
         raise SetupError(f"--llama-main {binary}: no such file")
     bin_digest = file_digest(binary)
-    pte_digest = file_digest(files.pte)
-    tok_digest = file_digest(files.tokenizer)
     if device.is_local:
         dev_bin, dev_pte, dev_tok, dev_prompt = (
             str(binary),
@@ -150,12 +167,11 @@ def device_plan(
         )
     else:
         export.say(f"pushing llama_main, {files.pte.name} and the tokenizer to {device.name}")
-        dev_bin = device.push(binary, f"executorch/llama_main-{bin_digest[:12]}")
+        runner_file, pte_file, tok_file = runner_files(binary, files)
+        dev_bin = device.push(runner_file.local, runner_file.name)
         device.run(["chmod", "755", dev_bin], timeout=30)
-        dev_pte = device.push(files.pte, f"executorch/{pte_digest[:16]}.pte")
-        dev_tok = device.push(
-            files.tokenizer, f"executorch/{tok_digest[:12]}-{files.tokenizer.name}"
-        )
+        dev_pte = device.push(pte_file.local, pte_file.name)
+        dev_tok = device.push(tok_file.local, tok_file.name)
         dev_prompt = device.push(prompt_file, f"executorch/prompt-{prompt_file.name}")
     flags = probe_flags(device, dev_bin)
     text = prompt_file.read_text(encoding="utf-8")

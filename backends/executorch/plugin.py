@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         BackendInfo,
         DecodeBytes,
         Device,
+        DeviceFile,
         ImportedResults,
         Job,
         Metrics,
@@ -73,6 +74,13 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from .prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_device_files(job: Job, device: Device) -> list[DeviceFile]:
+    from .prepare import device_files
+
+    return device_files(job, device)
 
 
 @hookimpl

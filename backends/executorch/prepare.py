@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pocketbench.plugin import (
     Device,
+    DeviceFile,
     Job,
     Prepared,
     SetupError,
@@ -28,7 +29,7 @@ from pocketbench.plugin import (
 )
 
 from . import export
-from .launch import RunPlan, device_plan, local_runner_argv
+from .launch import RunPlan, device_plan, local_runner_argv, runner_files
 from .models import ModelFiles, model_files
 from .realmodel import real_files
 from .schemes import get_scheme
@@ -56,7 +57,18 @@ def versions() -> dict[str, str]:
     return out
 
 
-def prepare(job: Job, device: Device) -> Prepared:
+def device_files(job: Job, device: Device) -> list[DeviceFile]:
+    """What :func:`prepare` pushes to a phone, exported here first; see the hookspec.
+
+    The prompt file (a few hundred bytes) is left out.
+    """
+    binary = _checked_runner(job, device)
+    assert binary is not None  # _checked_runner refuses a phone without one
+    return runner_files(binary, _model(job, versions()))
+
+
+def _checked_runner(job: Job, device: Device) -> Path | None:
+    """The user's llama_main (needed on a phone), checked for the device's processor."""
     llama_main = job.options.get("llama_main")
     if not device.is_local and not llama_main:
         # Said first: nothing else can make a phone run ExecuTorch.
@@ -64,17 +76,28 @@ def prepare(job: Job, device: Device) -> Prepared:
             f"on {device.name} the ExecuTorch backend runs your Android build of llama_main "
             "(the pip package has no device runner): pass --llama-main PATH"
         )
-    if llama_main:
-        # Said before any export or push: a build for another processor cannot run.
-        binary = Path(llama_main).expanduser()
-        if not binary.is_file():
-            raise SetupError(f"--llama-main {binary}: no such file")
-        check_executable_abi(binary, device.facts().abi, device=device.name, option="--llama-main")
-    vers = versions()
+    if not llama_main:
+        return None
+    # Said before any export or push: a build for another processor cannot run.
+    binary = Path(llama_main).expanduser()
+    if not binary.is_file():
+        raise SetupError(f"--llama-main {binary}: no such file")
+    check_executable_abi(binary, device.facts().abi, device=device.name, option="--llama-main")
+    return binary
+
+
+def _model(job: Job, vers: dict[str, str]) -> ModelFiles:
     scheme = get_scheme(job.quant)
     if scheme is None:  # the core checks names first; this is a guard for direct callers
         raise SetupError(f"unknown ExecuTorch scheme {job.quant!r}")
-    files = real_files(job, scheme, vers) or model_files(job, scheme, vers)
+    return real_files(job, scheme, vers) or model_files(job, scheme, vers)
+
+
+def prepare(job: Job, device: Device) -> Prepared:
+    llama_main = job.options.get("llama_main")
+    _checked_runner(job, device)
+    vers = versions()
+    files = _model(job, vers)
     meta = inspect_pte(files.pte)
     tok = Tokenizer(files.tokenizer)
     check_vocab(meta, tok, files)

@@ -23,6 +23,7 @@ from pocketbench.plugin import (
     BackendInfo,
     DecodeBytes,
     Device,
+    DeviceFile,
     ImportedResults,
     Job,
     Metrics,
@@ -68,6 +69,13 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
     from pocketbench.backends.llamacpp.prepare import prepare
 
     return prepare(job, device)
+
+
+@hookimpl
+def pocketbench_device_files(job: Job, device: Device) -> list[DeviceFile]:
+    from pocketbench.backends.llamacpp.prepare import device_files
+
+    return device_files(job, device)
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from attrs import define, field
+from attrs import define, field, frozen
 
 from pocketbench.backends.llamacpp import parse, prompt, quantize, tools
 from pocketbench.backends.llamacpp.crosscheck import plan as plan_crosscheck
@@ -22,6 +22,7 @@ from pocketbench.plugin import (
     PRESETS,
     REAL_MODELS,
     Device,
+    DeviceFile,
     Job,
     Prepared,
     ProcessResult,
@@ -66,17 +67,38 @@ class LlamaState:
     crosscheck_mode: str = ""
 
 
-def prepare(job: Job, device: Device) -> Prepared:
-    """Make tools, model and prompt ready on ``device``; see the hookspec."""
-    w = job.workload
-    scheme = quantize.canonical(job.quant)
+@frozen(kw_only=True)
+class LocalModel:
+    """The GGUF a job runs, made on this host (quantized if asked), before it is pushed."""
+
+    path: Path
+    info: GGUFInfo
+    source: str
+    quantized_with: str
+
+    @property
+    def device_file(self) -> DeviceFile:
+        return DeviceFile(local=self.path, name=f"{tools.DEVICE_DIR}/models/{self.path.name}")
+
+
+def device_files(job: Job, device: Device) -> list[DeviceFile]:
+    """What :func:`prepare` pushes to a phone (tools and model), made here first; see the hookspec.
+
+    The sized prompt (a few hundred bytes, sized by the phone's own tokenizer) is left out.
+    """
+    model = local_model(job, device)
     crosscheck = _truthy(job.options.get("crosscheck"))
-    # The model is checked first: a bad path is reported before a tool build.
+    host = tools.host_tools(job, device, want_bench=crosscheck)
+    return [*host.device_files(), model.device_file]
+
+
+def local_model(job: Job, device: Device) -> LocalModel:
+    """Resolve ``job.model`` and quantize it to ``job.quant`` (cached) on this host."""
+    scheme = quantize.canonical(job.quant)
     model, info, user_file, source = _resolve_model(job.model)
     if source == REAL:
         model, info, source = _real_baseline(job, device, model)
     target = quantize.target_type(scheme, info, user_file=user_file)
-    dev_tools = tools.locate(job, device, want_bench=crosscheck)
     quantized_with = "none (used as is)"
     if target is not None:
         qtool = tools.host_tool(job, device, "llama-quantize")
@@ -91,8 +113,19 @@ def prepare(job: Job, device: Device) -> Prepared:
         )
         info = read_gguf_info(model)
         quantized_with = f"llama-quantize {target} (commit {commit})"
+    return LocalModel(path=model, info=info, source=source, quantized_with=quantized_with)
+
+
+def prepare(job: Job, device: Device) -> Prepared:
+    """Make tools, model and prompt ready on ``device``; see the hookspec."""
+    w = job.workload
+    crosscheck = _truthy(job.options.get("crosscheck"))
+    # The model is made first: a bad path is reported before a tool build.
+    made = local_model(job, device)
+    model, info, source, quantized_with = made.path, made.info, made.source, made.quantized_with
+    dev_tools = tools.locate(job, device, want_bench=crosscheck)
     digest = file_digest(model)
-    model_device = device.push(model, f"{tools.DEVICE_DIR}/models/{model.name}")
+    model_device = device.push(model, made.device_file.name)
 
     count = _counter(job, device, dev_tools, model, model_device)
     prompt_file = _sized_prompt(w, digest, dev_tools, count)

@@ -30,6 +30,7 @@ from attrs import field, frozen
 from pocketbench.backends.llamacpp.parse import ToolVersion
 from pocketbench.plugin import (
     Device,
+    DeviceFile,
     Job,
     ParseError,
     SetupError,
@@ -91,8 +92,28 @@ def user_bin_dir(
     return path
 
 
-def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
-    """Find, push and probe the tools that run on ``device``."""
+@frozen(kw_only=True)
+class HostTools:
+    """The tools a job runs on its device, on this host: before they are pushed."""
+
+    host_dir: Path
+    source: str
+    build_info: dict[str, str]
+    runner_name: str
+    #: The tools the job runs (the runner first).
+    names: tuple[str, ...]
+
+    def device_files(self) -> list[DeviceFile]:
+        """The tools and the shared libraries beside them, as they are pushed to a phone."""
+        folder = device_folder(self.host_dir)
+        libs = sorted(p.name for p in self.host_dir.glob("lib*.so*") if p.is_file())
+        return [
+            DeviceFile(local=self.host_dir / n, name=f"{folder}/{n}") for n in [*self.names, *libs]
+        ]
+
+
+def host_tools(job: Job, device: Device, *, want_bench: bool) -> HostTools:
+    """Find (or build) the tools that run on ``device``; nothing is pushed."""
     user = user_bin_dir(job)
     build_info: dict[str, str] = {}
     # Only what this job runs is built: the cross-check's llama-bench when asked.
@@ -124,7 +145,20 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         abi = device.facts().abi
         for n in names:  # before anything is pushed
             check_executable_abi(host_dir / n, abi, device=device.name, option="--llamacpp-bin")
-    paths, env = _put_on_device(device, host_dir, names)
+    return HostTools(
+        host_dir=host_dir,
+        source=source,
+        build_info=build_info,
+        runner_name=runner_name,
+        names=tuple(names),
+    )
+
+
+def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
+    """Find, push and probe the tools that run on ``device``."""
+    host = host_tools(job, device, want_bench=want_bench)
+    host_dir, runner_name = host.host_dir, host.runner_name
+    paths, env = _put_on_device(device, host)
     runner = paths[runner_name]
     memo = _probe_memo(device, host_dir / runner_name)
     known = _read_probe(memo)
@@ -154,8 +188,8 @@ def locate(job: Job, device: Device, *, want_bench: bool) -> DeviceTools:
         version=version,
         flags=frozenset(f for f in OPTIONAL_FLAGS if has_flag(help_text, f)),
         host_dir=host_dir,
-        source=source,
-        build_info=build_info,
+        source=host.source,
+        build_info=host.build_info,
     )
 
 
@@ -219,15 +253,14 @@ def has_flag(help_text: str, flag: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text) is not None
 
 
-def _put_on_device(
-    device: Device, host_dir: Path, names: list[str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Push ``names`` (and shared libraries beside them) unless the device is this host."""
+def _put_on_device(device: Device, host: HostTools) -> tuple[dict[str, str], dict[str, str]]:
+    """Push the tools (and shared libraries beside them) unless the device is this host."""
+    names = host.names
     if device.is_local:
-        return {n: str(host_dir / n) for n in names}, {}
-    folder = device_folder(host_dir)
-    libs = sorted(p.name for p in host_dir.glob("lib*.so*") if p.is_file())
-    paths = {n: device.push(host_dir / n, f"{folder}/{n}") for n in [*names, *libs]}
+        return {n: str(host.host_dir / n) for n in names}, {}
+    files = host.device_files()
+    libs = len(files) > len(names)
+    paths = {f.local.name: device.push(f.local, f.name) for f in files}
     # adb push may not keep the executable bit.
     chmod = device.run(["chmod", "755", *(paths[n] for n in names)], timeout=_VERSION_TIMEOUT_S)
     if not chmod.ok:

@@ -23,6 +23,7 @@ from pocketbench.core.engine.bandwidth import BandwidthPolicy
 from pocketbench.core.engine.plan import CheckedRequest, Request, check_request, plan_jobs
 from pocketbench.core.engine.plugins import Registry
 from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
+from pocketbench.core.engine.room import NoRoom
 from pocketbench.core.engine.rounds import Design, check_order, resolve_design
 from pocketbench.core.engine.runner import JobOutcome, Runner, StopRule
 from pocketbench.core.kit.status import Echo
@@ -240,11 +241,20 @@ def run_study(
         bandwidth=bandwidth if bandwidth is not None else BandwidthPolicy(echo=say),
     )
     errors: list[str] = []
+    said: list[PocketbenchError] = []
 
     def on_error(job: Job, exc: PocketbenchError) -> None:
-        line = f"{job.backend} {job.quant} {job.model} on {job.device}: {exc}"
+        # A phone without room for all its configurations is said once, for the phone.
+        whose = (
+            ""
+            if isinstance(exc, NoRoom)
+            else f"{job.backend} {job.quant} {job.model} on {job.device}: "
+        )
+        line = f"{whose}{exc}"
         errors.append(line)
-        say(f"error: {line}")
+        if not any(e is exc for e in said):
+            said.append(exc)
+            say(f"error: {line}")
 
     pool = run_targets(runner, [c.job for c in configs], targets, on_error, say, design)
     try:

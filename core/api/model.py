@@ -9,6 +9,7 @@ through the one converter in :mod:`pocketbench.core.kit.convert`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -307,6 +308,23 @@ class Metrics:
         """The one definition of ``total_tps`` every backend uses."""
         elapsed = prompt_s + gen_s
         return (prompt_tokens + gen_tokens) / elapsed if elapsed > 0 else 0.0
+
+
+@frozen(kw_only=True)
+class DeviceFile:
+    """A file ``prepare`` pushes to a phone: the host's copy and its name there.
+
+    ``name`` is what ``prepare`` passes to :meth:`Device.push` (relative to
+    the device's working directory), so the core can ask the device whether
+    it already holds the file before checking its free storage.
+    """
+
+    local: Path
+    name: str
+
+    @property
+    def size(self) -> int:
+        return self.local.stat().st_size
 
 
 @define(kw_only=True)

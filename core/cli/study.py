@@ -164,6 +164,8 @@ def add_commands(group: click.Group) -> None:
             failed_jobs = [o for o in result.outcomes if o.error is not None]
             if result.outcomes and len(failed_jobs) == len(result.outcomes):
                 first = failed_jobs[0]
+                if len({o.error for o in failed_jobs}) == 1:
+                    ctx.exit(first.exit_code or ExitCode.SETUP)  # its one cause was said
                 raise PocketbenchError(
                     f"every configuration failed; first: {first.error}",
                     exit_code=ExitCode(first.exit_code or ExitCode.SETUP),

@@ -33,7 +33,14 @@ from adbutils.errors import AdbError
 from pocketbench.core.api.errors import DeviceError, SetupError
 from pocketbench.core.api.model import DeviceFacts, ProcessResult, Readings
 from pocketbench.core.api.power import EnergyTrace, RunTrace
-from pocketbench.core.devices import adbsync, android, androidpower, androidstate, spawn
+from pocketbench.core.devices import (
+    adbsync,
+    android,
+    androidpower,
+    androidstate,
+    androidstorage,
+    spawn,
+)
 from pocketbench.core.devices.adbserver import (
     DEFAULT_PORT,
     NO_DEVICE,
@@ -535,6 +542,24 @@ class AdbDevice(Device):
             self._digest_key(remote, size, mtime), ("sha256", cache.file_digest(local))
         )
         return remote
+
+    def free_storage(self) -> int:
+        self._ensure_workdir()
+        text = self._sh(androidstorage.df_script(self._workdir), "reading its free storage")
+        try:
+            return androidstorage.parse_df(text)
+        except ValueError as exc:
+            raise SetupError(
+                f"cannot read the free storage of {self._workdir} on {self.name}: {exc}"
+            ) from None
+
+    def holds(self, local: Path, name: str) -> bool:
+        local = Path(local)
+        try:
+            remote = f"{self._workdir}/{android.safe_name(name)}"
+        except ValueError:
+            return False  # push says why
+        return local.is_file() and self._holds(local, remote, local.stat().st_size)
 
     def close(self) -> None:
         pass  # adbutils opens one connection per request; nothing stays open

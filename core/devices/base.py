@@ -124,6 +124,18 @@ class Device(abc.ABC):
         """The directory that holds pushed files on the device."""
         raise NotImplementedError
 
+    def free_storage(self) -> int | None:
+        """Bytes free in :meth:`workdir`'s file system; None where nothing is pushed (this host).
+
+        Raises :class:`~pocketbench.core.api.errors.SetupError` (one line) when
+        the device's answer cannot be read.
+        """
+        return None
+
+    def holds(self, local: Path, name: str) -> bool:
+        """Whether :meth:`push` of ``local`` as ``name`` would send nothing (the same bytes are there)."""
+        return self.is_local
+
     def check_setup(self, setup: RunSetup) -> list[str]:
         """Check that ``setup`` can be honoured here; notices to print (one line each).
 

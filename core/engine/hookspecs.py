@@ -8,6 +8,8 @@ implements its hooks without asking "is this job mine?".
 A job runs the phases in this order::
 
     pocketbench_backend_info           once, to validate the quantization name
+    pocketbench_device_files           once per job on a phone, before any job of the
+                                       phone is prepared: what prepare will push (optional)
     pocketbench_prepare                once per job (cached work is skipped)
     pocketbench_decode_bytes           once per job: bytes a decode step reads (optional)
     pocketbench_probe_toolchain        once per job on a phone: how to build the
@@ -32,10 +34,13 @@ from typing import TYPE_CHECKING
 from pocketbench.core.api.hooks import hookspec
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pocketbench.core.api.bandwidth import DecodeBytes, ProbeToolchain
     from pocketbench.core.api.imported import ImportedResults
     from pocketbench.core.api.model import (
         BackendInfo,
+        DeviceFile,
         Job,
         Metrics,
         Prepared,
@@ -81,6 +86,29 @@ def pocketbench_prepare(job: Job, device: Device) -> Prepared:
         (tool versions, build commit, model hash, actual quantization type)
         is stored with the job.  First non-None result wins.
     :raises SetupError: with one line saying what is missing and what to do.
+    """
+
+
+@hookspec(firstresult=True)
+def pocketbench_device_files(job: Job, device: Device) -> Sequence[DeviceFile]:
+    """Say which files :func:`pocketbench_prepare` will push to ``device`` for ``job``.
+
+    Called once per configuration on a phone (never on this host) before any
+    configuration of that phone is prepared.  In interleaved order every
+    configuration is pushed before round 1, so the core first compares what
+    the phone does not hold yet with its free storage, and stops in one
+    line, before anything is pushed, when it does not fit.  Make the files
+    on this host (build, export, quantize: cached work that ``prepare`` then
+    finds) but push nothing, and name each as ``prepare`` pushes it.  Files
+    of a few kilobytes made from the device's own answers (a prompt sized
+    by the device's tokenizer) may be left out.  Optional: without it the
+    configuration is not counted, and a push that does not fit fails with
+    the phone's own "no space" line.
+
+    :return: the :class:`~pocketbench.core.api.model.DeviceFile` s.  First
+        non-None result wins.
+    :raises SetupError: as ``prepare`` would; the configuration is then not
+        counted, and ``prepare`` reports the same line.
     """
 
 

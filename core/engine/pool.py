@@ -199,6 +199,22 @@ def run_targets(
                     return None
                 cond.wait(0.5)
 
+    def pooled(phone: str) -> bool:
+        return any(phone in names for names in targets.pools.values())
+
+    def left_incomplete(phone: str, job: Job) -> JobOutcome:
+        """A job of ``phone``'s batch when the phone went away: incomplete unless all its runs
+        are stored (in rounds, every job of the batch was under way)."""
+        done = runner.done(job)
+        if done >= job.runs:
+            return JobOutcome(job=job, already_stored=done)
+        exc = DeviceError(
+            f"incomplete: {phone} went away with {job.runs - done} of this configuration's"
+            f" {job.runs} runs left; run the same command again to resume once it is back"
+        )
+        on_error(job, exc)
+        return JobOutcome.failed(job, exc)
+
     def give_up(phone: str) -> None:
         """``phone`` is gone: its own queues end as incomplete unless a pool phone remains."""
         nonlocal requeued
@@ -244,6 +260,12 @@ def run_targets(
                                 f"{phone} went away ({exc}); {job.backend} {job.quant}"
                                 f" {job.model} goes back to {key}'s queue for {', '.join(left)}"
                             )
+                    elif isinstance(exc, DeviceError) and pooled(phone):
+                        # The pool's account, not the adb server's: what is left, and that
+                        # the same command resumes it once the phone is back.
+                        say(f"{phone} went away ({exc})")
+                        for position, job in batch:
+                            outcomes.append((position, left_incomplete(phone, job)))
                     else:
                         for position, job in batch:
                             on_error(job, exc)

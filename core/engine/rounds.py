@@ -27,6 +27,7 @@ from attrs import frozen
 from pocketbench.core.api.errors import DeviceError, PocketbenchError, StoreError, UsageError
 from pocketbench.core.api.model import Job
 from pocketbench.core.devices.base import Device
+from pocketbench.core.engine.room import NoRoom, check_room
 from pocketbench.core.engine.runner import JobOutcome, Runner, Session
 
 #: ``interleaved`` (the default): rounds in a seeded shuffled order; ``sequential``:
@@ -109,18 +110,32 @@ def run_rounds(
 ) -> list[JobOutcome]:
     """Measure ``jobs`` on ``device`` in interleaved rounds; one outcome per job, in order.
 
-    The device is leased and every configuration claimed and prepared before
-    round 1.  A configuration whose preparation fails is left out (its
-    error goes to ``on_error``); a device or store failure ends every
-    configuration's job as failed and propagates, as in :meth:`Runner.run`.
+    The device is leased, the phone's room for every configuration's files
+    checked (:mod:`~pocketbench.core.engine.room`), and every configuration
+    claimed and prepared before round 1.  A configuration whose preparation
+    fails is left out (its error goes to ``on_error``); a device or store
+    failure ends every configuration's job as failed and propagates, as in
+    :meth:`Runner.run`.
     """
     outcomes: dict[int, JobOutcome] = {}
     sessions: dict[int, Session] = {}
     leases = runner.leasing()
     key = jobs[0].device if jobs else device.name
     with leases.device(device), contextlib.ExitStack() as stack:
+        wanted = [runner.wants_more(job) for job in jobs]
+        try:
+            # Every model is pushed before round 1: a phone without room for all says so first.
+            check_room(runner, [job for job, want in zip(jobs, wanted) if want], device)
+        except NoRoom as exc:
+            for i, job in enumerate(jobs):
+                if wanted[i]:
+                    on_error(job, exc)
+                    outcomes[i] = JobOutcome.failed(job, exc)
+                else:
+                    outcomes[i] = JobOutcome(job=job, already_stored=runner.done(job))
+            return [outcomes[i] for i in range(len(jobs))]
         for i, job in enumerate(jobs):
-            if not runner.wants_more(job):
+            if not wanted[i]:
                 outcomes[i] = JobOutcome(job=job, already_stored=runner.done(job))
                 continue
             label = f"{job.backend} {job.quant} {job.model} on {job.device}"

@@ -34,6 +34,7 @@ from pocketbench.core.api.imported import (
 from pocketbench.core.api.model import (
     BackendInfo,
     DeviceFacts,
+    DeviceFile,
     Job,
     MetricInfo,
     Metrics,
@@ -95,6 +96,7 @@ __all__ = [
     "Readings",
     "DeviceFacts",
     "Device",
+    "DeviceFile",
     "LocalDevice",
     "ProgressFn",
     "hash_text",

@@ -4,9 +4,13 @@ Pure functions over (round, value) pairs and timed samples; no I/O.
 
 - **Paired by round**: two configurations measured in the same rounds on
   the same device are compared through the per-round log ratio
-  ``d_r = log a_r - log b_r``.  Its mean's Student t interval (n - 1
-  degrees of freedom), exponentiated, is the interval of the ratio of
-  geometric means; the one-sample t-test of ``mean(d) = 0`` is the test.
+  ``d_r = log a_r - log b_r``.  A pair is two runs of one round on one
+  phone: a shard pool's configurations, or one resumed on another phone,
+  carry the same round numbers on different phones, and a ratio across
+  phones would measure the phones, not the configurations.  Its mean's
+  Student t interval (n - 1 degrees of freedom), exponentiated, is the
+  interval of the ratio of geometric means; the one-sample t-test of
+  ``mean(d) = 0`` is the test.
   Whatever slows the device between rounds cancels in ``d_r``: both runs
   of a round saw the same device within one round's time.  What is left
   (which of the two ran first in the round) is random by the shuffled
@@ -25,7 +29,7 @@ Pure functions over (round, value) pairs and timed samples; no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 from attrs import frozen
 
@@ -49,9 +53,12 @@ class Paired:
 
 
 def paired_by_round(
-    a: Mapping[int, float], b: Mapping[int, float], *, confidence: float = 0.95
+    a: Mapping[Hashable, float], b: Mapping[Hashable, float], *, confidence: float = 0.95
 ) -> Paired:
-    """Compare ``a`` with ``b`` (round -> value, positive) through their per-round log ratios."""
+    """Compare ``a`` with ``b`` (round -> value, positive) through their per-round log ratios.
+
+    A round is any key both share (:func:`by_round` keys it by phone and round).
+    """
     from scipy import stats as st
 
     rounds = sorted(set(a) & set(b))
@@ -158,21 +165,28 @@ def drift(samples: Sequence[tuple[str, float, float]]) -> Drift | None:
 # -- from stored configurations ------------------------------------------------------
 
 
-def by_round(config: ConfigReport, metric: str) -> dict[int, float]:
-    """A configuration's successful runs of an interleaved campaign: round -> value."""
-    out: dict[int, float] = {}
+def by_round(config: ConfigReport, metric: str) -> dict[tuple[str, int], float]:
+    """A configuration's successful runs of an interleaved campaign: (device, round) -> value.
+
+    The device is the one that measured the run (a pool's phone), else the
+    configuration's own.
+    """
+    out: dict[tuple[str, int], float] = {}
     for record in config.ok_runs:
         value = metric_values(record).get(metric)
         if record.round is not None and value is not None:
-            out[record.round] = value
+            device = config.run_devices.get(record.index, config.device)
+            out[(device, record.round)] = value
     return out
 
 
 def compare_by_round(a: ConfigReport, b: ConfigReport, metric: str) -> Paired | None:
     """``a`` against ``b`` paired by round, when both ran in at least 2 common rounds of one device.
 
-    None otherwise (runs made in sequence, or on different devices): the
-    caller compares the two samples as independent (Welch, Fieller).
+    Only runs of the same round on the same phone pair up.  None otherwise
+    (runs made in sequence, on different devices, or in a pool's rounds on
+    different phones): the caller compares the two samples as independent
+    (Welch, Fieller).
     """
     if a.device != b.device or a.campaign != b.campaign:
         return None

@@ -78,6 +78,9 @@ class StoredConfig:
     quality: QualityRecord | None = None
     #: Bytes per decode step and the device's measured bandwidth, as stored with the job.
     stored_bandwidth: JobBandwidth | None = None
+    #: Measured run index -> the device that measured it (its job's facts): a
+    #: configuration of a shard pool, or resumed on another phone, spans several.
+    run_devices: dict[int, str] = field(factory=dict)
 
 
 class _Transaction:
@@ -447,12 +450,16 @@ class Store:
             facts = None
             summaries: list[ImportedSummary] = []
             bandwidth = None
+            run_devices: dict[int, str] = {}
             for row in rows:
                 describe.update(json.loads(row["describe"] or "{}"))
-                facts = loads(row["facts"], DeviceFacts) or facts
+                job_facts = loads(row["facts"], DeviceFacts)
+                facts = job_facts or facts
                 bandwidth = loads(row["bandwidth"], JobBandwidth) or bandwidth
                 for rec in self._runs(row["id"]):
                     (warmups if rec.warmup else runs).append(rec)
+                    if not rec.warmup:
+                        run_devices[rec.index] = job_facts.name if job_facts else row["device"]
                 summaries.extend(self._summaries(row["id"]))
             first = rows[0]
             configs.append(
@@ -474,6 +481,7 @@ class Store:
                     imported_summaries=tuple(summaries),
                     quality=self._quality([row["id"] for row in rows]),
                     stored_bandwidth=bandwidth,
+                    run_devices=run_devices,
                 )
             )
         return configs

@@ -3,13 +3,15 @@ a phone that goes away hands its configuration to the others, replicate leaves i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from pocketbench.core.api.errors import DeviceError
 from pocketbench.core.api.model import Job, ProcessResult, Workload
 from pocketbench.core.devices.local import LocalDevice
-from pocketbench.core.engine.pool import Targets, run_targets
+from pocketbench.core.engine.pool import PoolRun, Targets, run_targets
+from pocketbench.core.engine.rounds import Design
 from pocketbench.core.engine.runner import Runner
 from pocketbench.core.results.build import configurations
 from pocketbench.core.results.store import Store
@@ -89,20 +91,36 @@ def test_shard_spreads_configurations_and_a_dead_phones_one_moves(
     assert set(result.idle_s) == {"phone-a", "phone-b", "phone-c"}
 
 
-def test_replicate_leaves_a_dead_phones_configurations_incomplete(
-    tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
-    a, b = Phone("phone-a"), Phone("phone-b", dies_after=4)
+def replicate_with_a_dying_phone(
+    tmp_path: Path, dies_after: int, *, pool: bool = False, design: Design | None = None
+) -> tuple[PoolRun, list[str], list[str]]:
+    """Phones a and b measure every configuration; b goes away after ``dies_after`` runs.
+
+    Returns the outcome, the errors given to ``on_error`` and the lines said.
+    """
+    a, b = Phone("phone-a"), Phone("phone-b", dies_after=dies_after)
     targets = Targets.single({"phone-a": a, "phone-b": b})
+    if pool:
+        targets.pools["pool:X"] = ["phone-a", "phone-b"]
     errors: list[str] = []
+    said: list[str] = []
     with Store.open(tmp_path / "r.db") as store:
         result = run_targets(
             runner(store),
             jobs("phone-a") + jobs("phone-b"),
             targets,
             lambda j, e: errors.append(str(e)),
+            said.append,
+            design=design,
         )
+    return result, errors, said
+
+
+def test_replicate_leaves_a_dead_phones_configurations_incomplete(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
+    result, errors, _ = replicate_with_a_dying_phone(tmp_path, 4)
     failed = [o for o in result.outcomes if o.error]
     assert len(result.outcomes) == 8
     assert {o.job.device for o in failed} == {"phone-b"} and len(failed) == 3
@@ -130,8 +148,6 @@ def rounds_by_phone(db: Path) -> dict[str, list[tuple[int, str]]]:
 def test_interleaved_shard_gives_each_phone_a_share_it_runs_in_rounds(
     tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from pocketbench.core.engine.rounds import Design
-
     monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
     a, b = Phone("phone-a"), Phone("phone-b")
     targets = Targets(devices={"pool:X": a}, groups={"pool:X": [a, b]}, shared={"pool:X"})
@@ -157,8 +173,6 @@ def test_interleaved_shard_gives_each_phone_a_share_it_runs_in_rounds(
 def test_interleaved_replicate_runs_rounds_of_every_configuration_on_every_phone(
     tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from pocketbench.core.engine.rounds import Design
-
     monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
     a, b = Phone("phone-a"), Phone("phone-b")
     targets = Targets.single({"phone-a": a, "phone-b": b})
@@ -174,3 +188,22 @@ def test_interleaved_replicate_runs_rounds_of_every_configuration_on_every_phone
     for runs in rounds_by_phone(tmp_path / "r.db").values():
         assert [r for r, _ in runs] == [n for n in range(3) for _ in QUANTS]
         assert all({q for r, q in runs if r == n} == set(QUANTS) for n in range(3))
+
+
+def test_interleaved_replicate_pool_leaves_a_dead_phones_rounds_incomplete(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("POCKETBENCH_LOCKS", str(tmp_path / "locks"))
+    design = Design(order="interleaved", seed=3)
+    result, errors, said = replicate_with_a_dying_phone(tmp_path, 5, pool=True, design=design)
+    failed = [o for o in result.outcomes if o.error]
+    # Every configuration of phone b was under way in its rounds: each is incomplete,
+    # saying what is left and how to resume; the adb-side cause is said once.
+    assert {o.job.device for o in failed} == {"phone-b"} and len(failed) == len(QUANTS)
+    assert len(errors) == len(QUANTS)
+    left = r"incomplete: phone-b went away with [1-3] of this configuration's 3 runs left;"
+    assert all(re.match(left + " run the same command again", e) for e in errors), errors
+    assert sum(s.startswith("phone-b went away (phone-b disconnected") for s in said) == 1
+    # its 5 stored runs are kept; phone a measured everything
+    ran = rounds_by_phone(tmp_path / "r.db")
+    assert len(ran["phone-b"]) == 5 and len(ran["phone-a"]) == 3 * len(QUANTS)

@@ -83,7 +83,8 @@ class Fixture:
     battery: dict[str, object] | None = field(
         factory=lambda: {"level": 81, "temperature": 312, "status": 2, "USB powered": "true"}
     )
-    #: Room left for pushes, bytes (None: unlimited); a push past it fails with ENOSPC.
+    #: Room left for pushes, bytes (None: unlimited); a push past it fails with ENOSPC,
+    #: and ``df`` answers it (None: the host's own ``df``).
     free_bytes: int | None = None
     #: Tools that "are not installed" (``sha256sum`` ...): shims that exit 127.
     missing_tools: tuple[str, ...] = ()
@@ -115,7 +116,7 @@ class TestAdbd:
         }
         self.bytes_received = 0
         self.commands: list[str] = []
-        self.free_bytes = self.fixture.free_bytes
+        self._free_bytes = self.fixture.free_bytes
         self.exec_refused = self.fixture.exec_refusal is not None
         if self.fixture.cpuinfo is not None:
             self.path_map["/proc/cpuinfo"] = self.state / "cpuinfo"
@@ -208,6 +209,16 @@ class TestAdbd:
         use_pty = "pty" in options or not v2 or (not command and "raw" not in options)
         return shell_service(self, command, v2=v2, use_pty=use_pty)
 
+    @property
+    def free_bytes(self) -> int | None:
+        """Room left for pushes (see :attr:`Fixture.free_bytes`); settable while the phone runs."""
+        return self._free_bytes
+
+    @free_bytes.setter
+    def free_bytes(self, value: int | None) -> None:
+        self._free_bytes = value
+        self._write_df()
+
     # -- what the services call (adbservices.Host) ---------------------------
 
     def on_command(self, command: str) -> None:
@@ -263,6 +274,14 @@ class TestAdbd:
             '[ -n "$1" ] && [ -f "$d" ] && exec cat "$d"\n'
             'echo "Can\'t find service: $1" >&2; exit 1\n',
         }
+        # df answers the fixture's free bytes (as toybox prints them), else the host's df.
+        real_df = shutil.which("df") or "/bin/df"
+        scripts["df"] = (
+            f"f={q(str(self.state / 'df.txt'))}\n"
+            '[ -f "$f" ] && exec cat "$f"\n'
+            f'exec {q(real_df)} "$@"\n'
+        )
+        self._write_df()
         if self.exec_refused:
             # Pushed files never become executable, whatever chmod is asked: the
             # shell then answers "Permission denied" (126) exactly as on such a phone.
@@ -277,6 +296,19 @@ class TestAdbd:
             path = bin_dir / tool
             path.write_text("#!/bin/sh\n" + body)
             path.chmod(0o755)
+
+    def _write_df(self) -> None:
+        path = self.state / "df.txt"
+        if self._free_bytes is None:
+            path.unlink(missing_ok=True)
+            return
+        total = 112 * 2**20  # KiB: a 128 GB phone's /data
+        avail = self._free_bytes // 1024
+        used = max(0, total - avail)
+        path.write_text(
+            "Filesystem        1K-blocks      Used Available Use% Mounted on\n"
+            f"/dev/block/dm-45 {total:10d} {used:9d} {avail:9d} {100 * used // total:3d}% /data\n"
+        )
 
     def _write_thermal(self, temps: dict[str, float]) -> None:
         base = self.state / "thermal"

@@ -132,11 +132,18 @@ def test_phone_path_pushes_and_runs_llama_main(
     binary = fake_llama_main(tmp_path / "llama_main", help_text, old=old)
     phone = FakePhone(tmp_path / "phone")
     j = job("baseline", prompt_tokens=120, gen_tokens=60, llama_main=str(binary))
+    # What the study's room check counts is what prepare pushes, under the same names.
+    listed = pm.hook.pocketbench_device_files(job=j, device=phone)
+    assert phone.pushed == []
     prepared, result, m = run_once(pm, j, phone)
     assert (m.prompt_tokens, m.gen_tokens) == (120, 60)
     argv = list(result.argv)
     assert argv[0].startswith(str(phone.root))
     assert all(p.startswith(str(phone.root)) for p in phone.pushed)
+    named = {str(phone.root / f.name) for f in listed}
+    assert len(named) == 3 and named <= set(phone.pushed)
+    (unlisted,) = set(phone.pushed) - named  # the prompt file, a few hundred bytes
+    assert Path(unlisted).name.startswith("prompt-") and Path(unlisted).stat().st_size < 4096
     assert argv[argv.index("--model_path") + 1].startswith(str(phone.root))
     if old:
         assert "--seq_len" in argv and "--prompt" in argv

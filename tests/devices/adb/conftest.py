@@ -101,3 +101,32 @@ def host_build() -> str:
     from pocketbench.backends.llamacpp import build
 
     return str(build.ensure_built())
+
+
+def tiny_llamacpp_study(
+    path: Path, *, name: str, device: str, bin_dir: str, quants: list[str], runs: int, lab: str = ""
+) -> Path:
+    """A study file: the tiny preset, a small matched workload, llama.cpp from ``bin_dir``."""
+    import json
+
+    path.write_text(
+        f"""
+name = "{name}"
+models = ["tiny"]
+devices = ["{device}"]
+runs = {runs}
+warmup = 0
+
+[workload]
+prompt_tokens = 16
+gen_tokens = 8
+threads = 1
+{lab}
+[[framework]]
+backend = "llamacpp"
+quants = {json.dumps(quants)}
+options = {{ llamacpp_bin = "{bin_dir}" }}
+""",
+        encoding="utf-8",
+    )
+    return path

@@ -29,6 +29,7 @@ from pocketbench.core.devices.android import (
     split_rss,
     wrapper_script,
 )
+from pocketbench.core.devices.androidstorage import df_script, parse_df
 from pocketbench.core.devices.local import LocalDevice
 from pocketbench.testing.wait import wait_until
 
@@ -41,7 +42,7 @@ def _android_path(tmp_path: Path) -> dict[str, str] | None:
         return None
     tools = tmp_path / "system-bin"
     tools.mkdir()
-    for tool in ("sleep", "kill", "cat", "rm", "grep", "env", "printf", "echo", "mkdir"):
+    for tool in ("sleep", "kill", "cat", "rm", "grep", "env", "printf", "echo", "mkdir", "df"):
         (tools / tool).symlink_to(toybox)
     (tools / "sh").symlink_to(mksh)
     return {"PATH": str(tools)}
@@ -342,3 +343,52 @@ def test_wrapper_pins_and_traces_under_androids_shell(shell, tmp_path):
     assert f"A {core}" in lines  # written by the program's own process, even for a short run
     assert lines[0].startswith("B ") and lines[-1].startswith("E ")
     assert lines.count("S x") >= 2  # a sample at each end of the run at least
+
+
+def test_free_storage_is_read_from_df_as_androids_shell_prints_it(shell, tmp_path):
+    sh, env = shell
+    out = subprocess.run([sh, "-c", df_script(str(tmp_path))], capture_output=True, env=env)
+    assert out.returncode == 0 and not out.stderr, out.stderr
+    before = os.statvfs(tmp_path)
+    free = parse_df(out.stdout.decode())
+    after = os.statvfs(tmp_path)
+    if sh == "/bin/sh":
+        # GNU df: the kernel's figure for users (other processes write meanwhile, so
+        # within a MiB of the readings before and after).
+        readings = [st.f_bavail * st.f_frsize for st in (before, after)]
+        assert min(readings) - 2**20 <= free <= max(readings) + 2**20
+    else:
+        # Debian's toybox counts the root-reserved blocks as available too.
+        assert free >= after.f_bavail * after.f_frsize - 2**20
+
+
+def test_free_storage_of_old_androids_and_long_names():
+    toolbox = (
+        "Filesystem               Size     Used     Free   Blksize\n"
+        "/data                   12.5G     4.2G     8.3G   4096\n"
+    )
+    assert parse_df(toolbox) == int(8.3 * 2**30)
+    wrapped = (
+        "Filesystem                                  1K-blocks    Used Available Use% Mounted on\n"
+        "/dev/block/platform/soc/1d84000.ufshc/by-name/userdata\n"
+        "                                            115498832 50862156  64505892  45% /data\n"
+    )
+    assert parse_df(wrapped) == 64505892 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "no figures"),
+        ("df: /data/local/tmp/pocketbench: No such file or directory\n", "no figures"),
+        ("Filesystem Size Used\n/data 1G 1G\n", "no Available or Free column"),
+        (
+            "Filesystem 1K-blocks Used Available Use% Mounted on\n/data 10 5 lots 50% /data\n",
+            "not a size",
+        ),
+        ("Filesystem Size Used Free Blksize\n/data 100 50 50 4096\n", "no unit"),
+    ],
+)
+def test_free_storage_that_cannot_be_read_is_refused_not_guessed(text, why):
+    with pytest.raises(ValueError, match=why):
+        parse_df(text)
