@@ -137,15 +137,19 @@ def test_an_arm64_phone_times_every_token_with_a_launcher_beside_its_tools(
     report = run_bench("report", "--format", "json", cwd=tmp_path)
     (config,) = json.loads(report.stdout)["configurations"]
     latency = config["latency"]
-    # Every run timed on the phone: either its figures agree with llama.cpp's own
-    # decode time and rate (then TPOT is printed and summarised), or the report
-    # says, per run, by how much they disagree.
-    assert latency is not None and not any("declined" in p for p in latency["problems"])
+    # Every run timed on the phone by the launcher: either its figures agree with
+    # llama.cpp's own decode time and rate (then TPOT is printed and summarised), or the
+    # report says, per run, by how much they disagree.  Under emulation on a busy host two
+    # of the tiny model's tokens can reach the launcher in one read: then the run says so
+    # (the host test accepts the same), but it never lacks the launcher.
+    assert latency is not None and not any("no token launcher" in p for p in latency["problems"])
+    merged = [p for p in latency["problems"] if "declined" in p]
+    assert all("pieces for" in p for p in merged), merged
     if latency["tpot_p50_ms"] is not None:
         assert TPOT in r.stdout
         p50, p90, p99 = (latency[f"tpot_p{q}_ms"]["mean"] for q in (50, 90, 99))
         assert 0 < p50 <= p90 <= p99 <= latency["max_gap_ms"]["mean"]
-    else:
+    elif not merged:
         (problem,) = latency["problems"]
         assert "unreliable" in problem and "against the runtime's" in problem
     print("consistency under qemu:", latency["problems"] or "holds")
