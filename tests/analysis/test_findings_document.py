@@ -20,23 +20,11 @@ from pocketbench.report import Findings, ReporterInfo, ReportOptions, hookimpl
 from pocketbench.testing.fabricated import add_config
 from pocketbench.testing.latex import compile_latex
 
+from .conftest import bench
+
 PNG = b"\x89PNG\r\n\x1a\n"
 LABEL = re.compile(r"(ExecuTorch|Llama\.cpp)( (Baseline|SpinQuant|QAT\+LoRA|Q8_0|Q4_0))?")
 VERDICTS = {"faster", "slower", "not distinguishable", "cannot be tested"}
-
-
-def bench(registry: Registry, *args: str) -> int:
-    import click
-
-    from pocketbench.core.cli.main import build_cli
-
-    try:
-        result = build_cli().main(
-            args=list(args), obj={"registry": registry}, standalone_mode=False, prog_name="bench"
-        )
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    return int(result or 0)
 
 
 def part(md: str, heading: str) -> str:

@@ -16,30 +16,7 @@ from pocketbench.core.engine.plugins import BACKENDS, Registry
 from pocketbench.core.results.names import short_name
 from pocketbench.testing.latex import compile_latex
 
-
-def bench(registry: Registry, *args: str) -> int:
-    """``bench ARGS`` in this process with the fake frameworks; its exit code.
-
-    An expected error is printed as bench prints it: one ``error:`` line on stderr.
-    """
-    import sys
-
-    import click
-
-    from pocketbench.core.api.errors import PocketbenchError
-    from pocketbench.core.cli.main import build_cli
-
-    try:
-        result = build_cli().main(
-            args=list(args), obj={"registry": registry}, standalone_mode=False, prog_name="bench"
-        )
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except PocketbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    return int(result or 0)
-
+from .conftest import bench
 
 TESTS = Path(__file__).resolve().parent.parent
 CAPTURED = (

@@ -19,6 +19,8 @@ from pocketbench.reporters.findings import render_findings
 from pocketbench.testing.backends import FakeBackend
 from pocketbench.testing.latex import compile_latex
 
+from .conftest import bench
+
 TABLES = (
     "## Framework Comparison Results",
     "## ExecuTorch Quantization Results",
@@ -173,20 +175,6 @@ def test_failed_runs_become_caveats(
 
 
 # -- the command line ---------------------------------------------------------------------
-
-
-def bench(registry: Registry, *args: str) -> int:
-    import click
-
-    from pocketbench.core.cli.main import build_cli
-
-    try:
-        result = build_cli().main(
-            args=list(args), obj={"registry": registry}, standalone_mode=False, prog_name="bench"
-        )
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    return int(result or 0)
 
 
 def test_bench_study_writes_markdown_then_latex(
