@@ -103,10 +103,16 @@ def measure(
     :param gen_tokens: G, the new tokens the runtime reports; its G - 1
         decode steps are the gaps between the last G pieces.
     :param generation_tps: the runtime's own rate, (G - 1) / decode time.
-    :param stdout_end: pieces ending past this stdout byte offset are the
-        runtime's report after generation, not tokens (None: all are tokens).
+    :param stdout_end: bytes from this stdout offset on are the runtime's
+        report after generation, not tokens (None: all are tokens).  A piece
+        that starts before it holds a token, even when the report's first
+        bytes were read with it: the last token and the report often arrive
+        in one read.
     """
-    pieces = [t for t, end in arrivals if stdout_end is None or end <= stdout_end]
+    starts = [0, *(end for _, end in arrivals[:-1])]
+    pieces = [
+        t for (t, _), start in zip(arrivals, starts) if stdout_end is None or start < stdout_end
+    ]
     if gen_tokens < 3:
         return TokenLatency(declined=f"{gen_tokens} new tokens are too few for per-token times")
     if len(pieces) < gen_tokens:

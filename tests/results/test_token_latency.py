@@ -68,6 +68,15 @@ def test_report_text_stops_at_the_given_offset() -> None:
     assert latency.steps_us == (5000,) * 7
 
 
+def test_the_last_token_read_together_with_the_report_is_still_a_token() -> None:
+    # llama-completion's last token and its closing blank line arrive in one read:
+    # 8 tokens of 4 bytes, the last piece 4 token bytes + 2 report bytes.
+    pieces = [*arrivals([5.0] * 6), (135.0, 34)]
+    latency = measure(pieces, gen_tokens=8, generation_tps=200.0, stdout_end=32)
+    assert not latency.declined
+    assert latency.steps_us == (5000,) * 7 and latency.usable
+
+
 @pytest.mark.parametrize("q", [50, 90, 99])
 def test_percentiles_interpolate_like_numpy(q: int) -> None:
     import numpy as np
