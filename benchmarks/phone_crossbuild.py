@@ -27,12 +27,11 @@ from pathlib import Path
 def cross_build(cold: Path | None) -> float:
     from pocketbench.backends.llamacpp import build, crossbuild
     from pocketbench.backends.llamacpp.crosstarget import cpu_features, target_for
-    from pocketbench.core.kit.cache import cache_dir
     from pocketbench.testing.phone.arm64 import CPUINFO
 
     if cold is not None:
         # The pinned source is not part of the build time: reuse the downloaded archive.
-        os.environ["POCKETBENCH_LLAMACPP_SDIST"] = str(build._ensure_sdist(cache_dir("llamacpp")))
+        os.environ["POCKETBENCH_LLAMACPP_SDIST"] = str(build.source_archive())
         os.environ["POCKETBENCH_CACHE"] = str(cold)
         if any(cold.iterdir()):
             raise SystemExit(f"--cold {cold}: not empty")

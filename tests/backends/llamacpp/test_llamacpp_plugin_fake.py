@@ -216,7 +216,7 @@ def test_phone_quantization_needs_host_tools(pm, job, phone, fake_bin, monkeypat
         raise SetupError("building llama.cpp needs cmake (install cmake g++ ninja-build)")
 
     monkeypatch.setattr(build, "_check_toolchain", no_toolchain)
-    monkeypatch.setattr(build, "_ensure_sdist", lambda root: root / "never-used.tar.gz")
+    monkeypatch.setattr(build, "source_archive", lambda: Path("never-used.tar.gz"))
     j = job(quant="q8_0", options={"llamacpp_bin": fake_bin()})
     with pytest.raises(SetupError, match="llama-quantize runs on this host.*llamacpp_host_bin"):
         prepare(pm, j, phone)

@@ -50,9 +50,8 @@ def test_a_wrong_architecture_binary_is_refused_before_any_push(
 
 def test_a_toolchain_that_fails_to_build_names_the_log(attach, server, tmp_path):
     from pocketbench.backends.llamacpp import build
-    from pocketbench.core.kit.cache import cache_dir
 
-    sdist = build._ensure_sdist(cache_dir("llamacpp"))  # the shared, pinned source
+    sdist = build.source_archive()  # the shared, pinned source
     zig = tmp_path / "zig"
     zig.write_text('#!/bin/sh\n[ "$1" = version ] && echo 0.0.0-broken && exit 0\n'
                    'echo "zig: broken on purpose" >&2; exit 1\n')  # fmt: skip
