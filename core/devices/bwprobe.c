@@ -20,8 +20,11 @@
  * of its slice) so that the prefetchers keep several pages in flight.  The
  * widest load is not always the fastest: on AMD Zen 4 one core reads more
  * with 128-bit loads than with AVX-512 ones (likwid-bench agrees:
- * load_sse 19-20 GB/s, load_avx512 13-14 on this project's CI host), so
- * before the trials the probe times every width and reads with the fastest.
+ * load_sse 19-20 GB/s, load_avx512 13-14 on this project's CI host).  On
+ * x86 there are also non-temporal loads (MOVNTDQA, likwid-bench's
+ * load_mem), which in some minutes read a quarter more with one thread on
+ * that host and in others less.  So before the trials the probe times every
+ * kind of load it has and reads with the fastest.
  *
  * A trial is as many passes over the slice as last MIN_TRIAL_NS (a short
  * trial says more about a lucky moment than about the memory): it starts
@@ -47,6 +50,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#if defined(__SSE4_1__)
+#include <immintrin.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -121,6 +127,45 @@ DEFINE_READ(read256, 32)
 DEFINE_READ(read512, 64)
 #endif
 
+/* Non-temporal loads, x86 only: the same streams and accumulators with
+ * MOVNTDQA (the sum adds the doubles' bits as integers: it only keeps the
+ * loads). */
+#define DEFINE_READ_NT(FN, BYTES, VEC, LOAD, ADD, ZERO)                               \
+    static double FN(const double *restrict a, size_t n) {                            \
+        enum { W = (BYTES) / 8 };                                                     \
+        VEC s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO();                       \
+        VEC s4 = ZERO(), s5 = ZERO(), s6 = ZERO(), s7 = ZERO();                       \
+        size_t part = n / STREAMS / STEP * STEP;                                      \
+        for (size_t i = 0; i < part; i += 8 * W) {                                    \
+            for (int s = 0; s < STREAMS; s++) {                                       \
+                VEC *p = (VEC *)(a + (size_t)s * part + i);                           \
+                s0 = ADD(s0, LOAD(p + 0));                                            \
+                s1 = ADD(s1, LOAD(p + 1));                                            \
+                s2 = ADD(s2, LOAD(p + 2));                                            \
+                s3 = ADD(s3, LOAD(p + 3));                                            \
+                s4 = ADD(s4, LOAD(p + 4));                                            \
+                s5 = ADD(s5, LOAD(p + 5));                                            \
+                s6 = ADD(s6, LOAD(p + 6));                                            \
+                s7 = ADD(s7, LOAD(p + 7));                                            \
+            }                                                                         \
+        }                                                                             \
+        VEC t = ADD(ADD(ADD(s0, s1), ADD(s2, s3)), ADD(ADD(s4, s5), ADD(s6, s7)));    \
+        long long lanes[W];                                                           \
+        memcpy(lanes, &t, sizeof lanes);                                              \
+        double sum = 0;                                                               \
+        for (int k = 0; k < W; k++) sum += (double)lanes[k];                          \
+        for (size_t i = part * STREAMS; i < n; i++) sum += a[i];                      \
+        return sum;                                                                   \
+    }
+
+#if defined(__SSE4_1__)
+DEFINE_READ_NT(read128nt, 16, __m128i, _mm_stream_load_si128, _mm_add_epi64, _mm_setzero_si128)
+#endif
+#if defined(__AVX2__) && VBYTES >= 32
+DEFINE_READ_NT(read256nt, 32, __m256i, _mm256_stream_load_si256, _mm256_add_epi64,
+               _mm256_setzero_si256)
+#endif
+
 typedef double (*read_fn)(const double *restrict, size_t);
 static const struct {
     const char *name;
@@ -133,6 +178,12 @@ static const struct {
 #endif
 #if VBYTES >= 64
     {"avx512", 512, read512},
+#endif
+#if defined(__SSE4_1__)
+    {"sse4.1-nt", 128, read128nt},
+#endif
+#if defined(__AVX2__) && VBYTES >= 32
+    {"avx2-nt", 256, read256nt},
 #endif
 };
 #define N_WIDTHS ((int)(sizeof WIDTHS / sizeof WIDTHS[0]))
